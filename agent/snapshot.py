@@ -1,0 +1,63 @@
+"""The immutable snapshot the worker publishes after each bucket; the tray only reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.record import Block, PredictionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    kind: str  # "starting" | "rules" | "model"
+    model_id: str | None = None  # bundle run_id when kind == "model"
+    calibrated_for_user: bool = False  # a per-user calibrator exists for this user
+    threshold: float | None = None
+    threshold_source: str | None = None
+    policy_error: str | None = None  # why the last policy was refused (old engine kept)
+    last_good_in_use: bool = False  # running inference_policy.last_good.json
+
+
+@dataclass(frozen=True, slots=True)
+class LearningProgress:
+    """Labelled minutes/days/labels toward personal calibration (200 / 3 / 3)."""
+
+    labelled_buckets: int = 0
+    labelled_days: int = 0
+    distinct_labels: int = 0
+    needed_buckets: int = 200
+    needed_days: int = 3
+    needed_labels: int = 3
+
+    @property
+    def complete(self) -> bool:
+        return (
+            self.labelled_buckets >= self.needed_buckets
+            and self.labelled_days >= self.needed_days
+            and self.distinct_labels >= self.needed_labels
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSnapshot:
+    user_id: str
+    last: PredictionRecord | None = None  # prediction of the last closed bucket
+    current_block: Block | None = None
+    today_blocks: tuple[Block, ...] = ()
+    user_label_override: str | None = None  # the user's correction shown for the block
+    paused_until: str | None = None  # ISO UTC; "forever" when paused until resumed
+    model: ModelStatus = field(default_factory=lambda: ModelStatus(kind="starting"))
+    learning: LearningProgress = field(default_factory=LearningProgress)
+    taxonomy_colors: dict[str, str] = field(default_factory=dict)  # mapped label -> #RRGGBB
+    taxonomy_warning: str | None = None
+    config_warnings: tuple[str, ...] = ()
+    sampler_backend: str = "none"
+    missing_signals: tuple[str, ...] = ()
+    store_error: str | None = None  # e.g. read-only data dir, disk full
+    pending_prompt: str | None = None  # ISO UTC of the bucket a spot check asks about
+    saving: bool = False  # a label waits in the durable queue
+    version: int = 0  # bumps on every publish
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_until is not None

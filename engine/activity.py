@@ -1,0 +1,288 @@
+"""The privacy-safe ``ActivityRecord`` of one bucket (spec 2.2).
+
+A record holds what the agent keeps of a bucket: clipped foreground segments (app ids,
+categories, title hashes, domain categories; never raw titles), aggregate input counters
+(NaN where a backend cannot count), activity/idle seconds and lock-screen seconds.
+It is the only input of the feature builder, online and offline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.errors import ArtifactError
+
+RECORD_VERSION = 1
+BUCKET_SECONDS = 60
+_EPS = 1e-6
+
+NAN = float("nan")
+
+COUNTER_FIELDS: tuple[str, ...] = ("keys", "backspaces", "shortcuts", "clicks", "scrolls", "mouse_px")
+SECONDS_FIELDS: tuple[str, ...] = (
+    "active_seconds_keyboard",
+    "active_seconds_mouse",
+    "active_seconds_any",
+    "max_idle_run_seconds",
+    "leading_idle_seconds",
+    "trailing_idle_seconds",
+    "locked_seconds",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One foreground stretch inside a bucket (offset from the bucket start, in seconds)."""
+
+    offset_s: float
+    seconds: float
+    app_id: str
+    app_category: str
+    is_browser: bool
+    is_editor: bool
+    is_terminal: bool
+    title_hash: str | None
+    domain_category: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "offset_s": self.offset_s,
+            "seconds": self.seconds,
+            "app_id": self.app_id,
+            "app_category": self.app_category,
+            "is_browser": self.is_browser,
+            "is_editor": self.is_editor,
+            "is_terminal": self.is_terminal,
+            "title_hash": self.title_hash,
+            "domain_category": self.domain_category,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRecord:
+    """One finalised bucket. ``bucket_start`` is an aware UTC datetime on the bucket grid."""
+
+    user_id: str
+    device_id: str
+    bucket_start: datetime
+    observed_seconds: float
+    utc_offset_minutes: int
+    segments: tuple[Segment, ...] = ()
+    keys: float = NAN
+    backspaces: float = NAN
+    shortcuts: float = NAN
+    clicks: float = NAN
+    scrolls: float = NAN
+    mouse_px: float = NAN
+    active_seconds_keyboard: float = NAN
+    active_seconds_mouse: float = NAN
+    active_seconds_any: float = 0.0
+    max_idle_run_seconds: float = 0.0
+    leading_idle_seconds: float = 0.0
+    trailing_idle_seconds: float = 0.0
+    input_events: float = NAN
+    locked_seconds: float = 0.0
+    tz_name: str | None = None
+    bucket_seconds: int = BUCKET_SECONDS
+    sources: tuple[str, ...] = field(default_factory=tuple)
+    record_version: int = RECORD_VERSION
+
+    @property
+    def bucket_start_ts(self) -> float:
+        return self.bucket_start.timestamp()
+
+    @property
+    def bucket_end(self) -> datetime:
+        from datetime import timedelta
+
+        return self.bucket_start + timedelta(seconds=self.bucket_seconds)
+
+    def validate(self, *, where: str | None = None) -> ActivityRecord:
+        """Refuse an impossible record with a message naming the field; return self."""
+        return validate_record(self, where=where)
+
+    def to_json(self) -> dict[str, Any]:
+        def num(x: float) -> float | None:
+            return None if (isinstance(x, float) and math.isnan(x)) else x
+
+        out: dict[str, Any] = {
+            "record_version": self.record_version,
+            "user_id": self.user_id,
+            "device_id": self.device_id,
+            "bucket_start": self.bucket_start.astimezone(UTC).isoformat(),
+            "bucket_seconds": self.bucket_seconds,
+            "observed_seconds": self.observed_seconds,
+            "utc_offset_minutes": self.utc_offset_minutes,
+            "tz_name": self.tz_name,
+            "segments": [s.to_json() for s in self.segments],
+        }
+        for name in COUNTER_FIELDS:
+            out[name] = num(getattr(self, name))
+        for name in SECONDS_FIELDS:
+            out[name] = num(getattr(self, name))
+        out["input_events"] = num(self.input_events)
+        out["sources"] = list(self.sources)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any, *, where: str | None = None) -> ActivityRecord:
+        return record_from_json(obj, where=where)
+
+
+def _fail(where: str | None, fieldname: str, reason: str) -> ArtifactError:
+    return ArtifactError(where, fieldname, reason)
+
+
+def _num(obj: dict[str, Any], key: str, where: str | None, *, default: float | None = None,
+         allow_nan: bool = True) -> float:
+    if key not in obj:
+        if default is None:
+            raise _fail(where, key, "missing")
+        return default
+    v = obj[key]
+    if v is None:
+        if not allow_nan:
+            raise _fail(where, key, "must not be null")
+        return NAN
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _fail(where, key, f"expected a number, got {type(v).__name__}")
+    f = float(v)
+    if math.isnan(f) and not allow_nan:
+        raise _fail(where, key, "must not be NaN")
+    if math.isinf(f):
+        raise _fail(where, key, "must be finite")
+    return f
+
+
+def _str(obj: dict[str, Any], key: str, where: str | None, *, optional: bool = False) -> str | None:
+    if key not in obj or obj[key] is None:
+        if optional:
+            return None
+        raise _fail(where, key, "missing")
+    v = obj[key]
+    if not isinstance(v, str):
+        raise _fail(where, key, f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def parse_utc(value: Any, *, where: str | None, field_name: str) -> datetime:
+    """An ISO-8601 timestamp with an offset (or ``Z``), returned as aware UTC."""
+    if not isinstance(value, str):
+        raise _fail(where, field_name, "expected an ISO-8601 timestamp string")
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(where, field_name, f"not an ISO-8601 timestamp: {value[:40]!r}") from None
+    if dt.tzinfo is None:
+        raise _fail(where, field_name, "timestamp needs a UTC offset (e.g. +00:00)")
+    return dt.astimezone(UTC)
+
+
+def record_from_json(obj: Any, *, where: str | None = None) -> ActivityRecord:
+    if not isinstance(obj, dict):
+        raise _fail(where, "record", "expected a JSON object")
+    version = obj.get("record_version", RECORD_VERSION)
+    if version != RECORD_VERSION:
+        raise _fail(where, "record_version", f"unsupported version {version!r} (expected 1)")
+    segs_raw = obj.get("segments", [])
+    if not isinstance(segs_raw, list):
+        raise _fail(where, "segments", "expected a list")
+    segments = []
+    for i, s in enumerate(segs_raw):
+        f = f"segments[{i}]"
+        if not isinstance(s, dict):
+            raise _fail(where, f, "expected an object")
+        app_id = _str(s, "app_id", where and f"{where}: {f}") or ""
+        segments.append(
+            Segment(
+                offset_s=_num(s, "offset_s", where, allow_nan=False),
+                seconds=_num(s, "seconds", where, allow_nan=False),
+                app_id=app_id,
+                app_category=_str(s, "app_category", where) or "other",
+                is_browser=bool(s.get("is_browser", False)),
+                is_editor=bool(s.get("is_editor", False)),
+                is_terminal=bool(s.get("is_terminal", False)),
+                title_hash=_str(s, "title_hash", where, optional=True),
+                domain_category=_str(s, "domain_category", where, optional=True) or "non_browser",
+            )
+        )
+    sources = obj.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
+        raise _fail(where, "sources", "expected a list of strings")
+    offset = obj.get("utc_offset_minutes", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) > 18 * 60:
+        raise _fail(where, "utc_offset_minutes", "expected an integer within +-1080")
+    bucket_seconds = obj.get("bucket_seconds", BUCKET_SECONDS)
+    if isinstance(bucket_seconds, bool) or not isinstance(bucket_seconds, int) or bucket_seconds <= 0:
+        raise _fail(where, "bucket_seconds", "expected a positive integer")
+    rec = ActivityRecord(
+        user_id=_str(obj, "user_id", where) or "",
+        device_id=_str(obj, "device_id", where, optional=True) or "",
+        bucket_start=parse_utc(obj.get("bucket_start"), where=where, field_name="bucket_start"),
+        bucket_seconds=bucket_seconds,
+        observed_seconds=_num(obj, "observed_seconds", where, allow_nan=False),
+        utc_offset_minutes=offset,
+        tz_name=_str(obj, "tz_name", where, optional=True),
+        segments=tuple(segments),
+        keys=_num(obj, "keys", where, default=NAN),
+        backspaces=_num(obj, "backspaces", where, default=NAN),
+        shortcuts=_num(obj, "shortcuts", where, default=NAN),
+        clicks=_num(obj, "clicks", where, default=NAN),
+        scrolls=_num(obj, "scrolls", where, default=NAN),
+        mouse_px=_num(obj, "mouse_px", where, default=NAN),
+        active_seconds_keyboard=_num(obj, "active_seconds_keyboard", where, default=NAN),
+        active_seconds_mouse=_num(obj, "active_seconds_mouse", where, default=NAN),
+        active_seconds_any=_num(obj, "active_seconds_any", where, default=0.0),
+        max_idle_run_seconds=_num(obj, "max_idle_run_seconds", where, default=0.0),
+        leading_idle_seconds=_num(obj, "leading_idle_seconds", where, default=0.0),
+        trailing_idle_seconds=_num(obj, "trailing_idle_seconds", where, default=0.0),
+        input_events=_num(obj, "input_events", where, default=NAN),
+        locked_seconds=_num(obj, "locked_seconds", where, default=0.0),
+        sources=tuple(sources),
+    )
+    return validate_record(rec, where=where)
+
+
+def validate_record(rec: ActivityRecord, *, where: str | None = None) -> ActivityRecord:
+    if not rec.user_id:
+        raise _fail(where, "user_id", "must be a non-empty string")
+    if rec.bucket_start.tzinfo is None:
+        raise _fail(where, "bucket_start", "must be timezone-aware (UTC)")
+    ts = rec.bucket_start.timestamp()
+    if ts % rec.bucket_seconds != 0:
+        raise _fail(where, "bucket_start", f"not aligned to the {rec.bucket_seconds}s bucket grid")
+    length = float(rec.bucket_seconds)
+    if not (0.0 <= rec.observed_seconds <= length + _EPS):
+        raise _fail(where, "observed_seconds", f"must be within 0..{rec.bucket_seconds}")
+    total = 0.0
+    prev_end = 0.0
+    for i, s in enumerate(rec.segments):
+        f = f"segments[{i}]"
+        if s.seconds < 0 or s.offset_s < 0:
+            raise _fail(where, f, "negative offset or duration")
+        if s.offset_s + s.seconds > length + _EPS:
+            raise _fail(where, f, "extends past the end of the bucket")
+        if s.offset_s + _EPS < prev_end:
+            raise _fail(where, f, "overlaps the previous segment (segments must be ordered)")
+        prev_end = s.offset_s + s.seconds
+        total += s.seconds
+        if not s.app_id:
+            raise _fail(where, f"{f}.app_id", "must be non-empty")
+    if total > rec.observed_seconds + _EPS:
+        raise _fail(where, "segments", "more foreground seconds than observed seconds")
+    for name in COUNTER_FIELDS + ("input_events",):
+        v = getattr(rec, name)
+        if not math.isnan(v) and v < 0:
+            raise _fail(where, name, "must be >= 0 (or null when unknown)")
+    for name in SECONDS_FIELDS:
+        v = getattr(rec, name)
+        if math.isnan(v):
+            if name in ("active_seconds_keyboard", "active_seconds_mouse"):
+                continue
+            raise _fail(where, name, "must not be null")
+        if v < 0 or v > length + _EPS:
+            raise _fail(where, name, f"must be within 0..{rec.bucket_seconds}")
+    return rec

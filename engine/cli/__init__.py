@@ -1,0 +1,1 @@
+"""The ``taskclf`` command dispatcher (lives in engine; finds the other packages' commands)."""

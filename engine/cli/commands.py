@@ -1,0 +1,31 @@
+"""The engine's own commands: ``infer rows`` and ``features build``.
+
+Implementations live in sibling modules and are imported lazily by ``run``.
+"""
+
+from __future__ import annotations
+
+from engine.cli.registry import CommandRegistry
+
+
+def register(reg: CommandRegistry) -> None:
+    reg.group("infer", "run the engine on feature rows or stored buckets")
+    reg.group("features", "build v2 feature rows from activity records")
+    from engine.cli import infer_rows
+
+    reg.add(
+        "infer rows",
+        help="run the engine on JSON-lines feature rows (stdin or --input)",
+        configure=infer_rows.configure,
+        run=infer_rows.run,
+    )
+    try:
+        from engine.cli import features_build
+    except ImportError:  # pragma: no cover - during development only
+        return
+    reg.add(
+        "features build",
+        help="build v2 feature rows (JSON lines) from activity records (JSON lines)",
+        configure=features_build.configure,
+        run=features_build.run,
+    )

@@ -1,0 +1,113 @@
+"""Strict, bounded JSON reading and atomic writing for every artifact.
+
+Reading refuses oversized files, invalid UTF-8, invalid JSON and the non-standard constants
+``NaN``/``Infinity`` (a non-finite number is never a valid artifact value). Writing goes to a
+temporary file in the same directory, is fsynced, then renamed over the target, so a reader
+never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ArtifactError
+
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def loads_strict(text: str | bytes, *, path: str | Path | None = None) -> Any:
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise ArtifactError(path, None, f"not valid JSON ({_short(exc)})") from None
+
+
+def read_json(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Read a JSON file with a size bound; every failure is one ``ArtifactError`` line."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ArtifactError(path, None, "file not found") from None
+    except OSError as exc:
+        raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
+    if size > max_bytes:
+        raise ArtifactError(path, None, f"file too large ({size} bytes > {max_bytes})")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
+    if len(data) > max_bytes:
+        raise ArtifactError(path, None, f"file too large (> {max_bytes} bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ArtifactError(path, None, "not UTF-8 text") from None
+    return loads_strict(text, path=path)
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def check_finite(value: Any, *, path: str | Path | None, field: str) -> float:
+    """A real, finite number (bools are refused: ``true`` is not a threshold)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ArtifactError(path, field, f"expected a number, got {type(value).__name__}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise ArtifactError(path, field, "must be finite")
+    return f
+
+
+def dumps(obj: Any, *, indent: int | None = 2) -> str:
+    """Deterministic JSON text (allow_nan=False: artifacts never contain NaN)."""
+    return json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, obj: Any, *, mode: int = 0o644) -> None:
+    atomic_write_bytes(path, dumps(obj).encode("utf-8"), mode=mode)
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""taskclf trainer: datasets, LightGBM training, calibration, reject tuning, reports, demo."""
