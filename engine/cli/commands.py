@@ -1,6 +1,6 @@
 """The engine's own commands: ``infer rows`` and ``features build``.
 
-Implementations live in sibling modules and are imported lazily by ``run``.
+Implementations live in sibling modules; their heavy imports happen inside ``run``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from engine.cli.registry import CommandRegistry
 def register(reg: CommandRegistry) -> None:
     reg.group("infer", "run the engine on feature rows or stored buckets")
     reg.group("features", "build v2 feature rows from activity records")
-    from engine.cli import infer_rows
+    from engine.cli import features_build, infer_rows
 
     reg.add(
         "infer rows",
@@ -19,10 +19,6 @@ def register(reg: CommandRegistry) -> None:
         configure=infer_rows.configure,
         run=infer_rows.run,
     )
-    try:
-        from engine.cli import features_build
-    except ImportError:  # pragma: no cover - during development only
-        return
     reg.add(
         "features build",
         help="build v2 feature rows (JSON lines) from activity records (JSON lines)",
