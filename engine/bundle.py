@@ -1,0 +1,369 @@
+"""Model bundles ``models/<run_id>/``: the load gate of spec 3.2, encoding and raw prediction.
+
+A bundle is refused as a whole (one ``ArtifactError`` line naming the file and the field) unless
+every check passes; a refused bundle never reaches the caller half-loaded. Categorical
+vocabularies become dictionaries at load time so that encoding a row is a handful of dict
+look-ups; the model runs in LightGBM's C library through :mod:`engine.lgbm_c`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ArtifactError
+from engine.jsonio import read_json
+from engine.labels import CORE_LABEL_SET
+from engine.schema import (
+    CATEGORICAL_COLUMNS,
+    FEATURE_BUILDER_VERSION,
+    KNOWN_SCHEMA_HASHES,
+    MODEL_COLUMNS,
+    SCHEMA_VERSION,
+)
+
+BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+UNKNOWN_CATEGORY = "__unknown__"
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+MAX_METADATA_BYTES = 4 * 1024 * 1024
+MISSING_VALUE_MODES = ("nan", "zero")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+# Column kinds in the encoding plan.
+_NUM = 0
+_CAT = 1
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _labels(value: Any, *, path: Path, field: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ArtifactError(path, field, "must be a list of label names")
+    if len(set(value)) != len(value):
+        raise ArtifactError(path, field, "contains duplicate labels")
+    if set(value) != CORE_LABEL_SET:
+        extra = sorted(set(value) - CORE_LABEL_SET)
+        missing = sorted(CORE_LABEL_SET - set(value))
+        raise ArtifactError(
+            path, field, f"not the v1 label set (unknown: {extra or 'none'}, missing: {missing or 'none'})"
+        )
+    return tuple(value)
+
+
+def check_schema(meta: Mapping[str, Any], *, path: Path) -> None:
+    """``schema_version`` must be v2 and ``schema_hash`` must recompute (others refused by name)."""
+    version = meta.get("schema_version")
+    if version is None:
+        raise ArtifactError(path, "schema_version", "required field is missing")
+    if not isinstance(version, str):
+        raise ArtifactError(path, "schema_version", "must be a string")
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(
+            path, "schema_version", f"schema {version!r} is not supported (this version reads v2 only)"
+        )
+    h = meta.get("schema_hash")
+    if h is None:
+        raise ArtifactError(path, "schema_hash", "required field is missing")
+    if h != KNOWN_SCHEMA_HASHES[SCHEMA_VERSION]:
+        raise ArtifactError(
+            path, "schema_hash", f"{h!r} does not match the v2 schema hash {KNOWN_SCHEMA_HASHES['v2']}"
+        )
+
+
+class ModelBundle:
+    """A loaded, validated bundle. Immutable after construction; cheap to share read-only."""
+
+    __slots__ = (
+        "run_id", "path", "metadata", "label_order", "label_set", "missing_values",
+        "model_sha256", "declared_sha256", "feature_names", "encoders", "split",
+        "prior_correction", "feature_builder_version", "booster", "n_classes", "_plan",
+        "_missing", "_row", "_row_ptr",
+    )
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        path: Path,
+        metadata: dict[str, Any],
+        label_order: tuple[str, ...],
+        missing_values: str,
+        model_sha256: str,
+        declared_sha256: str | None,
+        vocabularies: dict[str, list[str]],
+        prior_correction: tuple[float, ...] | None,
+        feature_builder_version: int | None,
+        booster: Any,
+    ) -> None:
+        self.run_id = run_id
+        self.path = path
+        self.metadata = metadata
+        self.label_order = label_order
+        self.label_set = tuple(metadata.get("label_set", label_order))
+        self.missing_values = missing_values
+        self.model_sha256 = model_sha256
+        self.declared_sha256 = declared_sha256
+        self.feature_names: tuple[str, ...] = tuple(booster.feature_names)
+        self.split = metadata.get("split")
+        self.prior_correction = prior_correction
+        self.feature_builder_version = feature_builder_version
+        self.booster = booster
+        self.n_classes = len(label_order)
+        self._missing = math.nan if missing_values == "nan" else 0.0
+        miss = self._missing
+        self.encoders: dict[str, dict[str, float]] = {}
+        for col, vocab in vocabularies.items():
+            self.encoders[col] = {v: float(i) for i, v in enumerate(vocab)}
+        plan: list[tuple[str, int, dict[str, float] | None, float]] = []
+        for name in self.feature_names:
+            if name in self.encoders:
+                enc = self.encoders[name]
+                unseen = enc.get(UNKNOWN_CATEGORY, miss)
+                plan.append((name, _CAT, enc, unseen))
+            else:
+                plan.append((name, _NUM, None, miss))
+        self._plan = tuple(plan)
+        self._row = np.zeros(len(self.feature_names), dtype=np.float64)
+        self._row_ptr = self._row.ctypes.data
+
+    # -- encoding -------------------------------------------------------------------------
+    def encode_list(self, features: Mapping[str, Any]) -> list[float]:
+        """The model's input row as Python floats, in the booster's feature order.
+
+        Never raises for missing keys, ``None``, NaN, unseen categories or wrong types: those
+        become the bundle's missing value (or the ``__unknown__`` code for categories).
+        """
+        get = features.get
+        miss = self._missing
+        out: list[float] = []
+        append = out.append
+        for name, kind, enc, unseen in self._plan:
+            v = get(name)
+            if kind == _NUM:
+                if v is None:
+                    append(miss)
+                    continue
+                t = type(v)
+                if t is float:
+                    append(v if v == v else miss)  # NaN -> missing
+                elif t is int or t is bool:
+                    append(float(v))
+                else:
+                    append(_to_float(v, miss))
+            else:
+                if v is None:
+                    append(miss)
+                elif type(v) is str:
+                    append(enc.get(v, unseen))  # type: ignore[union-attr]
+                elif isinstance(v, float) and v != v:
+                    append(miss)
+                else:
+                    append(unseen)
+        return out
+
+    def encode(self, features: Mapping[str, Any]) -> np.ndarray:
+        """The 38-float model row (a fresh array)."""
+        return np.array(self.encode_list(features), dtype=np.float64)
+
+    # -- prediction -----------------------------------------------------------------------
+    def predict_raw(self, x: np.ndarray) -> np.ndarray:
+        """Raw class probabilities in ``label_order`` for one row (C,) or a batch (N, C).
+
+        ``prior_correction`` (when the bundle has one) is multiplied in and rows renormalised:
+        calibrators are fitted on, and applied to, these corrected probabilities.
+        """
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.ndim == 1:
+            p = self.booster.predict_row(arr)
+        elif arr.ndim == 2:
+            p = self.booster.predict_matrix(arr)
+        else:
+            raise ValueError(f"expected a row or a batch of rows, got shape {arr.shape}")
+        if self.prior_correction is not None:
+            p = p * np.asarray(self.prior_correction)
+            p = p / p.sum(axis=-1, keepdims=True)
+        return p
+
+    def predict_list(self, values: Sequence[float]) -> list[float]:
+        """Hot path: one encoded row (Python floats) -> raw probabilities (Python floats)."""
+        row = self._row
+        row[:] = values
+        p = self.booster.predict_row_into(self._row_ptr).tolist()
+        pc = self.prior_correction
+        if pc is not None:
+            p = [a * b for a, b in zip(p, pc, strict=True)]
+            s = sum(p)
+            p = [a / s for a in p]
+        return p
+
+    def __repr__(self) -> str:
+        return f"ModelBundle({self.run_id!r}, missing_values={self.missing_values!r})"
+
+
+def _to_float(v: Any, miss: float) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return miss
+    return f if f == f else miss
+
+
+def _vocabularies(path: Path) -> dict[str, list[str]]:
+    obj = read_json(path, max_bytes=MAX_METADATA_BYTES)
+    if not isinstance(obj, dict):
+        raise ArtifactError(path, None, "must be a JSON object {column: [values...]}")
+    out: dict[str, list[str]] = {}
+    for col in CATEGORICAL_COLUMNS:
+        if col not in obj:
+            raise ArtifactError(path, col, "categorical column is missing")
+        vocab = obj[col]
+        if not isinstance(vocab, list) or not all(isinstance(v, str) for v in vocab):
+            raise ArtifactError(path, col, "must be a list of strings")
+        if len(set(vocab)) != len(vocab):
+            raise ArtifactError(path, col, "vocabulary contains duplicates")
+        out[col] = sorted(vocab)  # the code is always the index in the sorted list
+    return out
+
+
+def _optional_sha(meta: Mapping[str, Any], *, path: Path) -> str | None:
+    v = meta.get("model_sha256")
+    if v is None:
+        return None
+    if not isinstance(v, str) or not _HEX64.match(v):
+        raise ArtifactError(path, "model_sha256", "must be 64 lowercase hex characters")
+    return v
+
+
+def _prior_correction(meta: Mapping[str, Any], n: int, *, path: Path) -> tuple[float, ...] | None:
+    v = meta.get("prior_correction")
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) != n:
+        raise ArtifactError(path, "prior_correction", f"must be a list of {n} positive numbers")
+    out = []
+    for i, x in enumerate(v):
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or x <= 0:
+            raise ArtifactError(path, f"prior_correction[{i}]", "must be a finite number > 0")
+        out.append(float(x))
+    return tuple(out)
+
+
+def read_metadata(bundle_dir: Path) -> dict[str, Any]:
+    meta_path = bundle_dir / "metadata.json"
+    meta = read_json(meta_path, max_bytes=MAX_METADATA_BYTES)
+    if not isinstance(meta, dict):
+        raise ArtifactError(meta_path, None, "must be a JSON object")
+    return meta
+
+
+def load_bundle(path: Path, *, check_trees: bool = True) -> ModelBundle:
+    """Load ``path`` through the full gate of spec 3.2, or raise ``ArtifactError``.
+
+    ``check_trees`` runs the pure-Python tree-structure check first (indices in range, no
+    cycles), so a malformed model.txt is refused before LightGBM's C code can abort or hang.
+    """
+    bundle_dir = Path(path)
+    if not bundle_dir.is_dir():
+        raise ArtifactError(bundle_dir, None, "model bundle directory not found")
+    run_id = bundle_dir.resolve().name
+    if not BUNDLE_ID_RE.match(run_id):
+        raise ArtifactError(bundle_dir, None, "bundle directory name must be made of [A-Za-z0-9._-]")
+    meta_path = bundle_dir / "metadata.json"
+    meta = read_metadata(bundle_dir)
+    check_schema(meta, path=meta_path)
+    if "label_set" not in meta:
+        raise ArtifactError(meta_path, "label_set", "required field is missing")
+    label_set = _labels(meta["label_set"], path=meta_path, field="label_set")
+    if meta.get("label_order") is None:
+        label_order = tuple(sorted(label_set))
+    else:
+        label_order = _labels(meta["label_order"], path=meta_path, field="label_order")
+    mv = meta.get("missing_values", "zero")
+    if mv is None:
+        mv = "zero"
+    if mv not in MISSING_VALUE_MODES:
+        raise ArtifactError(meta_path, "missing_values", f"must be 'nan' or 'zero', got {mv!r}")
+    fbv = meta.get("feature_builder_version")
+    if fbv is not None:
+        if isinstance(fbv, bool) or not isinstance(fbv, int):
+            raise ArtifactError(meta_path, "feature_builder_version", "must be an integer")
+        if fbv != FEATURE_BUILDER_VERSION:
+            raise ArtifactError(
+                meta_path,
+                "feature_builder_version",
+                f"bundle was trained on feature builder {fbv}, this version builds "
+                f"{FEATURE_BUILDER_VERSION}: retrain the model",
+            )
+    split = meta.get("split")
+    if split is not None and not isinstance(split, dict):
+        raise ArtifactError(meta_path, "split", "must be an object")
+    declared = _optional_sha(meta, path=meta_path)
+    prior = _prior_correction(meta, len(label_order), path=meta_path)
+
+    model_path = bundle_dir / "model.txt"
+    try:
+        size = model_path.stat().st_size
+    except OSError:
+        raise ArtifactError(model_path, None, "file not found") from None
+    if size > MAX_MODEL_BYTES:
+        raise ArtifactError(model_path, None, f"file too large ({size} bytes > {MAX_MODEL_BYTES})")
+    data = model_path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if declared is not None and declared != actual:
+        raise ArtifactError(meta_path, "model_sha256", "does not match the sha256 of model.txt")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ArtifactError(model_path, None, "not UTF-8 text") from None
+    vocabularies = _vocabularies(bundle_dir / "categorical_encoders.json")
+    if check_trees:
+        from engine.bundle_probe import check_model_text
+
+        check_model_text(text, path=model_path)
+    from engine.lgbm_c import CBooster, LightGBMError
+
+    try:
+        booster = CBooster(text)
+    except LightGBMError as exc:
+        raise ArtifactError(model_path, None, str(exc)) from None
+    try:
+        if booster.num_feature != len(MODEL_COLUMNS):
+            raise ArtifactError(
+                model_path, "num_feature", f"{booster.num_feature} features, expected {len(MODEL_COLUMNS)}"
+            )
+        if tuple(booster.feature_names) != MODEL_COLUMNS:
+            raise ArtifactError(
+                model_path, "feature_names", "not the 38 v2 model columns in the order of spec 2.5"
+            )
+        if booster.num_class != len(label_order):
+            raise ArtifactError(
+                model_path, "num_class", f"{booster.num_class} classes, expected {len(label_order)}"
+            )
+    except ArtifactError:
+        booster.close()
+        raise
+    return ModelBundle(
+        run_id=run_id,
+        path=bundle_dir.resolve(),
+        metadata=meta,
+        label_order=label_order,
+        missing_values=mv,
+        model_sha256=actual,
+        declared_sha256=declared,
+        vocabularies=vocabularies,
+        prior_correction=prior,
+        feature_builder_version=fbv,
+        booster=booster,
+    )
