@@ -1,0 +1,193 @@
+"""Sampler backends: pick the platform's backend once (or the one ``--backend`` forces).
+
+``open_backend(name)`` returns a started backend; ``available_backends()`` says which ones can
+run here and why the others cannot (for ``taskclf doctor``). ``GuardedBackend`` wraps a backend
+so a call that raises or hangs never stops the tick loop: the tick gets an empty sample and the
+signal is reported missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from agent.sampler._base import (
+    GRANTED,
+    MISSING,
+    NOT_NEEDED,
+    UNKNOWN,
+    Backend,
+    BackendUnavailable,
+    CounterBox,
+    InputCounts,
+    Sample,
+)
+
+__all__ = [
+    "GRANTED", "MISSING", "NOT_NEEDED", "UNKNOWN", "Backend", "BackendUnavailable",
+    "CounterBox", "GuardedBackend", "InputCounts", "Sample", "BACKEND_NAMES",
+    "available_backends", "create_backend", "default_backend_name", "open_backend",
+]
+
+log = logging.getLogger("taskclf.agent.sampler")
+
+BACKEND_NAMES = ("x11", "windows", "macos", "none")
+
+
+def default_backend_name(platform: str | None = None, env: dict[str, str] | None = None) -> str:
+    """The backend this OS/session should use (Wayland without XWayland -> ``none``)."""
+    platform = platform or sys.platform
+    env = dict(os.environ) if env is None else env
+    if platform.startswith("win"):
+        return "windows"
+    if platform == "darwin":
+        return "macos"
+    if env.get("DISPLAY"):
+        return "x11"
+    return "none"
+
+
+def create_backend(name: str) -> Backend:
+    """Construct (not start) a backend by name; ``BackendUnavailable`` says why it cannot."""
+    if name == "x11":
+        from agent.sampler._x11 import X11Backend
+
+        return X11Backend()
+    if name == "windows":
+        from agent.sampler._windows import WindowsBackend
+
+        return WindowsBackend()
+    if name == "macos":
+        from agent.sampler._macos import MacBackend
+
+        return MacBackend()
+    if name == "none":
+        from agent.sampler._none import NoneBackend
+
+        return NoneBackend()
+    raise BackendUnavailable(f"unknown sampler backend {name!r} (choose from {', '.join(BACKEND_NAMES)})")
+
+
+def open_backend(name: str | None = None) -> tuple[Backend, str | None]:
+    """Start the requested (or default) backend; fall back to ``none`` with the reason."""
+    wanted = name or default_backend_name()
+    try:
+        backend = create_backend(wanted)
+        backend.start()
+        return backend, None
+    except BackendUnavailable as exc:
+        if name is not None and name not in BACKEND_NAMES:
+            raise
+        reason = f"{wanted} backend unavailable: {exc}"
+    except Exception as exc:  # a broken OS library must not stop the agent
+        reason = f"{wanted} backend failed to start: {type(exc).__name__}: {exc}"
+    log.warning("%s; falling back to the 'none' backend", reason)
+    from agent.sampler._none import NoneBackend
+
+    return NoneBackend(), reason
+
+
+def available_backends() -> dict[str, str]:
+    """Backend name -> "ok" or the reason it cannot run here (constructs, never starts)."""
+    out: dict[str, str] = {}
+    for name in BACKEND_NAMES:
+        try:
+            b = create_backend(name)
+            out[name] = "ok"
+            b.stop()
+        except BackendUnavailable as exc:
+            out[name] = str(exc)
+        except Exception as exc:
+            out[name] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+class GuardedBackend:
+    """Calls ``backend.sample()`` on its own thread with a deadline.
+
+    One call is outstanding at most: while a call hangs, ticks get an empty sample at once and
+    ``failing`` names the problem; when the call returns, sampling resumes by itself.
+    """
+
+    def __init__(self, backend: Backend, *, timeout: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.backend = backend
+        self.timeout = timeout
+        self._clock = clock
+        self._cv = threading.Condition()
+        self._request = False
+        self._result: Sample | None = None
+        self._busy = False
+        self._stopped = False
+        self.failing: str | None = None
+        self.errors = 0
+        self._last_logged = -1e9
+        self._thread = threading.Thread(target=self._run, name="taskclf-sampler-call", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._request and not self._stopped:
+                    self._cv.wait()
+                if self._stopped:
+                    return
+                self._request = False
+                self._busy = True
+            try:
+                result: Sample | None = self.backend.sample()
+                error = None
+            except Exception as exc:
+                result, error = None, f"{type(exc).__name__}"
+            with self._cv:
+                self._busy = False
+                self._result = result if result is not None else Sample()
+                self._note(error)
+                self._cv.notify_all()
+
+    def _note(self, error: str | None) -> None:
+        if error is None:
+            self.failing = None
+            return
+        self.errors += 1
+        self.failing = f"sampler error ({error})"
+        now = self._clock()
+        if now - self._last_logged > 60:
+            self._last_logged = now
+            log.warning("the %s sampler raised %s; signals marked missing", self.backend.NAME, error)
+
+    def sample(self) -> Sample:
+        with self._cv:
+            if self._busy:
+                self.failing = "sampler not responding"
+                return Sample()
+            self._result = None
+            self._request = True
+            self._cv.notify_all()
+            deadline = time.monotonic() + self.timeout
+            while self._result is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.failing = "sampler not responding"
+                    if self._clock() - self._last_logged > 60:
+                        self._last_logged = self._clock()
+                        log.warning("the %s sampler did not answer within %.1f s",
+                                    self.backend.NAME, self.timeout)
+                    return Sample()
+                self._cv.wait(left)
+            out = self._result
+            self._result = None
+            return out
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify_all()
+        try:
+            self.backend.stop()
+        except Exception:
+            pass
