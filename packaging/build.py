@@ -1,0 +1,94 @@
+"""Build a PyInstaller onedir bundle of the agent or the trainer, then run its self-test.
+
+    python packaging/build.py agent      # taskclf-tray (+ taskclf CLI) without scikit-learn/SciPy/pandas
+    python packaging/build.py trainer    # taskclf with the trainer
+
+The output lands in ``dist/<name>/``; on Linux a ``.tar.gz`` with a ``.sha256`` is written next to
+it. The build fails when the self-test fails or, for the agent, when a forbidden module was
+bundled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+FORBIDDEN_IN_AGENT = ("sklearn", "scipy", "pandas")
+
+
+def _run(cmd: list[str], **kw: object) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dir_size_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def check_agent_bundle(bundle: Path) -> None:
+    """Refuse an agent bundle that carries scikit-learn, SciPy or pandas."""
+    bad = sorted(
+        {p.name for p in bundle.rglob("*") if p.is_dir() and p.name in FORBIDDEN_IN_AGENT}
+    )
+    if bad:
+        raise SystemExit(f"agent bundle contains forbidden packages: {', '.join(bad)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("target", choices=["agent", "trainer"])
+    ap.add_argument("--dist", default=str(ROOT / "dist"))
+    ap.add_argument("--skip-self-test", action="store_true")
+    args = ap.parse_args(argv)
+
+    spec = HERE / f"taskclf-{args.target}.spec"
+    dist = Path(args.dist)
+    work = ROOT / "build" / args.target
+    _run(
+        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean",
+         "--distpath", str(dist), "--workpath", str(work), str(spec)],
+        cwd=ROOT,
+    )
+    name = "taskclf-tray" if args.target == "agent" else "taskclf"
+    bundle = dist / name
+    if platform.system() == "Darwin" and (dist / "taskclf.app").exists():
+        bundle = dist / "taskclf.app" / "Contents" / "MacOS"
+    if args.target == "agent":
+        check_agent_bundle(bundle)
+    exe = bundle / (name + (".exe" if os.name == "nt" else ""))
+    if not args.skip_self_test:
+        if args.target == "agent":
+            _run([str(exe), "--self-test"], env={**os.environ, "TASKCLF_HOME": str(work / "selftest-home")})
+        else:
+            _run([str(exe), "--help"])
+    print(f"{bundle}: {dir_size_mb(bundle):.1f} MB")
+    if platform.system() == "Linux":
+        archive = dist / f"{name}-linux-{platform.machine()}.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(bundle, arcname=name)
+        digest = _sha256(archive)
+        (archive.with_name(archive.name + ".sha256")).write_text(f"{digest}  {archive.name}\n")
+        print(f"{archive}: sha256 {digest}")
+    shutil.rmtree(work / "selftest-home", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
