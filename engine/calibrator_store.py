@@ -137,14 +137,13 @@ def _validate_meta(meta: Any, path: Path) -> dict[str, Any]:
     if sha is not None and (not isinstance(sha, str) or not _HEX64.match(sha)):
         raise ArtifactError(path, "model_sha256", "must be 64 lowercase hex characters")
     lo = meta.get("label_order")
-    if lo is not None:
-        if (
-            not isinstance(lo, list)
-            or not all(isinstance(x, str) for x in lo)
-            or len(set(lo)) != len(lo)
-            or set(lo) != CORE_LABEL_SET
-        ):
-            raise ArtifactError(path, "label_order", "must be a permutation of the v1 label set")
+    if lo is not None and (
+        not isinstance(lo, list)
+        or not all(isinstance(x, str) for x in lo)
+        or len(set(lo)) != len(lo)
+        or set(lo) != CORE_LABEL_SET
+    ):
+        raise ArtifactError(path, "label_order", "must be a permutation of the v1 label set")
     for key in ("eligibility", "provenance_counts"):
         v = meta.get(key)
         if v is not None and not isinstance(v, dict):
