@@ -1,0 +1,856 @@
+"""The SQLite store shared by the agent (the one writer) and the trainer/CLI (readers), spec 6.1.
+
+Design, in short (details in docs/store.md):
+- WAL journal, so readers never block the writer and the writer never blocks readers.
+- ``synchronous=NORMAL`` for activity (a kill -9 loses nothing committed; a power cut may lose
+  the last bucket), ``FULL`` around label writes (what the user said survives a power cut too).
+- Every write is one short ``BEGIN IMMEDIATE`` transaction: a crash leaves either all of it or
+  none of it.
+- A ``schema_version`` table and forward migrations run when a writable store opens; a store
+  written by a newer taskclf is refused rather than damaged.
+- Times are integers: record/feature/prediction buckets in epoch seconds, label spans and
+  events in epoch microseconds (exact round trip of any aware datetime).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+from engine.activity import BUCKET_SECONDS, ActivityRecord
+from engine.errors import ArtifactError, TaskclfError
+from engine.record import PredictionRecord
+from engine.spans import LabelSpan, resolve
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+DEFAULT_RETENTION_DAYS = 90
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --- time helpers -------------------------------------------------------------------------
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ArtifactError(None, name, "must be a timezone-aware datetime")
+    return value
+
+
+def to_us(value: datetime, name: str = "time") -> int:
+    """Exact integer microseconds since the epoch (no float rounding)."""
+    delta = _aware(value, name) - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def to_s(value: datetime, name: str = "time") -> int:
+    """Epoch seconds of a bucket start (floor; buckets sit on whole seconds)."""
+    return to_us(value, name) // 1_000_000
+
+
+def from_s(s: int) -> datetime:
+    return _EPOCH + timedelta(seconds=s)
+
+
+def _opt_us(value: datetime | None, name: str) -> int | None:
+    return None if value is None else to_us(value, name)
+
+
+# --- schema and migrations ----------------------------------------------------------------
+
+#: Forward migrations; MIGRATIONS[i] brings a store from version i to version i + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: activity, features, predictions, labels
+    (
+        """CREATE TABLE records (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            bucket_start INTEGER NOT NULL,
+            record TEXT NOT NULL,
+            UNIQUE (device_id, bucket_start)
+        )""",
+        "CREATE INDEX records_user_time ON records (user_id, bucket_start)",
+        "CREATE INDEX records_time ON records (bucket_start)",
+        """CREATE TABLE feature_rows (
+            device_id TEXT NOT NULL,
+            bucket_start INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            schema_hash TEXT NOT NULL,
+            feature_builder_version INTEGER NOT NULL,
+            row TEXT NOT NULL,
+            PRIMARY KEY (device_id, bucket_start)
+        )""",
+        "CREATE INDEX feature_rows_user_time ON feature_rows (user_id, bucket_start)",
+        """CREATE TABLE predictions (
+            device_id TEXT NOT NULL,
+            bucket_start INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            core_label TEXT NOT NULL,
+            accepted_label TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            rejected INTEGER NOT NULL,
+            record TEXT NOT NULL,
+            PRIMARY KEY (device_id, bucket_start)
+        )""",
+        "CREATE INDEX predictions_user_time ON predictions (user_id, bucket_start)",
+        """CREATE TABLE label_spans (
+            span_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            start_us INTEGER NOT NULL,
+            end_us INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            provenance TEXT NOT NULL,
+            confidence REAL,
+            created_us INTEGER NOT NULL,
+            CHECK (end_us > start_us)
+        )""",
+        "CREATE INDEX label_spans_user_time ON label_spans (user_id, start_us)",
+    ),
+    # 2: what the tray showed and what the user answered; small persistent state
+    (
+        """CREATE TABLE feedback_events (
+            event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            shown_label TEXT,
+            answer_label TEXT,
+            bucket_start_us INTEGER,
+            block_start_us INTEGER,
+            confidence REAL,
+            at_us INTEGER NOT NULL
+        )""",
+        "CREATE INDEX feedback_user_time ON feedback_events (user_id, at_us)",
+        """CREATE TABLE state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_us INTEGER NOT NULL
+        )""",
+        # feature rows remember the session they were built in (added after version 1)
+        "ALTER TABLE feature_rows ADD COLUMN session_id TEXT",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _current_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if row is None:
+        return 0
+    got = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(got[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring the store forward to ``target``, one version per transaction; return the version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL)"
+    )
+    version = _current_version(conn)
+    while version < target:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # re-read under the write lock: another process may have migrated meanwhile
+            version = _current_version(conn)
+            if version >= target:
+                conn.execute("COMMIT")
+                break
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            version += 1
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_us) VALUES (?, ?)",
+                (version, to_us(datetime.now(UTC))),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return version
+
+
+# --- value objects ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEvent:
+    """What the tray showed and what the user answered (a confirmation, correction, prompt...)."""
+
+    event_id: int
+    user_id: str
+    kind: str
+    shown_label: str | None
+    answer_label: str | None
+    bucket_start: datetime | None
+    block_start: datetime | None
+    confidence: float | None
+    at: datetime
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _span_from_row(row: Sequence[Any]) -> LabelSpan:
+    span_id, user_id, start_us, end_us, label, provenance, confidence, created_us = row
+    return LabelSpan(
+        start_ts=from_us(start_us),
+        end_ts=from_us(end_us),
+        label=label,
+        user_id=user_id,
+        provenance=provenance,
+        confidence=confidence,
+        created_at=from_us(created_us),
+        span_id=span_id,
+    )
+
+
+_SPAN_COLUMNS = "span_id, user_id, start_us, end_us, label, provenance, confidence, created_us"
+
+
+def _range_clause(
+    column: str, start: int | None, end: int | None, user_id: str | None, device_id: str | None = None
+) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    if user_id is not None:
+        where.append("user_id = ?")
+        args.append(user_id)
+    if device_id is not None:
+        where.append("device_id = ?")
+        args.append(device_id)
+    if start is not None:
+        where.append(f"{column} >= ?")
+        args.append(start)
+    if end is not None:
+        where.append(f"{column} < ?")
+        args.append(end)
+    return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+class Store:
+    """One connection to ``store.sqlite3``. Use one Store per thread; writes are serialised.
+
+    The agent's writer thread owns the writable store; readers (trainer, CLI, tray menu) open
+    their own with ``readonly=True``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool) -> None:
+        self._conn = conn
+        self.path = path
+        self.readonly = readonly
+        self._lock = threading.RLock()
+
+    # ---- opening / closing
+
+    @classmethod
+    def open(
+        cls, path: Path, *, readonly: bool = False, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    ) -> Store:
+        """Open (and, when writable, create and migrate) the store at ``path``.
+
+        Raises ``ArtifactError`` naming the file when it is missing (readonly), not a database,
+        written by a newer taskclf, or older than this version and opened read-only.
+        """
+        path = Path(path)
+        try:
+            conn = cls._connect(path, readonly, busy_timeout_ms)
+        except sqlite3.Error as exc:
+            raise ArtifactError(path, None, f"cannot open the store ({exc})") from None
+        store = cls(conn, path, readonly)
+        try:
+            store._init_schema()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ArtifactError(path, None, f"not a usable taskclf store ({exc})") from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    @staticmethod
+    def _connect(path: Path, readonly: bool, busy_timeout_ms: int) -> sqlite3.Connection:
+        timeout_s = max(busy_timeout_ms, 0) / 1000.0
+        if readonly:
+            if not path.exists():
+                raise ArtifactError(path, None, "store not found")
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # create it owner-only before SQLite does (WAL/SHM files inherit the mode)
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            try:
+                os.chmod(path, 0o600)
+            except OSError:
+                pass
+            conn = sqlite3.connect(
+                str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
+        conn.execute(f"PRAGMA busy_timeout = {int(max(busy_timeout_ms, 0))}")
+        return conn
+
+    def _init_schema(self) -> None:
+        conn = self._conn
+        if self.readonly:
+            conn.execute("PRAGMA query_only = 1")
+            version = _current_version(conn)
+            if version == 0:
+                raise ArtifactError(self.path, None, "not a taskclf store (no schema_version)")
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            version = _current_version(conn)
+            if version > SCHEMA_VERSION:
+                raise ArtifactError(
+                    self.path, "schema_version",
+                    f"written by a newer taskclf (store version {version}, this one knows "
+                    f"{SCHEMA_VERSION}); upgrade taskclf",
+                )
+            version = migrate(conn)
+        if version > SCHEMA_VERSION:
+            raise ArtifactError(
+                self.path, "schema_version",
+                f"written by a newer taskclf (store version {version}, this one knows "
+                f"{SCHEMA_VERSION}); upgrade taskclf",
+            )
+        if version < SCHEMA_VERSION:
+            raise ArtifactError(
+                self.path, "schema_version",
+                f"store version {version} is older than {SCHEMA_VERSION}; start the agent once "
+                "(or open it writable) to upgrade it",
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- transactions
+
+    def _write(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool = False) -> Any:
+        """Run ``fn`` in one short IMMEDIATE transaction (all or nothing)."""
+        if self.readonly:
+            raise TaskclfError(f"{self.path}: the store is open read-only")
+        with self._lock:
+            conn = self._conn
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous = NORMAL")
+            return result
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def _pages(
+        self, select: str, table: str, where: str, args: Sequence[Any], batch: int = 2000
+    ) -> Iterator[Any]:
+        """Stream ``select`` ordered by (bucket_start, device_id) in keyset pages.
+
+        Each page is its own short read, so a long iteration (a trainer reading months) never
+        holds a read transaction open or the connection lock between pages.
+        """
+        after: tuple[int, str] | None = None
+        while True:
+            clause, page_args = where, list(args)
+            if after is not None:
+                clause = (clause + " AND" if clause else " WHERE") + " (bucket_start, device_id) > (?, ?)"
+                page_args.extend(after)
+            rows = self._read(
+                f"SELECT bucket_start, device_id, {select} FROM {table}{clause}"
+                f" ORDER BY bucket_start, device_id LIMIT {int(batch)}",
+                page_args,
+            )
+            for row in rows:
+                yield row[2:]
+            if len(rows) < batch:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return _current_version(self._conn)
+
+    def integrity_check(self) -> str:
+        rows = self._read("PRAGMA integrity_check")
+        return "; ".join(str(r[0]) for r in rows)
+
+    # ---- activity records
+
+    def put_record(self, rec: ActivityRecord) -> bool:
+        """Persist one finished bucket; False when that (device, bucket) is already stored."""
+        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+        payload = _dumps(rec.to_json())
+        start = to_s(rec.bucket_start, "bucket_start")
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO records (user_id, device_id, bucket_start, record)"
+                " VALUES (?, ?, ?, ?)",
+                (rec.user_id, rec.device_id, start, payload),
+            )
+            return cur.rowcount == 1
+
+        return bool(self._write(tx))
+
+    def put_records(self, recs: Sequence[ActivityRecord]) -> int:
+        """Persist many records in one transaction (imports, synthetic data); returns inserted."""
+        rows = []
+        for rec in recs:
+            rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+            rows.append((rec.user_id, rec.device_id, to_s(rec.bucket_start), _dumps(rec.to_json())))
+
+        def tx(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO records (user_id, device_id, bucket_start, record)"
+                " VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            return conn.total_changes - before
+
+        return int(self._write(tx))
+
+    def has_record(self, device_id: str, bucket_start: datetime) -> bool:
+        rows = self._read(
+            "SELECT 1 FROM records WHERE device_id = ? AND bucket_start = ?",
+            (device_id, to_s(bucket_start, "bucket_start")),
+        )
+        return bool(rows)
+
+    def records(
+        self,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        device_id: str | None = None,
+    ) -> Iterator[ActivityRecord]:
+        """Records with ``start <= bucket_start < end``, ordered by bucket_start, then device."""
+        where, args = _range_clause(
+            "bucket_start",
+            None if start is None else to_s(start, "start"),
+            None if end is None else _ceil_s(end),
+            user_id,
+            device_id,
+        )
+        for (payload,) in self._pages("record", "records", where, args):
+            yield ActivityRecord.from_json(json.loads(payload), where=str(self.path))
+
+    def last_records(self, user_id: str, since: datetime) -> list[ActivityRecord]:
+        return list(self.records(user_id=user_id, start=since))
+
+    def count_records(self, *, user_id: str | None = None) -> int:
+        where, args = _range_clause("bucket_start", None, None, user_id)
+        return int(self._read(f"SELECT COUNT(*) FROM records{where}", args)[0][0])
+
+    def users(self) -> list[str]:
+        """Every user the store knows (with records, feature rows or label spans), sorted."""
+        rows = self._read(
+            "SELECT user_id FROM records UNION SELECT user_id FROM feature_rows"
+            " UNION SELECT user_id FROM label_spans ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+    def days(self, user_id: str) -> list[date]:
+        """The UTC dates on which ``user_id`` has records, ascending."""
+        rows = self._read(
+            "SELECT DISTINCT bucket_start / 86400 FROM records WHERE user_id = ? ORDER BY 1",
+            (user_id,),
+        )
+        return [(_EPOCH + timedelta(days=int(r[0]))).date() for r in rows]
+
+    # ---- feature rows
+
+    def put_feature_row(
+        self,
+        *,
+        user_id: str,
+        device_id: str,
+        bucket_start: datetime,
+        session_id: str | None,
+        schema_hash: str,
+        feature_builder_version: int,
+        row: dict[str, Any],
+    ) -> None:
+        """Store (or replace) the feature row of one bucket with the schema it was built for."""
+        payload = _dumps(row)
+        start = to_s(bucket_start, "bucket_start")
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO feature_rows (device_id, bucket_start, user_id, session_id,"
+                " schema_hash, feature_builder_version, row) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (device_id, bucket_start) DO UPDATE SET user_id = excluded.user_id,"
+                " session_id = excluded.session_id, schema_hash = excluded.schema_hash,"
+                " feature_builder_version = excluded.feature_builder_version, row = excluded.row",
+                (device_id, start, user_id, session_id, schema_hash, int(feature_builder_version),
+                 payload),
+            )
+
+        self._write(tx)
+
+    def feature_rows(
+        self,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Stored rows (ordered by bucket, device) with ``_schema_hash`` and
+        ``_feature_builder_version`` added, so a caller can refuse rows of another schema."""
+        where, args = _range_clause(
+            "bucket_start",
+            None if start is None else to_s(start, "start"),
+            None if end is None else _ceil_s(end),
+            user_id,
+        )
+        select = "row, schema_hash, feature_builder_version"
+        for payload, shash, fbv in self._pages(select, "feature_rows", where, args):
+            row = json.loads(payload)
+            row["_schema_hash"] = shash
+            row["_feature_builder_version"] = fbv
+            yield row
+
+    # ---- predictions
+
+    def put_prediction(self, device_id: str, rec: PredictionRecord) -> None:
+        """Store (or replace) the engine's output record of one bucket."""
+        try:
+            bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
+        except ValueError:
+            raise ArtifactError(None, "bucket_start", f"not an ISO timestamp: {rec.bucket_start!r}") from None
+        start = to_s(bucket, "bucket_start")
+        payload = json.dumps(rec.to_json(), separators=(",", ":"), allow_nan=False)
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO predictions (device_id, bucket_start, user_id, model_id,"
+                " core_label, accepted_label, confidence, rejected, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (device_id, start, rec.user_id, rec.model_id, rec.core_label, rec.accepted_label,
+                 float(rec.confidence), int(bool(rec.rejected)), payload),
+            )
+
+        self._write(tx)
+
+    def predictions(
+        self,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[PredictionRecord]:
+        where, args = _range_clause(
+            "bucket_start",
+            None if start is None else to_s(start, "start"),
+            None if end is None else _ceil_s(end),
+            user_id,
+        )
+        rows = self._read(f"SELECT record FROM predictions{where} ORDER BY bucket_start, device_id", args)
+        return [PredictionRecord.from_json(json.loads(r[0])) for r in rows]
+
+    def last_prediction(self, user_id: str) -> PredictionRecord | None:
+        rows = self._read(
+            "SELECT record FROM predictions WHERE user_id = ? ORDER BY bucket_start DESC,"
+            " device_id DESC LIMIT 1",
+            (user_id,),
+        )
+        return PredictionRecord.from_json(json.loads(rows[0][0])) if rows else None
+
+    # ---- label spans
+
+    def add_label_span(self, span: LabelSpan) -> LabelSpan:
+        """Store ``span`` applying the overlap rule (3.1) in one durable transaction.
+
+        Returns the stored span with its ``span_id``. When higher-priority spans cut it into
+        pieces, the first stored piece is returned (see :meth:`add_label_span_pieces`); when
+        they hide it entirely, nothing is stored and the span comes back with ``span_id=None``.
+        """
+        pieces = self.add_label_span_pieces(span)
+        return pieces[0] if pieces else span.normalized()
+
+    def add_label_span_pieces(self, span: LabelSpan) -> list[LabelSpan]:
+        """Like :meth:`add_label_span`, returning every stored piece of ``span``."""
+        span = span.validate().normalized()
+        return list(self._write(lambda conn: self._apply_spans(conn, [span]), durable=True))
+
+    def add_label_spans(self, spans: Sequence[LabelSpan]) -> list[LabelSpan]:
+        """Add several spans in order, in ONE transaction (an import is all or nothing)."""
+        checked = [s.validate(where=f"span {i + 1}").normalized() for i, s in enumerate(spans)]
+        return list(self._write(lambda conn: self._apply_spans(conn, checked), durable=True))
+
+    def _apply_spans(self, conn: sqlite3.Connection, spans: Sequence[LabelSpan]) -> list[LabelSpan]:
+        stored: list[LabelSpan] = []
+        for span in spans:
+            overlapping = [
+                _span_from_row(r)
+                for r in conn.execute(
+                    f"SELECT {_SPAN_COLUMNS} FROM label_spans"
+                    " WHERE user_id = ? AND start_us < ? AND end_us > ?",
+                    (span.user_id, to_us(span.end_ts), to_us(span.start_ts)),
+                ).fetchall()
+            ]
+            kept, pieces = resolve(overlapping, span)
+            kept_by_id = {s.span_id: s for s in kept if s.span_id is not None}
+            for old in overlapping:
+                sid = old.span_id
+                assert sid is not None  # rows read from the table always have an id
+                now = kept_by_id.get(sid)
+                if now is None:
+                    conn.execute("DELETE FROM label_spans WHERE span_id = ?", (sid,))
+                elif (now.start_ts, now.end_ts) != (old.start_ts, old.end_ts):
+                    conn.execute(
+                        "UPDATE label_spans SET start_us = ?, end_us = ? WHERE span_id = ?",
+                        (to_us(now.start_ts), to_us(now.end_ts), sid),
+                    )
+            for extra in (s for s in kept if s.span_id is None):
+                self._insert_span(conn, extra)
+            stored.extend(self._insert_span(conn, p) for p in pieces)
+        return stored
+
+    @staticmethod
+    def _insert_span(conn: sqlite3.Connection, s: LabelSpan) -> LabelSpan:
+        cur = conn.execute(
+            "INSERT INTO label_spans (user_id, start_us, end_us, label, provenance, confidence,"
+            " created_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (s.user_id, to_us(s.start_ts), to_us(s.end_ts), s.label, s.provenance,
+             None if s.confidence is None else float(s.confidence), to_us(s.created_at)),
+        )
+        return LabelSpan(s.start_ts, s.end_ts, s.label, s.user_id, s.provenance, s.confidence,
+                         s.created_at, int(cur.lastrowid or 0))
+
+    def label_spans(
+        self,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[LabelSpan]:
+        """Spans overlapping ``[start, end)``, ordered by user, start."""
+        where: list[str] = []
+        args: list[Any] = []
+        if user_id is not None:
+            where.append("user_id = ?")
+            args.append(user_id)
+        if start is not None:
+            where.append("end_us > ?")
+            args.append(to_us(start, "start"))
+        if end is not None:
+            where.append("start_us < ?")
+            args.append(to_us(end, "end"))
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = self._read(
+            f"SELECT {_SPAN_COLUMNS} FROM label_spans{clause} ORDER BY user_id, start_us", args
+        )
+        return [_span_from_row(r) for r in rows]
+
+    def delete_label_span(self, span_id: int) -> bool:
+        def tx(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM label_spans WHERE span_id = ?", (int(span_id),)).rowcount == 1
+
+        return bool(self._write(tx, durable=True))
+
+    # ---- feedback events
+
+    def add_feedback(
+        self,
+        *,
+        user_id: str,
+        kind: str,
+        shown_label: str | None,
+        answer_label: str | None,
+        bucket_start: datetime | None,
+        block_start: datetime | None,
+        confidence: float | None,
+        at: datetime,
+    ) -> int:
+        """Record what the tray showed and what the user answered; returns the event id."""
+        if not isinstance(kind, str) or not kind.strip():
+            raise ArtifactError(None, "kind", "must be a non-empty string")
+        if not isinstance(user_id, str) or not user_id:
+            raise ArtifactError(None, "user_id", "must be a non-empty string")
+        if confidence is not None and not math.isfinite(float(confidence)):
+            raise ArtifactError(None, "confidence", "must be finite")
+        values = (
+            user_id, kind, shown_label, answer_label,
+            _opt_us(bucket_start, "bucket_start"), _opt_us(block_start, "block_start"),
+            None if confidence is None else float(confidence), to_us(at, "at"),
+        )
+
+        def tx(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO feedback_events (user_id, kind, shown_label, answer_label,"
+                " bucket_start_us, block_start_us, confidence, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            return int(cur.lastrowid or 0)
+
+        return int(self._write(tx, durable=True))
+
+    def feedback(
+        self,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        kind: str | None = None,
+    ) -> list[FeedbackEvent]:
+        """Feedback events with ``start <= at < end``, oldest first."""
+        where, args = _range_clause(
+            "at_us", _opt_us(start, "start"), _opt_us(end, "end"), user_id
+        )
+        if kind is not None:
+            where = (where + " AND" if where else " WHERE") + " kind = ?"
+            args.append(kind)
+        rows = self._read(
+            "SELECT event_id, user_id, kind, shown_label, answer_label, bucket_start_us,"
+            f" block_start_us, confidence, at_us FROM feedback_events{where} ORDER BY at_us, event_id",
+            args,
+        )
+        return [
+            FeedbackEvent(
+                event_id=r[0], user_id=r[1], kind=r[2], shown_label=r[3], answer_label=r[4],
+                bucket_start=None if r[5] is None else from_us(r[5]),
+                block_start=None if r[6] is None else from_us(r[6]),
+                confidence=r[7], at=from_us(r[8]),
+            )
+            for r in rows
+        ]
+
+    # ---- small persistent state (pause until, last reload...)
+
+    def get_state(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_state(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) one key; durable, since pause state must survive."""
+        def tx(conn: sqlite3.Connection) -> None:
+            if value is None:
+                conn.execute("DELETE FROM state WHERE key = ?", (key,))
+            else:
+                conn.execute(
+                    "INSERT INTO state (key, value, updated_us) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                    " updated_us = excluded.updated_us",
+                    (key, str(value), to_us(datetime.now(UTC))),
+                )
+
+        self._write(tx, durable=True)
+
+    # ---- retention
+
+    def apply_retention(self, now: datetime, activity_days: int = DEFAULT_RETENTION_DAYS) -> dict[str, int]:
+        """Delete activity, predictions and feedback older than ``activity_days``.
+
+        Label spans are kept forever, and so are the feature rows of buckets a span covers
+        entirely (they are the training data). Returns the number of rows deleted per table.
+        """
+        if isinstance(activity_days, bool) or not isinstance(activity_days, int) or activity_days < 1:
+            raise ArtifactError(None, "activity_retention_days", "must be a whole number >= 1")
+        cutoff_s = to_s(now, "now") - activity_days * 86400
+        cutoff_us = cutoff_s * 1_000_000
+
+        def tx(conn: sqlite3.Connection) -> dict[str, int]:
+            out = {
+                "records": conn.execute(
+                    "DELETE FROM records WHERE bucket_start < ?", (cutoff_s,)).rowcount,
+                "predictions": conn.execute(
+                    "DELETE FROM predictions WHERE bucket_start < ?", (cutoff_s,)).rowcount,
+                "feedback_events": conn.execute(
+                    "DELETE FROM feedback_events WHERE at_us < ?", (cutoff_us,)).rowcount,
+                "feature_rows": conn.execute(
+                    "DELETE FROM feature_rows WHERE bucket_start < ? AND NOT EXISTS ("
+                    " SELECT 1 FROM label_spans s WHERE s.user_id = feature_rows.user_id"
+                    " AND s.start_us <= feature_rows.bucket_start * 1000000"
+                    " AND s.end_us >= (feature_rows.bucket_start + ?) * 1000000)",
+                    (cutoff_s, BUCKET_SECONDS),
+                ).rowcount,
+            }
+            return out
+
+        result: dict[str, int] = self._write(tx)
+        return result
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the main file (cheap housekeeping, e.g. after retention)."""
+        if not self.readonly:
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _ceil_s(value: datetime) -> int:
+    us = to_us(value, "end")
+    return -((-us) // 1_000_000)
+
+
+def open_store(home: Path, *, readonly: bool = False) -> Store:
+    """The store of a home directory (``<home>/store.sqlite3``)."""
+    from engine.paths import store_path
+
+    return Store.open(store_path(home), readonly=readonly)
+
+
+def wait_for_unlock(fn: Callable[[], Any], *, timeout_s: float, interval_s: float = 0.05) -> Any:
+    """Retry ``fn`` while SQLite reports the store locked, up to ``timeout_s`` (then re-raise)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(interval_s)

@@ -1,0 +1,65 @@
+"""Small builders for store tests (records, predictions, spans)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from engine.activity import ActivityRecord, Segment
+from engine.labels import LABEL_ORDER
+from engine.record import PredictionRecord
+from engine.spans import LabelSpan
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def record(minute: int, *, user: str = "u1", device: str = "d1", keys: float = 10.0) -> ActivityRecord:
+    return ActivityRecord(
+        user_id=user,
+        device_id=device,
+        bucket_start=at(minute),
+        observed_seconds=60.0,
+        utc_offset_minutes=60,
+        segments=(
+            Segment(0.0, 40.0, "org.gnome.Terminal", "terminal", False, False, True, "ab12", "non_browser"),
+            Segment(40.0, 20.0, "firefox", "browser", True, False, False, None, "docs"),
+        ),
+        keys=keys,
+        clicks=3.0,
+        active_seconds_any=50.0,
+        max_idle_run_seconds=10.0,
+        tz_name="Europe/Berlin",
+        sources=("x11",),
+    )
+
+
+def prediction(minute: int, *, user: str = "u1", label: str = "Build", conf: float = 0.8) -> PredictionRecord:
+    probs = tuple(0.9 if lab == label else 0.1 / 7 for lab in LABEL_ORDER)
+    return PredictionRecord(
+        bucket_start=at(minute).isoformat(),
+        user_id=user,
+        session_id="s1",
+        model_id="rules",
+        model_sha256=None,
+        label_order=LABEL_ORDER,
+        raw_probs=probs,
+        probs=probs,
+        core_label=label,
+        confidence=conf,
+        threshold=0.5,
+        threshold_source="default",
+        rejected=conf < 0.5,
+        accepted_label=label,
+        smoothed_label=label,
+        mapped_label=label,
+        mapped_probs={label: 1.0},
+        calibrator="identity",
+    )
+
+
+def span(a: float, b: float, label: str = "Build", *, prov: str = "manual", created: float = 0.0,
+         user: str = "u1", confidence: float | None = None) -> LabelSpan:
+    return LabelSpan(at(a), at(b), label, user, prov, confidence, at(10_000 + created))
