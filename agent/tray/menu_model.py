@@ -317,6 +317,7 @@ def _label_choices(prefix: str, make: Any, radio_on: str | None = None) -> tuple
             text=lab,
             checked=None if radio_on is None else lab == radio_on,
             radio=radio_on is not None,
+            enabled=make(lab) is not None,
             action=make(lab),
         )
         for lab in CORE_LABELS
@@ -363,7 +364,9 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
             text="I'm actually doing",
             enabled=block_id is not None,
             submenu=_label_choices(
-                "correct", lambda lab: Action("correct", block_id=block_id, label=lab), radio_on
+                "correct",
+                lambda lab: Action("correct", block_id=block_id, label=lab) if block_id is not None else None,
+                radio_on,
             ),
         )
     )

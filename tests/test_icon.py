@@ -1,0 +1,135 @@
+"""The tray icon: state per snapshot, pixels per state, sizes, template variant."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+from tray_fakes import block, record, snap
+
+from agent.tray.icon import (
+    LABEL_COLORS,
+    MIXED_COLOR,
+    PAUSED_COLOR,
+    SIZES,
+    IconState,
+    icon_state,
+    initials,
+    render_all,
+    render_icon,
+    render_template,
+    size_for_backend,
+)
+from engine.labels import CORE_LABELS
+
+
+def centre_rgb(img: Image.Image, frac: float = 0.25) -> tuple[int, int, int, int]:
+    """Colour at a point inside the square but off the glyph."""
+    px = img.getpixel((int(img.width * frac), int(img.height * 0.8)))
+    assert isinstance(px, tuple)
+    return px  # type: ignore[return-value]
+
+
+def hex_rgb(h: str) -> tuple[int, int, int]:
+    return int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16)
+
+
+def close(a: tuple[int, ...], b: tuple[int, ...], tol: int = 12) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a, b, strict=False))
+
+
+def test_initials() -> None:
+    assert [initials(lab) for lab in CORE_LABELS] == ["B", "D", "R", "W", "RR", "C", "M", "BI"]
+    assert initials("Deep Work") == "DW"
+    assert initials("admin") == "A"
+    assert initials("Deep Work and more") == "DW"
+
+
+def test_state_per_snapshot() -> None:
+    assert icon_state(snap("model")) == IconState("label", "B", LABEL_COLORS["Build"])
+    assert icon_state(snap("rules")) == IconState("label", "B", LABEL_COLORS["Build"])
+    assert icon_state(snap("paused")) == IconState("paused", "", PAUSED_COLOR)
+    assert icon_state(snap("rejected")) == IconState("mixed", "?", MIXED_COLOR)
+    assert icon_state(snap("starting")).kind == "starting"
+    assert icon_state(snap("refused")).warning is True
+    assert icon_state(snap("model", sampler_backend="none")).warning is True
+    assert icon_state(snap("model", store_error="disk full")).warning is True
+    assert icon_state(snap("model", user_label_override="Meet")) == IconState("label", "M", LABEL_COLORS["Meet"])
+
+
+def test_taxonomy_color_and_initials() -> None:
+    assert icon_state(snap("taxonomy")) == IconState("label", "DW", "#123456")
+    # a bad colour in the taxonomy falls back to the label's colour
+    s = snap("taxonomy", taxonomy_colors={"Deep Work": "red"})
+    assert icon_state(s) == IconState("label", "DW", LABEL_COLORS["Build"])
+    # a taxonomy that keeps the core name may recolour it
+    s2 = snap("model", taxonomy_colors={"Build": "#010203"})
+    assert icon_state(s2).color == "#010203"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_label_icon_is_filled_with_label_colour(size: int) -> None:
+    img = render_icon(IconState("label", "B", "#2E7D32"), size)
+    assert img.size == (size, size) and img.mode == "RGBA"
+    assert close(centre_rgb(img), (*hex_rgb("#2E7D32"), 255), tol=40 if size == 16 else 12)
+    assert img.getpixel((0, 0))[3] == 0  # rounded corner is transparent
+
+
+def test_glyph_is_drawn_in_contrasting_ink() -> None:
+    img = render_icon(IconState("label", "B", "#2E7D32"), 64)
+    whites = sum(1 for px in img.getdata() if px[0] > 230 and px[1] > 230 and px[2] > 230 and px[3] > 200)
+    assert whites > 100  # the white "B"
+    light = render_icon(IconState("label", "B", "#FFEB3B"), 64)
+    darks = sum(1 for px in light.getdata() if max(px[:3]) < 60 and px[3] > 200)
+    assert darks > 100  # dark ink on a light colour
+
+
+def test_hollow_mixed_and_grey_paused() -> None:
+    mixed = render_icon(IconState("mixed", "?", MIXED_COLOR), 64)
+    assert mixed.getpixel((20, 52))[3] == 0  # inside the outline: transparent
+    assert mixed.getpixel((5, 32))[3] > 200  # the outline
+    paused = render_icon(IconState("paused", "", PAUSED_COLOR), 64)
+    r, g, b, a = paused.getpixel((12, 52))
+    assert a == 255 and max(r, g, b) - min(r, g, b) < 8  # grey, no hue
+
+
+def test_warning_dot() -> None:
+    plain = render_icon(IconState("label", "B", "#2E7D32"), 64)
+    warn = render_icon(IconState("label", "B", "#2E7D32", warning=True), 64)
+    r, g, b, _ = warn.getpixel((51, 13))
+    assert close((r, g, b), hex_rgb("#FFB300"), tol=20)
+    assert plain.getpixel((51, 13))[:3] != warn.getpixel((51, 13))[:3]
+
+
+def test_template_is_black_with_alpha_only() -> None:
+    for state in (IconState("label", "RR", "#00838F", True), IconState("paused", "", PAUSED_COLOR)):
+        img = render_template(state, 22)
+        assert img.size == (22, 22)
+        assert all(px[:3] == (0, 0, 0) for px in img.getdata())
+        assert any(px[3] > 200 for px in img.getdata()) and any(px[3] == 0 for px in img.getdata())
+
+
+def test_render_all_sizes_and_bounds() -> None:
+    imgs = render_all(IconState("label", "W", "#1565C0"))
+    assert sorted(imgs) == list(SIZES)
+    with pytest.raises(ValueError):
+        render_icon(IconState("label", "W", "#1565C0"), 4)
+    assert size_for_backend("pystray._win32") == 32
+    assert size_for_backend("pystray._darwin") == 44
+    assert size_for_backend("pystray._gtk") == 64
+
+
+@given(st.sampled_from(CORE_LABELS), st.booleans(), st.booleans(), st.integers(0, 3))
+def test_every_label_state_renders(label: str, paused: bool, warning: bool, size_i: int) -> None:
+    s = snap("model", last=record(label), current_block=block(label),
+             paused_until="forever" if paused else None,
+             sampler_backend="none" if warning else "x11")
+    st_ = icon_state(s)
+    assert st_.warning is warning
+    assert st_.kind == ("paused" if paused else "label")
+    img = render_icon(st_, SIZES[size_i])
+    assert img.getbbox() is not None
+    assert replace(st_) == st_

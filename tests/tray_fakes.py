@@ -1,0 +1,172 @@
+"""Snapshot factories and a fake agent runtime for the tray's unit tests (no display, no store)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agent.snapshot import AgentSnapshot, LearningProgress, ModelStatus
+from engine.labels import LABEL_ORDER, MIXED_UNKNOWN
+from engine.record import Block, PredictionRecord
+
+NOW = datetime(2026, 2, 23, 11, 17, 30, tzinfo=UTC)
+BLOCK_START = "2026-02-23T10:42:00+00:00"
+
+
+def record(
+    label: str = "Build",
+    confidence: float = 0.82,
+    *,
+    model_id: str = "run-a",
+    rejected: bool = False,
+    mapped: str | None = None,
+    bucket_start: str = "2026-02-23T11:16:00+00:00",
+) -> PredictionRecord:
+    probs = [0.0] * len(LABEL_ORDER)
+    core = label if label != MIXED_UNKNOWN else "Debug"
+    i = LABEL_ORDER.index(core)
+    probs[i] = confidence
+    rest = (1.0 - confidence) / (len(LABEL_ORDER) - 1)
+    probs = [p if j == i else rest for j, p in enumerate(probs)]
+    return PredictionRecord(
+        bucket_start=bucket_start,
+        user_id="u1",
+        session_id="s1",
+        model_id=model_id,
+        model_sha256=None,
+        label_order=LABEL_ORDER,
+        raw_probs=tuple(probs),
+        probs=tuple(probs),
+        core_label=core,
+        confidence=confidence,
+        threshold=0.55,
+        threshold_source="global",
+        rejected=rejected,
+        accepted_label=MIXED_UNKNOWN if rejected else core,
+        smoothed_label=label,
+        mapped_label=mapped or label,
+        mapped_probs={mapped or label: 1.0},
+        calibrator="global",
+    )
+
+
+def block(
+    label: str = "Build", *, block_id: int = 7, start: str = BLOCK_START, mapped: str | None = None,
+    end: str = "2026-02-23T11:17:00+00:00",
+) -> Block:
+    return Block(block_id=block_id, label=label, mapped_label=mapped or label, start=start, end=end,
+                 buckets=35)
+
+
+def model_status(kind: str = "model", **kw: Any) -> ModelStatus:
+    if kind == "model":
+        kw.setdefault("model_id", "run-a")
+        kw.setdefault("calibrated_for_user", True)
+        kw.setdefault("threshold", 0.55)
+        kw.setdefault("threshold_source", "per_user")
+    return ModelStatus(kind=kind, **kw)
+
+
+def snap(state: str = "model", **kw: Any) -> AgentSnapshot:
+    """A snapshot in one of the named menu states, with keyword overrides."""
+    base: dict[str, Any] = {"user_id": "u1", "sampler_backend": "x11", "version": 3}
+    if state == "starting":
+        base["model"] = ModelStatus(kind="starting")
+    elif state == "rules":
+        base.update(model=model_status("rules"), last=record(model_id="rules", confidence=1.0),
+                    current_block=block())
+    elif state == "model":
+        base.update(model=model_status(), last=record(), current_block=block())
+    elif state == "rejected":
+        base.update(model=model_status(), last=record(MIXED_UNKNOWN, 0.31, rejected=True),
+                    current_block=block(MIXED_UNKNOWN))
+    elif state == "paused":
+        base.update(model=model_status(), last=record(), current_block=block(),
+                    paused_until="2026-02-23T11:32:00+00:00")
+    elif state == "refused":
+        base.update(model=model_status(policy_error="models/inference_policy.json: model_dir: path escapes the data directory"),
+                    last=record(), current_block=block())
+    elif state == "taxonomy":
+        base.update(model=model_status(), last=record(mapped="Deep Work"),
+                    current_block=block(mapped="Deep Work"),
+                    taxonomy_colors={"Deep Work": "#123456", "Admin": "#abcdef"})
+    else:
+        raise ValueError(state)
+    base.update(kw)
+    return AgentSnapshot(**base)
+
+
+@dataclass
+class ActionResult:
+    ok: bool
+    message: str
+    saved: bool = True
+
+
+@dataclass
+class FakeRuntime:
+    """Implements the AgentRuntime methods the tray calls and records every call."""
+
+    snap: AgentSnapshot = field(default_factory=lambda: snap("model"))
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    fail_with: str | None = None
+    subscribers: list[Callable[[AgentSnapshot], None]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started: bool = False
+    stopped: bool = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopped = True
+
+    def snapshot(self) -> AgentSnapshot:
+        return self.snap
+
+    def subscribe(self, callback: Callable[[AgentSnapshot], None]) -> None:
+        self.subscribers.append(callback)
+
+    def publish(self, s: AgentSnapshot) -> None:
+        self.snap = replace(s, version=self.snap.version + 1)
+        for cb in list(self.subscribers):
+            cb(self.snap)
+
+    def _result(self) -> ActionResult:
+        if self.fail_with:
+            return ActionResult(False, self.fail_with, False)
+        return ActionResult(True, "Saved", True)
+
+    def confirm(self, block_id: int) -> ActionResult:
+        self.calls.append(("confirm", block_id))
+        return self._result()
+
+    def correct(self, block_id: int, label: str) -> ActionResult:
+        self.calls.append(("correct", block_id, label))
+        return self._result()
+
+    def label_last(self, minutes: int, label: str) -> ActionResult:
+        self.calls.append(("label_last", minutes, label))
+        return self._result()
+
+    def answer_prompt(self, bucket_start: str, label: str) -> ActionResult:
+        self.calls.append(("answer_prompt", bucket_start, label))
+        return self._result()
+
+    def pause(self, seconds: float | None) -> None:
+        self.calls.append(("pause", seconds))
+        until = "forever" if seconds is None else (NOW + timedelta(seconds=seconds)).isoformat()
+        self.publish(replace(self.snap, paused_until=until))
+
+    def resume(self) -> None:
+        self.calls.append(("resume",))
+        self.publish(replace(self.snap, paused_until=None))
+
+    def reload_now(self) -> None:
+        self.calls.append(("reload",))
+
+
+LEARNING_DONE = LearningProgress(labelled_buckets=250, labelled_days=4, distinct_labels=5)
