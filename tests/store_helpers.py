@@ -24,7 +24,7 @@ def record(minute: int, *, user: str = "u1", device: str = "d1", keys: float = 1
         observed_seconds=60.0,
         utc_offset_minutes=60,
         segments=(
-            Segment(0.0, 40.0, "org.gnome.Terminal", "terminal", False, False, True, "ab12", "non_browser"),
+            Segment(0.0, 40.0, "org.gnome.Terminal", "terminal", False, False, True, "0123456789abcdef", "non_browser"),
             Segment(40.0, 20.0, "firefox", "browser", True, False, False, None, "docs"),
         ),
         keys=keys,
