@@ -1,0 +1,187 @@
+"""Fitting calibrators and the calibrator store (spec 5.4, format 3.3).
+
+On the calibration split: raw model probabilities -> a global calibrator fitted on all users ->
+a per-user calibrator for each eligible user (>= 200 labelled buckets on >= 3 local days with
+>= 3 distinct labels, counted on those calibration rows), fitted on that user's rows.
+
+Provenance: ``rule`` and ``synthetic`` spans are never used. Corrections (biased toward the
+model's errors) and confirmations (biased toward its successes) are used together, with half
+the weight of the unbiased sources (``manual``, ``prompt``, ``import``), which are preferred.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.calibration import (
+    Calibrator,
+    IdentityCalibrator,
+    IsotonicCalibrator,
+    TemperatureCalibrator,
+)
+from engine.labels import MACHINE_PROVENANCES
+
+MIN_BUCKETS = 200
+MIN_DAYS = 3
+MIN_LABELS = 3
+METHODS = ("temperature", "isotonic")
+PROVENANCE_WEIGHT = {"manual": 1.0, "prompt": 1.0, "import": 1.0, "correction": 0.5, "confirmation": 0.5}
+
+
+def usable_for_calibration(provenance: str | None) -> bool:
+    """Machine-made labels would make calibration circular."""
+    return provenance is not None and provenance not in MACHINE_PROVENANCES
+
+
+def provenance_weights(provenance: Sequence[str | None]) -> np.ndarray:
+    return np.array([PROVENANCE_WEIGHT.get(p or "", 0.0) for p in provenance], dtype=np.float64)
+
+
+def eligibility(
+    users: Sequence[str], days: np.ndarray, y: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per user: labelled buckets, distinct days, distinct labels and the verdict."""
+    out: dict[str, dict[str, Any]] = {}
+    users_arr = np.asarray(users, dtype=object)
+    for u in sorted(set(users)):
+        m = users_arr == u
+        n = int(m.sum())
+        nd = int(len(np.unique(days[m])))
+        nl = int(len(np.unique(y[m])))
+        reasons = []
+        if n < MIN_BUCKETS:
+            reasons.append(f"{n} labelled buckets < {MIN_BUCKETS}")
+        if nd < MIN_DAYS:
+            reasons.append(f"{nd} days < {MIN_DAYS}")
+        if nl < MIN_LABELS:
+            reasons.append(f"{nl} labels < {MIN_LABELS}")
+        out[u] = {"buckets": n, "days": nd, "labels": nl, "eligible": not reasons,
+                  "reason": "; ".join(reasons) or None}
+    return out
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    m = z.max(axis=1, keepdims=True)
+    s = z - m
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+
+def temperature_nll(raw: np.ndarray, y: np.ndarray, w: np.ndarray, t: float) -> float:
+    logp = np.log(np.clip(raw, 1e-12, None))
+    ls = _log_softmax(logp / t)
+    return float(-(w * ls[np.arange(len(y)), y]).sum() / w.sum())
+
+
+def fit_temperature(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
+    """Minimise the (weighted) NLL over T: grid 0.05..5.0, then a fine grid around the best.
+
+    T = 1 when no temperature lowers the NLL. Rounded to 4 decimals (deterministic files).
+    """
+    if len(y) == 0:
+        return 1.0
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
+    if w.sum() <= 0:
+        return 1.0
+    logp = np.log(np.clip(raw, 1e-12, None))
+    idx = np.arange(len(y))
+
+    def nll(t: float) -> float:
+        ls = _log_softmax(logp / t)
+        return float(-(w * ls[idx, y]).sum() / w.sum())
+
+    grid = np.round(np.arange(0.05, 5.0001, 0.05), 4)
+    vals = [nll(float(t)) for t in grid]
+    best = float(grid[int(np.argmin(vals))])
+    fine = np.round(np.arange(max(0.01, best - 0.05), best + 0.0501, 0.001), 4)
+    fvals = [nll(float(t)) for t in fine]
+    t_best = float(fine[int(np.argmin(fvals))])
+    if min(fvals) >= nll(1.0) - 1e-9:
+        return 1.0
+    return round(t_best, 4)
+
+
+def fit_isotonic(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> IsotonicCalibrator:
+    """One-vs-rest isotonic maps per class (scikit-learn), exported as threshold pairs."""
+    from sklearn.isotonic import IsotonicRegression
+
+    regs: list[tuple[list[float], list[float]]] = []
+    for k in range(raw.shape[1]):
+        target = (y == k).astype(np.float64)
+        ir = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
+        ir.fit(raw[:, k], target, sample_weight=w)
+        xs = [float(v) for v in ir.X_thresholds_]
+        ys = [float(v) for v in ir.y_thresholds_]
+        if len(xs) == 1:
+            xs, ys = [xs[0], xs[0] + 1e-9], [ys[0], ys[0]]
+        regs.append((xs, ys))
+    return IsotonicCalibrator(regressors=regs)
+
+
+def fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> Calibrator:
+    if method == "temperature":
+        return TemperatureCalibrator(fit_temperature(raw, y, w))
+    if method == "isotonic":
+        return fit_isotonic(raw, y, w)
+    if method == "identity":
+        return IdentityCalibrator()
+    raise ValueError(f"unknown calibration method {method!r}")
+
+
+@dataclass
+class CalibrationFit:
+    method: str
+    global_calibrator: Calibrator
+    user_calibrators: dict[str, Calibrator]
+    eligibility: dict[str, dict[str, Any]]
+    provenance_counts: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_store_calibrators(
+    method: str,
+    raw: np.ndarray,
+    y: np.ndarray,
+    users: Sequence[str],
+    days: np.ndarray,
+    provenance: Sequence[str | None],
+    *,
+    eligible_users: set[str] | None = None,
+) -> CalibrationFit:
+    """Global + per-user calibrators on labelled calibration rows (machine labels dropped)."""
+    use = np.array([usable_for_calibration(p) for p in provenance], dtype=bool)
+    raw, y, days = raw[use], y[use], days[use]
+    users = [u for u, k in zip(users, use.tolist(), strict=True) if k]
+    prov = [p for p, k in zip(provenance, use.tolist(), strict=True) if k]
+    w = provenance_weights(prov)
+    elig = eligibility(users, days, y)
+    chosen = {u for u, e in elig.items() if e["eligible"]}
+    if eligible_users is not None:
+        chosen &= eligible_users
+    global_cal = fit_calibrator(method, raw, y, w) if len(y) else IdentityCalibrator()
+    users_arr = np.asarray(users, dtype=object)
+    user_cals: dict[str, Calibrator] = {}
+    for u in sorted(chosen):
+        m = users_arr == u
+        user_cals[u] = fit_calibrator(method, raw[m], y[m], w[m])
+    return CalibrationFit(method, global_cal, user_cals, elig, provenance_counts(prov, y))
+
+
+def provenance_counts(provenance: Sequence[str | None], y: np.ndarray | None = None) -> dict[str, Any]:
+    counts = Counter(p for p in provenance if p)
+    corr, conf = counts.get("correction", 0), counts.get("confirmation", 0)
+    return {
+        "buckets": dict(sorted(counts.items())),
+        "correction_confirmation_ratio": (round(corr / conf, 4) if conf else None),
+    }
+
+
+def calibrator_summary(cal: Calibrator) -> str:
+    if isinstance(cal, TemperatureCalibrator):
+        return f"temperature T={cal.temperature:g}"
+    if isinstance(cal, IsotonicCalibrator):
+        return "isotonic"
+    return "identity"

@@ -1,0 +1,329 @@
+"""LightGBM multiclass training into an immutable v2 bundle (spec 5.3, format 3.2).
+
+Native categoricals (codes = index in the sorted vocabulary, as the engine encodes them),
+rare categories (< 5 training occurrences) folded into ``__unknown__`` plus a seeded mask of
+known values so unseen apps have a learned code, missing numerics as NaN, class-balanced sample
+weights undone by a ``prior_correction`` vector (the engine multiplies it in before calibration),
+early stopping on the calibration split, ``deterministic=True`` with a recorded seed: the same
+rows and seed give the same ``model.txt`` byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import TaskclfError
+from engine.labels import LABEL_ORDER
+from engine.schema import (
+    CATEGORICAL_COLUMNS,
+    FEATURE_BUILDER_VERSION,
+    MODEL_COLUMNS,
+    NUMERIC_MODEL_COLUMNS,
+    SCHEMA_HASH_V2,
+    SCHEMA_VERSION,
+)
+from trainer import TRAINER_VERSION
+from trainer.frame import Frame
+from trainer.metrics import classification_scores
+from trainer.splits import Split
+
+UNKNOWN = "__unknown__"
+CAT_POS = {c: MODEL_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS}
+NUM_POS = [MODEL_COLUMNS.index(c) for c in NUMERIC_MODEL_COLUMNS]
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Everything that shapes the model (recorded in metadata and in the run id)."""
+
+    seed: int = 0
+    num_leaves: int = 31
+    learning_rate: float = 0.1
+    max_rounds: int = 300
+    early_stopping_rounds: int = 20
+    min_data_in_leaf: int = 40
+    lambda_l2: float = 1.0
+    max_bin: int = 63
+    num_threads: int = 2
+    rare_category_threshold: int = 5
+    unknown_mask_rate: float = 0.05
+
+    def lgb_params(self) -> dict[str, Any]:
+        return {
+            "objective": "multiclass",
+            "num_class": len(LABEL_ORDER),
+            "metric": "multi_logloss",
+            "num_leaves": self.num_leaves,
+            "learning_rate": self.learning_rate,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "lambda_l2": self.lambda_l2,
+            "max_bin": self.max_bin,
+            "max_cat_to_onehot": 4,
+            "cat_smooth": 10.0,
+            "deterministic": True,
+            "force_col_wise": True,
+            "seed": self.seed,
+            "num_threads": self.num_threads,
+            "verbose": -1,
+        }
+
+
+@dataclass
+class TrainResult:
+    bundle_dir: Path
+    run_id: str
+    dataset_hash: str
+    best_iteration: int
+    n_train_rows: int
+
+
+def fit_vocabularies(frame: Frame, threshold: int) -> dict[str, list[str]]:
+    """Per categorical column: values seen >= ``threshold`` times, plus ``__unknown__``, sorted."""
+    vocab: dict[str, list[str]] = {}
+    for col in CATEGORICAL_COLUMNS:
+        counts = Counter(v for v in frame.categorical[col] if v is not None)
+        keep = {v for v, n in counts.items() if n >= threshold}
+        keep.add(UNKNOWN)
+        vocab[col] = sorted(keep)
+    return vocab
+
+
+def encode_matrix(frame: Frame, vocab: dict[str, list[str]], *, mask_rate: float = 0.0,
+                  seed: int = 0) -> np.ndarray:
+    """The (N, 38) model matrix, encoded exactly as the engine encodes one row.
+
+    ``mask_rate`` > 0 (training only) replaces that seeded fraction of known categorical values
+    with ``__unknown__``.
+    """
+    n = len(frame)
+    x = np.empty((n, len(MODEL_COLUMNS)), dtype=np.float64)
+    x[:, NUM_POS] = frame.numeric
+    rng = np.random.default_rng([seed, 7919])
+    for col in CATEGORICAL_COLUMNS:
+        codes = {v: float(i) for i, v in enumerate(vocab[col])}
+        unk = codes.get(UNKNOWN, np.nan)
+        column = np.fromiter(
+            (np.nan if v is None else codes.get(v, unk) for v in frame.categorical[col]),
+            dtype=np.float64,
+            count=n,
+        )
+        if mask_rate > 0:
+            known = ~np.isnan(column) & (column != unk)
+            mask = rng.random(n) < mask_rate
+            column[known & mask] = unk
+        x[:, CAT_POS[col]] = column
+    return x
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Balanced weights N / (C_present * n_c) per class (absent classes get 0)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(n_classes)
+    w[present] = len(y) / (present.sum() * counts[present])
+    return w
+
+
+def prior_correction(y: np.ndarray, n_classes: int) -> list[float]:
+    """Undo balanced weighting: p(y|x) is proportional to p_w(y|x) * n_y (add-one smoothed)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64) + 1.0
+    pc = counts / counts.mean()
+    return [round(float(v), 10) for v in pc]
+
+
+def dataset_hash(x: np.ndarray, y: np.ndarray, users: list[str], starts: np.ndarray) -> str:
+    """SHA-256 over the exact training rows (encoded) and labels; first 16 hex."""
+    h = hashlib.sha256()
+    canon = np.where(np.isnan(x), np.float64(-1.2345e300), x)
+    h.update(np.ascontiguousarray(canon).tobytes())
+    h.update(np.ascontiguousarray(y.astype(np.int64)).tobytes())
+    h.update(np.ascontiguousarray(starts.astype(np.int64)).tobytes())
+    h.update("\x00".join(users).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def make_run_id(ds_hash: str, params: TrainParams, now: datetime) -> str:
+    digest = hashlib.sha256(
+        (ds_hash + json.dumps(asdict(params), sort_keys=True) + str(params.seed)).encode()
+    ).hexdigest()[:8]
+    return f"{now.astimezone(UTC):%Y-%m-%d_%H%M%S}_{digest}"
+
+
+def _check_trainable(y: np.ndarray) -> None:
+    if len(y) == 0:
+        raise TaskclfError("no labelled buckets in the training days: label some time first "
+                           "(taskclf labels add / import) or widen --from/--to")
+    present = np.unique(y)
+    if len(present) < 2:
+        raise TaskclfError(
+            f"only one class ({LABEL_ORDER[int(present[0])]}) among the labelled buckets: "
+            "a classifier needs at least two"
+        )
+
+
+def train(
+    frame: Frame,
+    split: Split,
+    models_dir: Path,
+    params: TrainParams = TrainParams(),
+    *,
+    now: datetime | None = None,
+    data_provenance: str = "store",
+    log: Any = None,
+) -> TrainResult:
+    """Train on the split's train days, early-stop on its calibration days, write the bundle."""
+    import lightgbm as lgb
+
+    labelled = frame.y >= 0
+    tr_mask = labelled & frame.day_mask(split.part_days("train"))
+    ca_mask = labelled & frame.day_mask(split.part_days("calibration"))
+    te_mask = labelled & frame.day_mask(split.part_days("test"))
+    tr = frame.take(np.flatnonzero(tr_mask))
+    _check_trainable(tr.y)
+    vocab = fit_vocabularies(tr, params.rare_category_threshold)
+    x_tr = encode_matrix(tr, vocab, mask_rate=params.unknown_mask_rate, seed=params.seed)
+    y_tr = tr.y
+    c = len(LABEL_ORDER)
+    w_cls = class_weights(y_tr, c)
+    weights = w_cls[y_tr]
+    ds_hash = dataset_hash(x_tr, y_tr, tr.user_ids, tr.bucket_start)
+    cat_idx = [CAT_POS[col] for col in CATEGORICAL_COLUMNS]
+    lgb_params = params.lgb_params()
+    dtrain = lgb.Dataset(x_tr, label=y_tr, weight=weights, feature_name=list(MODEL_COLUMNS),
+                         categorical_feature=cat_idx, free_raw_data=True, params={"verbose": -1})
+    callbacks = []
+    valid_sets = []
+    ca = frame.take(np.flatnonzero(ca_mask))
+    if len(ca) > 0:
+        x_ca = encode_matrix(ca, vocab)
+        dvalid = lgb.Dataset(x_ca, label=ca.y, weight=w_cls[ca.y], reference=dtrain,
+                             feature_name=list(MODEL_COLUMNS), categorical_feature=cat_idx)
+        valid_sets = [dvalid]
+        callbacks.append(lgb.early_stopping(params.early_stopping_rounds, verbose=False))
+    if log:
+        log(f"training LightGBM on {len(y_tr):,} labelled buckets ({len(ca):,} for early stopping)")
+    booster = lgb.train(lgb_params, dtrain, num_boost_round=params.max_rounds, valid_sets=valid_sets,
+                        valid_names=["calibration"][: len(valid_sets)], callbacks=callbacks)
+    best = int(booster.best_iteration or booster.current_iteration())
+    model_text = booster.model_to_string(num_iteration=best)
+    model_bytes = model_text.encode("utf-8")
+    now = now or datetime.now(UTC)
+    run_id = make_run_id(ds_hash, params, now)
+    pc = prior_correction(y_tr, c)
+
+    # quick metrics of the raw model (argmax, no reject) on validation and test days
+    def raw_scores(mask: np.ndarray) -> dict[str, Any] | None:
+        part = frame.take(np.flatnonzero(mask))
+        if len(part) == 0:
+            return None
+        p = booster.predict(encode_matrix(part, vocab), num_iteration=best)
+        p = p * np.asarray(pc)
+        return classification_scores(part.y, p.argmax(axis=1), LABEL_ORDER)
+
+    val = raw_scores(ca_mask)
+    test = raw_scores(te_mask)
+    primary = test or val
+    metrics: dict[str, Any] = {
+        "label_order": list(LABEL_ORDER),
+        "validation": val,
+        "test": test,
+        "note": "raw model argmax on the split's days, before calibration and reject; "
+        "see the quality report for the calibrated, thresholded figures",
+    }
+    if primary is not None:
+        metrics.update(
+            macro_f1=round(primary["macro_f1"], 4),
+            weighted_f1=round(primary["weighted_f1"], 4),
+            confusion_matrix=primary["confusion_matrix"],
+            per_class=primary["per_class"],
+        )
+    days_all = sorted({d for parts in split.days.values() for d in parts.get("train", [])})
+    meta: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "schema_hash": SCHEMA_HASH_V2,
+        "label_set": sorted(LABEL_ORDER),
+        "label_order": list(LABEL_ORDER),
+        "missing_values": "nan",
+        "feature_builder_version": FEATURE_BUILDER_VERSION,
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "params": {**lgb_params, "num_boost_round": best, "class_weight_method": "balanced",
+                   "unknown_category_freq_threshold": params.rare_category_threshold,
+                   "unknown_category_mask_rate": params.unknown_mask_rate,
+                   "early_stopping_rounds": params.early_stopping_rounds},
+        "prior_correction": pc,
+        "train_date_from": days_all[0].isoformat() if days_all else None,
+        "train_date_to": days_all[-1].isoformat() if days_all else None,
+        "dataset_hash": ds_hash,
+        "created_at": now.astimezone(UTC).isoformat(),
+        "data_provenance": data_provenance,
+        "split": split.to_json(),
+        "n_train_rows": int(len(y_tr)),
+        "users": tr.users(),
+        "trainer_version": TRAINER_VERSION,
+    }
+    bundle_dir = write_bundle(models_dir, run_id, model_bytes, meta, vocab, metrics)
+    return TrainResult(bundle_dir, bundle_dir.name, ds_hash, best, int(len(y_tr)))
+
+
+def _confusion_csv(metrics: dict[str, Any]) -> str:
+    labels = list(LABEL_ORDER)
+    cm = metrics.get("confusion_matrix") or [[0] * len(labels) for _ in labels]
+    lines = ["," + ",".join(labels)]
+    for lab, row in zip(labels, cm, strict=True):
+        lines.append(lab + "," + ",".join(str(int(v)) for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def write_bundle(
+    models_dir: Path,
+    run_id: str,
+    model_bytes: bytes,
+    meta: dict[str, Any],
+    vocab: dict[str, list[str]],
+    metrics: dict[str, Any],
+) -> Path:
+    """Write into a temporary directory, check it passes the engine's load gate, rename."""
+    from engine.bundle import load_bundle
+    from engine.jsonio import dumps
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run_id}-", dir=models_dir))
+    try:
+        (tmp / "model.txt").write_bytes(model_bytes)
+        (tmp / "metadata.json").write_text(dumps(meta), encoding="utf-8")
+        (tmp / "categorical_encoders.json").write_text(dumps(vocab), encoding="utf-8")
+        (tmp / "metrics.json").write_text(dumps(metrics), encoding="utf-8")
+        (tmp / "confusion_matrix.csv").write_text(_confusion_csv(metrics), encoding="utf-8")
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o755)
+        load_bundle(tmp)  # the engine's full gate: never leave a bundle it would refuse
+        final = models_dir / run_id
+        k = 1
+        while final.exists():
+            final = models_dir / f"{run_id}-{k}"
+            k += 1
+        os.rename(tmp, final)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def parse_date(value: str, *, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise TaskclfError(f"{field}: not a date (YYYY-MM-DD): {value!r}") from None
