@@ -247,10 +247,27 @@ def record_from_json(obj: Any, *, where: str | None = None) -> ActivityRecord:
 
 
 def validate_record(rec: ActivityRecord, *, where: str | None = None) -> ActivityRecord:
-    if not rec.user_id:
+    """Refuse an impossible record with one message naming the field; return it unchanged.
+
+    NaN is allowed only where it means "cannot count" (the input counters, ``input_events``
+    and the keyboard/mouse activity seconds); infinities and negative values never are.
+    """
+    if _quick_ok(rec):
+        return rec
+    if not isinstance(rec.user_id, str) or not rec.user_id:
         raise _fail(where, "user_id", "must be a non-empty string")
-    if rec.bucket_start.tzinfo is None:
+    if not isinstance(rec.device_id, str):
+        raise _fail(where, "device_id", "must be a string")
+    if rec.record_version != RECORD_VERSION:
+        raise _fail(where, "record_version", f"unsupported version {rec.record_version!r}")
+    if not isinstance(rec.bucket_start, datetime) or rec.bucket_start.tzinfo is None:
         raise _fail(where, "bucket_start", "must be timezone-aware (UTC)")
+    if isinstance(rec.bucket_seconds, bool) or not isinstance(rec.bucket_seconds, int) or \
+            rec.bucket_seconds <= 0:
+        raise _fail(where, "bucket_seconds", "expected a positive integer")
+    offset = rec.utc_offset_minutes
+    if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) > 18 * 60:
+        raise _fail(where, "utc_offset_minutes", "expected an integer within +-1080")
     ts = rec.bucket_start.timestamp()
     if ts % rec.bucket_seconds != 0:
         raise _fail(where, "bucket_start", f"not aligned to the {rec.bucket_seconds}s bucket grid")
@@ -261,22 +278,24 @@ def validate_record(rec: ActivityRecord, *, where: str | None = None) -> Activit
     prev_end = 0.0
     for i, s in enumerate(rec.segments):
         f = f"segments[{i}]"
-        if s.seconds < 0 or s.offset_s < 0:
-            raise _fail(where, f, "negative offset or duration")
+        if not (s.seconds >= 0 and s.offset_s >= 0):
+            raise _fail(where, f, "negative or missing offset or duration")
         if s.offset_s + s.seconds > length + _EPS:
             raise _fail(where, f, "extends past the end of the bucket")
         if s.offset_s + _EPS < prev_end:
             raise _fail(where, f, "overlaps the previous segment (segments must be ordered)")
         prev_end = s.offset_s + s.seconds
         total += s.seconds
-        if not s.app_id:
+        if not isinstance(s.app_id, str) or not s.app_id:
             raise _fail(where, f"{f}.app_id", "must be non-empty")
+        if s.title_hash is not None and not _is_title_hash(s.title_hash):
+            raise _fail(where, f"{f}.title_hash", "must be 16 lowercase hex characters or null")
     if total > rec.observed_seconds + _EPS:
         raise _fail(where, "segments", "more foreground seconds than observed seconds")
     for name in COUNTER_FIELDS + ("input_events",):
         v = getattr(rec, name)
-        if not math.isnan(v) and v < 0:
-            raise _fail(where, name, "must be >= 0 (or null when unknown)")
+        if not math.isnan(v) and not (0 <= v < math.inf):
+            raise _fail(where, name, "must be a finite number >= 0 (or null when unknown)")
     for name in SECONDS_FIELDS:
         v = getattr(rec, name)
         if math.isnan(v):
@@ -285,4 +304,64 @@ def validate_record(rec: ActivityRecord, *, where: str | None = None) -> Activit
             raise _fail(where, name, "must not be null")
         if v < 0 or v > length + _EPS:
             raise _fail(where, name, f"must be within 0..{rec.bucket_seconds}")
+    if rec.locked_seconds > rec.observed_seconds + _EPS:
+        raise _fail(where, "locked_seconds", "more locked seconds than observed seconds")
     return rec
+
+
+_HEX = frozenset("0123456789abcdef")
+_INF = math.inf
+
+
+def _quick_ok(rec: ActivityRecord) -> bool:
+    """The checks of ``validate_record`` as one fast pass (the feature builder runs it per
+    bucket); on False the detailed pass finds the field and the reason."""
+    bs = rec.bucket_seconds
+    if type(bs) is not int or bs <= 0 or rec.record_version != RECORD_VERSION:
+        return False
+    u = rec.user_id
+    if type(u) is not str or not u or type(rec.device_id) is not str:
+        return False
+    off = rec.utc_offset_minutes
+    if type(off) is not int or not -1080 <= off <= 1080:
+        return False
+    start = rec.bucket_start
+    if not isinstance(start, datetime) or start.tzinfo is None or start.timestamp() % bs != 0:
+        return False
+    length = bs + _EPS
+    obs = rec.observed_seconds
+    if not 0.0 <= obs <= length:
+        return False
+    total = 0.0
+    prev_end = 0.0
+    for s in rec.segments:
+        o = s.offset_s
+        d = s.seconds
+        if not (o >= 0.0 and d >= 0.0 and o + d <= length and o + _EPS >= prev_end):
+            return False
+        a = s.app_id
+        if type(a) is not str or not a:
+            return False
+        h = s.title_hash
+        if h is not None and not (type(h) is str and len(h) == 16 and _HEX.issuperset(h)):
+            return False
+        prev_end = o + d
+        total += d
+    if total > obs + _EPS:
+        return False
+    for v in (rec.keys, rec.backspaces, rec.shortcuts, rec.clicks, rec.scrolls, rec.mouse_px,
+              rec.input_events):
+        if v == v and not 0 <= v < _INF:
+            return False
+    for v in (rec.active_seconds_keyboard, rec.active_seconds_mouse):
+        if v == v and not 0 <= v <= length:
+            return False
+    for v in (rec.active_seconds_any, rec.max_idle_run_seconds, rec.leading_idle_seconds,
+              rec.trailing_idle_seconds, rec.locked_seconds):
+        if not 0 <= v <= length:
+            return False
+    return rec.locked_seconds <= obs + _EPS
+
+
+def _is_title_hash(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 16 and set(value) <= _HEX
