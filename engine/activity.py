@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from engine.apps import CATEGORIES
 from engine.errors import ArtifactError
+from engine.titles import DOMAIN_CATEGORIES
 
 RECORD_VERSION = 1
 BUCKET_SECONDS = 60
@@ -128,8 +130,10 @@ class ActivityRecord:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any, *, where: str | None = None) -> ActivityRecord:
-        return record_from_json(obj, where=where)
+    def from_json(
+        cls, obj: Any, *, where: str | None = None, default_tz: tzinfo | None = None
+    ) -> ActivityRecord:
+        return record_from_json(obj, where=where, default_tz=default_tz)
 
 
 def _fail(where: str | None, fieldname: str, reason: str) -> ArtifactError:
@@ -181,7 +185,40 @@ def parse_utc(value: Any, *, where: str | None, field_name: str) -> datetime:
     return dt.astimezone(UTC)
 
 
-def record_from_json(obj: Any, *, where: str | None = None) -> ActivityRecord:
+def _segment_from_json(s: Any, where: str | None, prefix: str) -> Segment:
+    if not isinstance(s, dict):
+        raise _fail(where, prefix, "expected an object")
+    try:
+        category = _str(s, "app_category", where) or "other"
+        flags = {}
+        for flag, cat in (("is_browser", "browser"), ("is_editor", "editor"),
+                          ("is_terminal", "terminal")):
+            v = s.get(flag)
+            if v is None:
+                v = category == cat  # the flags follow the category (spec 2.4)
+            elif not isinstance(v, bool):
+                raise _fail(where, flag, "expected true or false")
+            flags[flag] = v
+        return Segment(
+            offset_s=_num(s, "offset_s", where, allow_nan=False),
+            seconds=_num(s, "seconds", where, allow_nan=False),
+            app_id=_str(s, "app_id", where) or "",
+            app_category=category,
+            is_browser=flags["is_browser"],
+            is_editor=flags["is_editor"],
+            is_terminal=flags["is_terminal"],
+            title_hash=_str(s, "title_hash", where, optional=True),
+            domain_category=_str(s, "domain_category", where, optional=True) or "non_browser",
+        )
+    except ArtifactError as exc:
+        raise _fail(where, f"{prefix}.{exc.field}", exc.reason) from None
+
+
+def record_from_json(
+    obj: Any, *, where: str | None = None, default_tz: tzinfo | None = None
+) -> ActivityRecord:
+    """Parse and validate one record. A record without ``utc_offset_minutes`` gets the offset
+    of ``default_tz`` at its bucket start (and its name), else UTC."""
     if not isinstance(obj, dict):
         raise _fail(where, "record", "expected a JSON object")
     version = obj.get("record_version", RECORD_VERSION)
@@ -190,29 +227,19 @@ def record_from_json(obj: Any, *, where: str | None = None) -> ActivityRecord:
     segs_raw = obj.get("segments", [])
     if not isinstance(segs_raw, list):
         raise _fail(where, "segments", "expected a list")
-    segments = []
-    for i, s in enumerate(segs_raw):
-        f = f"segments[{i}]"
-        if not isinstance(s, dict):
-            raise _fail(where, f, "expected an object")
-        app_id = _str(s, "app_id", where and f"{where}: {f}") or ""
-        segments.append(
-            Segment(
-                offset_s=_num(s, "offset_s", where, allow_nan=False),
-                seconds=_num(s, "seconds", where, allow_nan=False),
-                app_id=app_id,
-                app_category=_str(s, "app_category", where) or "other",
-                is_browser=bool(s.get("is_browser", False)),
-                is_editor=bool(s.get("is_editor", False)),
-                is_terminal=bool(s.get("is_terminal", False)),
-                title_hash=_str(s, "title_hash", where, optional=True),
-                domain_category=_str(s, "domain_category", where, optional=True) or "non_browser",
-            )
-        )
+    segments = [_segment_from_json(s, where, f"segments[{i}]") for i, s in enumerate(segs_raw)]
     sources = obj.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
         raise _fail(where, "sources", "expected a list of strings")
-    offset = obj.get("utc_offset_minutes", 0)
+    bucket_start = parse_utc(obj.get("bucket_start"), where=where, field_name="bucket_start")
+    tz_name = _str(obj, "tz_name", where, optional=True)
+    offset = obj.get("utc_offset_minutes")
+    if offset is None:
+        offset = 0
+        if default_tz is not None:
+            delta = bucket_start.astimezone(default_tz).utcoffset()
+            offset = int(delta.total_seconds() // 60) if delta is not None else 0
+            tz_name = tz_name or str(getattr(default_tz, "key", default_tz))
     if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) > 18 * 60:
         raise _fail(where, "utc_offset_minutes", "expected an integer within +-1080")
     bucket_seconds = obj.get("bucket_seconds", BUCKET_SECONDS)
@@ -221,11 +248,11 @@ def record_from_json(obj: Any, *, where: str | None = None) -> ActivityRecord:
     rec = ActivityRecord(
         user_id=_str(obj, "user_id", where) or "",
         device_id=_str(obj, "device_id", where, optional=True) or "",
-        bucket_start=parse_utc(obj.get("bucket_start"), where=where, field_name="bucket_start"),
+        bucket_start=bucket_start,
         bucket_seconds=bucket_seconds,
         observed_seconds=_num(obj, "observed_seconds", where, allow_nan=False),
         utc_offset_minutes=offset,
-        tz_name=_str(obj, "tz_name", where, optional=True),
+        tz_name=tz_name,
         segments=tuple(segments),
         keys=_num(obj, "keys", where, default=NAN),
         backspaces=_num(obj, "backspaces", where, default=NAN),
@@ -288,6 +315,13 @@ def validate_record(rec: ActivityRecord, *, where: str | None = None) -> Activit
         total += s.seconds
         if not isinstance(s.app_id, str) or not s.app_id:
             raise _fail(where, f"{f}.app_id", "must be non-empty")
+        if s.app_category not in CATEGORIES:
+            raise _fail(where, f"{f}.app_category", f"unknown category {str(s.app_category)[:40]!r}")
+        if s.domain_category not in DOMAIN_CATEGORIES:
+            raise _fail(where, f"{f}.domain_category",
+                        f"unknown domain category {str(s.domain_category)[:40]!r}")
+        if (s.is_browser, s.is_editor, s.is_terminal) != _FLAGS[s.app_category]:
+            raise _fail(where, f"{f}.is_browser", "is_browser/is_editor/is_terminal must follow app_category")
         if s.title_hash is not None and not _is_title_hash(s.title_hash):
             raise _fail(where, f"{f}.title_hash", "must be 16 lowercase hex characters or null")
     if total > rec.observed_seconds + _EPS:
@@ -310,6 +344,9 @@ def validate_record(rec: ActivityRecord, *, where: str | None = None) -> Activit
 
 
 _HEX = frozenset("0123456789abcdef")
+_FLAGS: dict[str, tuple[bool, bool, bool]] = {
+    c: (c == "browser", c == "editor", c == "terminal") for c in CATEGORIES
+}
 _INF = math.inf
 
 
@@ -340,7 +377,9 @@ def _quick_ok(rec: ActivityRecord) -> bool:
         if not (o >= 0.0 and d >= 0.0 and o + d <= length and o + _EPS >= prev_end):
             return False
         a = s.app_id
-        if type(a) is not str or not a:
+        if type(a) is not str or not a or s.domain_category not in DOMAIN_CATEGORIES:
+            return False
+        if (s.is_browser, s.is_editor, s.is_terminal) != _FLAGS.get(s.app_category):
             return False
         h = s.title_hash
         if h is not None and not (type(h) is str and len(h) == 16 and _HEX.issuperset(h)):
