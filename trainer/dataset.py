@@ -1,0 +1,187 @@
+"""Store(s) -> labelled feature rows (spec 5.1).
+
+The stored feature rows (exactly what the agent saw) are used when every record of the user has
+one of the current schema and builder version; otherwise the user's rows are rebuilt from the
+activity records with the one feature builder. A bucket is labelled when one label span of its
+user covers it completely; Mixed/Unknown is never a target. Days are local days.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import TaskclfError
+from engine.schema import FEATURE_BUILDER_VERSION, SCHEMA_HASH_V2
+from engine.spans import LabelSpan
+from trainer.frame import LABEL_INDEX, UNLABELLED, Frame, local_date_from
+
+log = logging.getLogger(__name__)
+BUCKET = 60
+
+
+@dataclass
+class LoadStats:
+    users: int = 0
+    rows: int = 0
+    labelled: int = 0
+    rebuilt_users: int = 0
+
+
+def _parse_ts(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _label_rows(starts: Sequence[int], spans: Sequence[LabelSpan]) -> tuple[list[int], list[str | None]]:
+    """Label index and provenance per bucket (sweep: rows and spans both sorted by start)."""
+    out_y = [UNLABELLED] * len(starts)
+    out_p: list[str | None] = [None] * len(starts)
+    ss = sorted(spans, key=lambda s: s.start_ts)
+    bounds = [(int(s.start_ts.timestamp()), int(s.end_ts.timestamp()), s) for s in ss]
+    j = 0
+    for i, t in enumerate(starts):
+        while j < len(bounds) and bounds[j][1] <= t:
+            j += 1
+        if j < len(bounds):
+            a, b, s = bounds[j]
+            if a <= t and t + BUCKET <= b and s.label in LABEL_INDEX:
+                out_y[i] = LABEL_INDEX[s.label]
+                out_p[i] = s.provenance
+    return out_y, out_p
+
+
+def _stored_rows(store: Any, user: str) -> list[dict[str, Any]] | None:
+    rows = list(store.feature_rows(user_id=user))
+    if not rows:
+        return None
+    for r in rows:
+        if r.get("_schema_hash") != SCHEMA_HASH_V2 or r.get("_feature_builder_version") != FEATURE_BUILDER_VERSION:
+            return None
+    if len(rows) < store.count_records(user_id=user):
+        return None
+    return rows
+
+
+def _rebuilt_rows(store: Any, user: str) -> list[tuple[dict[str, Any], int]]:
+    """(model features + meta, utc offset) per record, through the one builder."""
+    from engine.features import FeatureBuilder, FeatureInputError
+
+    out: list[tuple[dict[str, Any], int]] = []
+    builders: dict[str, FeatureBuilder] = {}
+    for rec in store.records(user_id=user):
+        b = builders.setdefault(rec.device_id, FeatureBuilder())
+        try:
+            row = b.push(rec)
+        except FeatureInputError as exc:
+            log.warning("record skipped while rebuilding features: %s", exc)
+            continue
+        if row is None:
+            continue
+        d = dict(row.features)
+        d["session_id"] = row.session_id
+        d["bucket_start_ts"] = row.bucket_start.isoformat()
+        out.append((d, rec.utc_offset_minutes))
+    out.sort(key=lambda x: x[0]["bucket_start_ts"])
+    return out
+
+
+def user_frame(store: Any, user: str, stats: LoadStats | None = None) -> Frame:
+    """All buckets of one user in one store, labelled from that store's spans."""
+    stored = _stored_rows(store, user)
+    rows: list[dict[str, Any]]
+    days: list[int]
+    if stored is not None:
+        rows = stored
+        starts_dt = [_parse_ts(r["bucket_start_ts"]) for r in rows]
+        days = [local_date_from(dt, r.get("day_of_week"), None).toordinal()
+                for dt, r in zip(starts_dt, rows, strict=True)]
+    else:
+        rebuilt = _rebuilt_rows(store, user)
+        if stats is not None and rebuilt:
+            stats.rebuilt_users += 1
+        rows = [r for r, _ in rebuilt]
+        starts_dt = [_parse_ts(r["bucket_start_ts"]) for r in rows]
+        days = [local_date_from(dt, None, off).toordinal()
+                for dt, (_, off) in zip(starts_dt, rebuilt, strict=True)]
+    starts = [int(dt.timestamp()) for dt in starts_dt]
+    y, prov = _label_rows(starts, store.label_spans(user_id=user))
+    return Frame.from_rows(rows, user_ids=[user] * len(rows), bucket_starts=starts, local_days=days,
+                           session_ids=[r.get("session_id") for r in rows], labels=y, provenance=prov)
+
+
+def load_frame(
+    stores: Iterable[Any],
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    users: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Frame, LoadStats]:
+    """Every bucket of the chosen users within [start, end] (local days, inclusive), sorted by
+    (user, bucket_start)."""
+    stats = LoadStats()
+    frames = []
+    for store in stores:
+        for u in store.users():
+            if users is not None and u not in users:
+                continue
+            f = user_frame(store, u, stats)
+            if start is not None or end is not None:
+                lo = start.toordinal() if start else -(10**9)
+                hi = end.toordinal() if end else 10**9
+                f = f.take(np.flatnonzero((f.local_day >= lo) & (f.local_day <= hi)))
+            if len(f):
+                frames.append(f)
+                stats.users += 1
+            if progress:
+                progress(f"  {u}: {len(f):,} buckets, {int((f.y >= 0).sum()):,} labelled")
+    frame = Frame.concat(frames)
+    if len(frame):
+        order = np.lexsort((frame.bucket_start, np.asarray(frame.user_ids, dtype=object)))
+        if not np.array_equal(order, np.arange(len(frame))):
+            frame = frame.take(order)
+    stats.rows = len(frame)
+    stats.labelled = int((frame.y >= 0).sum())
+    return frame, stats
+
+
+def open_stores(home: Path, extra: Sequence[str] | None) -> list[Any]:
+    """The stores to read: each ``--store PATH`` (read-only), else the home's own store."""
+    from engine.paths import store_path
+    from engine.store import Store
+
+    paths = [Path(p).expanduser().resolve() for p in extra] if extra else [store_path(home)]
+    out = []
+    for p in paths:
+        if not p.is_file():
+            raise TaskclfError(f"{p}: no store here (run the agent, `taskclf synth` or pass --store)")
+        out.append(Store.open(p, readonly=True))
+    return out
+
+
+def require_rows(frame: Frame, *, what: str = "the chosen dates") -> None:
+    if len(frame) == 0:
+        raise TaskclfError(f"no activity in {what}: the store is empty for that range")
+    if int((frame.y >= 0).sum()) == 0:
+        raise TaskclfError(
+            f"no labelled buckets in {what}: add labels (taskclf labels add / import) first"
+        )
+
+
+def day_range_text(start: date | None, end: date | None) -> str:
+    if start is None and end is None:
+        return "the store"
+    return f"{start or '...'} .. {end or '...'}"
+
+
+def utc_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """A UTC interval surely containing the local days [start, end] (offsets are within 18 h)."""
+    lo = datetime(start.year, start.month, start.day, tzinfo=UTC) - timedelta(hours=18) if start else None
+    hi = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1, hours=18) if end else None
+    return lo, hi

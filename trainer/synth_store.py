@@ -1,0 +1,82 @@
+"""Writing a synthetic history into a store: records, feature rows (the one builder), spans.
+
+Also writes ``artifacts/synth/manifest.json`` in the home: the personas and realism knobs of
+each user (which users were given the known miscalibration), so reports and tests can name them.
+The true per-minute task is not stored (labels are what a user would have given).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.schema import FEATURE_BUILDER_VERSION, SCHEMA_HASH_V2
+from trainer.synth import SynthConfig, SynthDay, generate_day, make_users
+
+
+def manifest(cfg: SynthConfig) -> dict[str, Any]:
+    days = cfg.working_days()
+    return {
+        "seed": cfg.seed,
+        "users": cfg.users,
+        "days": cfg.days,
+        "start": days[0].isoformat() if days else None,
+        "end": days[-1].isoformat() if days else None,
+        "personas": {
+            u.user_id: {
+                "persona": u.persona.name,
+                "utc_offset_minutes": u.utc_offset_minutes,
+                "ambiguity": u.ambiguity,
+                "miscalibrated": u.miscalibrated,
+                "typing_drift": round(u.typing_drift, 4),
+                "new_app_day": u.new_app_day,
+            }
+            for u in make_users(cfg)
+        },
+    }
+
+
+def write_synthetic(
+    store: Any,
+    cfg: SynthConfig,
+    *,
+    home: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Generate and store the history; returns counts. Deterministic for a given config."""
+    from engine.features import FeatureBuilder
+    from engine.jsonio import atomic_write_json
+
+    days = cfg.working_days()
+    totals = {"records": 0, "feature_rows": 0, "spans": 0}
+    for user in make_users(cfg):
+        generated: list[SynthDay] = [generate_day(cfg, user, i, d) for i, d in enumerate(days)]
+        records = [r for day in generated for r in day.records]
+        spans = [s for day in generated for s in day.spans]
+        totals["records"] += store.put_records(records)
+        builder = FeatureBuilder(validate=False)
+        rows = []
+        for rec in records:
+            row = builder.push(rec)
+            if row is not None:
+                rows.append(row)
+        put_rows = getattr(store, "put_feature_rows", None)
+        if put_rows is not None:
+            put_rows(rows)
+        else:
+            for row in rows:
+                store.put_feature_row(
+                    user_id=row.user_id, device_id=row.device_id, bucket_start=row.bucket_start,
+                    session_id=row.session_id, schema_hash=SCHEMA_HASH_V2,
+                    feature_builder_version=FEATURE_BUILDER_VERSION, row=row.to_json(),
+                )
+        totals["feature_rows"] += len(rows)
+        store.add_label_spans(spans)
+        totals["spans"] += len(spans)
+        if progress:
+            kind = f"{user.persona.name}{', miscalibrated' if user.miscalibrated else ''}"
+            progress(f"  {user.user_id} ({kind}): {len(records):,} buckets, {len(spans):,} label spans")
+    if home is not None:
+        atomic_write_json(home / "artifacts" / "synth" / "manifest.json", manifest(cfg))
+    return totals
