@@ -57,6 +57,7 @@ class AgentSnapshot:
     pending_prompt: str | None = None  # ISO UTC of the bucket a spot check asks about
     saving: bool = False  # a label waits in the durable queue
     version: int = 0  # bumps on every publish
+    last_app_category: str | None = None  # app category of the last closed bucket (headless line)
 
     @property
     def paused(self) -> bool:

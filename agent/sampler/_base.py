@@ -55,7 +55,7 @@ class Sample:
 
     app_name: str | None = None  # process name / WM_CLASS class / display name
     exe: str | None = None
-    wm_class: str | None = None
+    wm_class: tuple[str, ...] | None = None  # X11 (instance, class)
     bundle_id: str | None = None
     hosted_app: str | None = None  # UWP app behind ApplicationFrameHost.exe
     title: str | None = field(default=None, repr=False)

@@ -233,7 +233,7 @@ class X11Backend(Backend):
             if pid:
                 app_name, exe = self._process_names(pid)
         return Sample(
-            app_name=app_name or wm_class,
+            app_name=app_name,
             exe=exe,
             wm_class=wm_class,
             title=title,
@@ -248,12 +248,12 @@ class X11Backend(Backend):
             return None
         return self._dpy.create_resource_object("window", int(prop.value[0]))
 
-    def _window_info(self, win: Any) -> tuple[str | None, str | None, int | None]:
+    def _window_info(self, win: Any) -> tuple[tuple[str, ...] | None, str | None, int | None]:
         from Xlib import error as xerror
 
         try:
             cls = win.get_wm_class()
-            wm_class = cls[1] if cls else None
+            wm_class = tuple(c for c in cls if c) if cls else None
             title = None
             prop = win.get_full_property(self._atoms["_NET_WM_NAME"], self._atoms["UTF8_STRING"])
             if prop is not None and prop.value:

@@ -1,0 +1,183 @@
+"""``taskclf doctor [--json]``: what works on this machine and what does not.
+
+Reports the paths, which sampler backends can run (and which one the agent would pick), the
+signals and permissions of that backend, the session type (Wayland, a tray host), the store,
+and the model/policy status, without starting the agent or changing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _session_info() -> dict[str, Any]:
+    env = os.environ
+    wayland = bool(env.get("WAYLAND_DISPLAY")) or env.get("XDG_SESSION_TYPE") == "wayland"
+    out: dict[str, Any] = {
+        "platform": sys.platform,
+        "display": env.get("DISPLAY"),
+        "wayland": wayland,
+        "desktop": env.get("XDG_CURRENT_DESKTOP"),
+    }
+    if sys.platform.startswith("linux"):
+        out["tray_host"] = _tray_host_present()
+    return out
+
+
+def _tray_host_present() -> bool | None:
+    """Is there a StatusNotifier watcher or an XEmbed system tray? None when unknown."""
+    if not os.environ.get("DISPLAY"):
+        return None
+    try:
+        from Xlib import display as xdisplay
+
+        d = xdisplay.Display()
+        try:
+            atom = d.intern_atom(f"_NET_SYSTEM_TRAY_S{d.get_default_screen()}")
+            owner = d.get_selection_owner(atom)
+            return bool(owner and getattr(owner, "id", 0))
+        finally:
+            d.close()
+    except Exception:
+        return None
+
+
+def _backend_report(name: str) -> dict[str, Any]:
+    from agent.sampler import BackendUnavailable, create_backend
+
+    try:
+        b = create_backend(name)
+    except BackendUnavailable as exc:
+        return {"name": name, "available": False, "reason": str(exc)}
+    except Exception as exc:
+        return {"name": name, "available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    try:
+        return {
+            "name": name,
+            "available": True,
+            "signals": b.capabilities(),
+            "missing_signals": list(b.missing_signals()),
+            "permissions": b.permissions(),
+            "notes": b.notes(),
+        }
+    finally:
+        try:
+            b.stop()
+        except Exception:
+            pass
+
+
+def _policy_report(home: Path) -> dict[str, Any]:
+    from agent.reload import build_policy_engine
+    from engine.paths import last_good_policy_path, policy_path
+
+    path = policy_path(home)
+    out: dict[str, Any] = {"policy_file": str(path), "exists": path.exists()}
+    if not path.exists():
+        out["status"] = "rules (no model yet)"
+        return out
+    try:
+        built = build_policy_engine(home, path, None)
+        out["status"] = "ok"
+        out["model_id"] = built.model_id
+        out["reject_threshold"] = getattr(built.engine, "reject_threshold", None)
+    except Exception as exc:
+        out["status"] = "refused"
+        out["reason"] = str(exc)
+        out["last_good_exists"] = last_good_policy_path(home).exists()
+    return out
+
+
+def _store_report(home: Path) -> dict[str, Any]:
+    from engine.paths import store_path
+
+    path = store_path(home)
+    out: dict[str, Any] = {"file": str(path), "exists": path.exists()}
+    if not path.exists():
+        return out
+    try:
+        from engine.store import Store
+
+        st = Store.open(path, readonly=True)
+        try:
+            out["schema_version"] = st.schema_version()
+            out["records"] = st.count_records()
+        finally:
+            st.close()
+    except Exception as exc:
+        out["error"] = str(exc)
+    out["writable"] = os.access(path.parent, os.W_OK)
+    return out
+
+
+def collect(home: Path) -> dict[str, Any]:
+    from agent.sampler import BACKEND_NAMES, default_backend_name
+    from engine.paths import identity_path, logs_dir, models_dir, title_key_path
+
+    chosen = default_backend_name()
+    backends = {n: _backend_report(n) for n in BACKEND_NAMES}
+    active = chosen if backends[chosen]["available"] else "none"
+    return {
+        "home": str(home),
+        "paths": {
+            "home": str(home),
+            "identity": str(identity_path(home)),
+            "title_key": str(title_key_path(home)),
+            "models": str(models_dir(home)),
+            "logs": str(logs_dir(home)),
+        },
+        "session": _session_info(),
+        "backend": active,
+        "backend_preferred": chosen,
+        "backends": backends,
+        "store": _store_report(home),
+        "model": _policy_report(home),
+    }
+
+
+def _print_text(report: dict[str, Any]) -> None:
+    print(f"home:      {report['home']}")
+    sess = report["session"]
+    print(f"session:   {sess['platform']}, DISPLAY={sess.get('display') or '-'}"
+          + (", Wayland (window titles need XWayland or ActivityWatch)" if sess["wayland"] else "")
+          + ("" if sess.get("tray_host") in (None, True) else ", no system tray host found"))
+    print(f"backend:   {report['backend']}"
+          + ("" if report["backend"] == report["backend_preferred"]
+             else f" (preferred {report['backend_preferred']} is unavailable)"))
+    for name, b in report["backends"].items():
+        if b["available"]:
+            missing = ", ".join(b["missing_signals"]) or "none"
+            perms = ", ".join(f"{k}={v}" for k, v in b["permissions"].items()) or "-"
+            print(f"  {name:<8} ok; missing signals: {missing}; permissions: {perms}")
+            for note in b["notes"]:
+                print(f"           {note}")
+        else:
+            print(f"  {name:<8} unavailable: {b['reason']}")
+    st = report["store"]
+    if st.get("exists"):
+        extra = st.get("error") or f"schema v{st.get('schema_version')}, {st.get('records')} buckets"
+        print(f"store:     {st['file']} ({extra})")
+    else:
+        print(f"store:     {st['file']} (not created yet)")
+    m = report["model"]
+    if m["status"] == "ok":
+        print(f"model:     {m['model_id']} (policy ok, threshold {m.get('reject_threshold')})")
+    elif m["status"] == "refused":
+        print(f"model:     policy refused: {m['reason']}")
+    else:
+        print(f"model:     {m['status']}")
+
+
+def run_doctor(*, as_json: bool = False, home: Path | None = None) -> int:
+    from engine.paths import resolve_home
+
+    report = collect(home or resolve_home(None))
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_text(report)
+    return 0

@@ -1,0 +1,196 @@
+"""The agent's side of the engine: config, taxonomy, and the one live engine + feature builder.
+
+``EngineHost`` lives on the writer thread. It owns the feature builder (one per user) and the
+current ``Engine``; ``swap`` replaces the engine between two buckets, carrying the smoothing
+window and today's blocks over when the label order allows (spec 4.3). Everything here is
+plain engine code; the agent adds no model logic of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from agent.snapshot import ModelStatus
+from engine.activity import ActivityRecord
+from engine.errors import ArtifactError, TaskclfError
+from engine.record import Block, PredictionRecord
+
+log = logging.getLogger("taskclf.agent.engines")
+
+DEFAULT_CONFIG = {
+    "sample_seconds": 1.0,
+    "notifications": False,
+    "spot_checks_per_day": 2,
+    "low_confidence_prompts": False,
+    "activity_retention_days": 90,
+    "activitywatch_url": None,
+    "taxonomy": "taxonomy.toml",
+    "log_level": "INFO",
+}
+
+
+def load_config(home: Path) -> tuple[Any, list[str]]:
+    """``engine.config.load_config`` (defaults + warnings); a broken file never stops the agent."""
+    try:
+        from engine.config import load_config as engine_load_config
+    except ImportError:
+        return SimpleNamespace(**DEFAULT_CONFIG), []
+    try:
+        cfg, warnings = engine_load_config(home)
+        return cfg, [str(w) for w in warnings]
+    except TaskclfError as exc:
+        return SimpleNamespace(**DEFAULT_CONFIG), [f"config ignored: {exc}"]
+
+
+def load_user_taxonomy(home: Path, config: Any) -> tuple[Any, str | None]:
+    """(Taxonomy or None for the identity mapping, warning or None)."""
+    from engine.paths import inside_home
+    from engine.taxonomy import load_taxonomy
+
+    name = getattr(config, "taxonomy", None) or "taxonomy.toml"
+    try:
+        path = inside_home(home, name, file=home / "config.toml", field="taxonomy")
+    except ArtifactError as exc:
+        return None, f"taxonomy ignored: {exc}"
+    if not path.exists():
+        for alt in (path.with_suffix(".json"), path.with_suffix(".yaml")):
+            if name == "taxonomy.toml" and alt.exists():
+                path = alt
+                break
+        else:
+            return None, None
+    try:
+        return load_taxonomy(path), None
+    except TaskclfError as exc:
+        return None, f"taxonomy ignored: {exc}"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltEngine:
+    """An engine built off the hot path, ready to swap in."""
+
+    engine: Any  # engine.pipeline.Engine
+    kind: str  # "model" | "rules"
+    model_id: str | None
+    last_good_in_use: bool = False
+    source: str = "policy"  # "policy" | "last_good" | "override" | "none"
+
+
+class EngineHost:
+    """Feature builder + live engine for one user; used from the writer thread only."""
+
+    def __init__(self, user_id: str, *, taxonomy: Any = None) -> None:
+        from engine.features import FeatureBuilder
+        from engine.pipeline import Engine
+
+        self.user_id = user_id
+        self.taxonomy = taxonomy
+        self.builder = FeatureBuilder()
+        self.engine: Any = Engine.rules(taxonomy)
+        self.kind = "starting"
+        self.model_id: str | None = None
+        self.policy_error: str | None = None
+        self.last_good_in_use = False
+
+    # -- buckets ---------------------------------------------------------------------------
+
+    def step(self, rec: ActivityRecord) -> tuple[Any, PredictionRecord]:
+        row = self.builder.push(rec)
+        if row is None:
+            raise TaskclfError(f"bucket {rec.bucket_start.isoformat()} was already built")
+        pred = self.engine.step(
+            row.model_features(), user_id=rec.user_id, bucket_start=row.bucket_start,
+            session_id=row.session_id,
+        )
+        return row, pred
+
+    def replay(self, rec: ActivityRecord) -> None:
+        """Push a stored bucket through builder and engine (restart), persisting nothing."""
+        self.step(rec)
+
+    @staticmethod
+    def persist(store: Any, device_id: str, rec: ActivityRecord, row: Any,
+                pred: PredictionRecord) -> None:
+        store.put_feature_row(
+            user_id=rec.user_id, device_id=device_id, bucket_start=rec.bucket_start,
+            session_id=row.session_id, schema_hash=row.schema_hash,
+            feature_builder_version=row.feature_builder_version, row=row.to_json(),
+        )
+        store.put_prediction(device_id, pred)
+
+    # -- engines ---------------------------------------------------------------------------
+
+    def swap(self, built: BuiltEngine | None, error: str | None) -> None:
+        """Install ``built`` (None + no error: back to the rules); an error keeps the old one."""
+        if error is not None:
+            self.policy_error = error
+            if self.kind == "starting":
+                self.kind = "rules"
+            return
+        from engine.pipeline import Engine
+
+        if built is None:
+            new = Engine.rules(self.taxonomy)
+            kind, model_id, last_good = "rules", None, False
+        else:
+            new, kind, model_id, last_good = (built.engine, built.kind, built.model_id,
+                                              built.last_good_in_use)
+        adopted = new.adopt_state(self.engine)
+        if not adopted:
+            log.info("new engine has another label order: smoothing starts fresh")
+        self.engine = new
+        self.kind, self.model_id = kind, model_id
+        self.last_good_in_use = last_good
+        self.policy_error = None if not last_good else self.policy_error
+        log.info("engine in use: %s", model_id or "rules")
+
+    def set_policy_error(self, error: str | None) -> None:
+        self.policy_error = error
+
+    # -- what the menu shows ---------------------------------------------------------------
+
+    def status(self, pred: PredictionRecord | None) -> ModelStatus:
+        eng = self.engine
+        if pred is not None:
+            threshold: float | None = pred.threshold
+            source: str | None = pred.threshold_source
+            calibrated = pred.calibrator.startswith("user")
+        else:
+            per_user = getattr(eng, "per_user_thresholds", {}) or {}
+            if self.user_id in per_user:
+                threshold, source = per_user[self.user_id], "per_user"
+            elif getattr(eng, "reject_threshold", None) is not None:
+                threshold, source = eng.reject_threshold, "global"
+            else:
+                threshold, source = None, None
+            calibrated = False
+        kind = self.kind
+        return ModelStatus(
+            kind=kind,
+            model_id=self.model_id if kind == "model" else None,
+            calibrated_for_user=calibrated,
+            threshold=threshold,
+            threshold_source=source,
+            policy_error=self.policy_error,
+            last_good_in_use=self.last_good_in_use,
+        )
+
+    def current_block(self) -> Block | None:
+        block: Block | None = self.engine.current_block
+        return block
+
+    def today_blocks(self) -> tuple[Block, ...]:
+        return tuple(self.engine.today_blocks())
+
+    def taxonomy_colors(self) -> dict[str, str]:
+        tax = getattr(self.engine, "taxonomy", None)
+        if tax is None:
+            return {}
+        out: dict[str, str] = {}
+        for name in (*tax.names, tax.reject_label):
+            out[name] = tax.color_of(name)
+        return out

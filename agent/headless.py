@@ -1,0 +1,108 @@
+"""``taskclf agent --headless``: the agent loop without a tray icon.
+
+Prints one line per closed bucket (local time, app category, label, confidence,
+accepted/rejected, model id). Ctrl+C (SIGINT) or SIGTERM stops cleanly: the open bucket is
+finalised as a partial one, so nothing is lost. A second instance says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent.lock import AlreadyRunning, InstanceLock
+from agent.runtime import AgentRuntime, EngineOverrides
+from agent.snapshot import AgentSnapshot
+
+
+def format_line(snap: AgentSnapshot) -> str:
+    p = snap.last
+    if p is None:
+        return ""
+    t = datetime.fromisoformat(p.bucket_start).astimezone().strftime("%H:%M:%S")
+    label = snap.user_label_override or p.mapped_label
+    conf = p.mapped_probs.get(p.mapped_label, p.confidence)
+    verdict = "rejected" if p.rejected else "accepted"
+    app = snap.last_app_category or "-"
+    return f"{t}  {app:<12} {label:<16} {conf * 100:5.1f}%  {verdict:<8}  {p.model_id}"
+
+
+def run_headless(
+    home: Path,
+    *,
+    duration: float | None = None,
+    backend: str | None = None,
+    bucket_seconds: int = 60,
+    sample_seconds: float | None = None,
+    overrides: EngineOverrides | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    from agent.logs import setup_logging
+
+    lock = InstanceLock(home)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        print(f"taskclf: {exc}; not starting a second one", file=out)
+        return 0
+    except OSError as exc:
+        print(f"taskclf: cannot use the data folder {home} ({exc.strerror}); running without "
+              "the single-instance lock", file=sys.stderr)
+    try:
+        setup_logging(home, console=True)
+        rt = AgentRuntime(home, backend=backend, bucket_seconds=bucket_seconds,
+                          sample_seconds=sample_seconds, overrides=overrides)
+        last_printed: list[str | None] = [None]
+        last_notes: list[Any] = [None]
+
+        def on_snapshot(snap: AgentSnapshot) -> None:
+            notes = (snap.store_error, snap.model.policy_error, snap.model.kind,
+                     snap.model.model_id)
+            if notes != last_notes[0]:
+                last_notes[0] = notes
+                if snap.store_error:
+                    print(f"# {snap.store_error}", file=out, flush=True)
+                if snap.model.policy_error:
+                    print(f"# policy refused, previous engine kept: {snap.model.policy_error}",
+                          file=out, flush=True)
+                if snap.model.kind in ("model", "rules"):
+                    print(f"# engine: {snap.model.model_id or 'rules'}", file=out, flush=True)
+            if snap.last is not None and snap.last.bucket_start != last_printed[0]:
+                last_printed[0] = snap.last.bucket_start
+                print(format_line(snap), file=out, flush=True)
+
+        rt.subscribe(on_snapshot)
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, on_signal)
+        rt.start()
+        snap = rt.snapshot()
+        print(f"# taskclf agent: backend {snap.sampler_backend}"
+              + (f" (missing: {', '.join(snap.missing_signals)})" if snap.missing_signals else "")
+              + f", bucket {bucket_seconds}s, home {home}", file=out, flush=True)
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            while not stop.is_set():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                stop.wait(0.5 if left is None else min(0.5, left))
+        finally:
+            rt.stop()
+            time.sleep(0.1)  # let the notifier print the last (partial) bucket
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        return 0
+    finally:
+        lock.release()
