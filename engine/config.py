@@ -1,0 +1,193 @@
+"""User settings from ``<home>/config.toml`` (spec 6.6).
+
+Every key is optional. A missing file means defaults. The settings file is the user's to edit,
+so loading never fails: an unknown key is reported and ignored, a bad value falls back to its
+default with a warning, and a broken file (not TOML, not UTF-8, too large, unreadable) gives
+all defaults plus one warning. The warnings are shown in the tray menu and by ``taskclf doctor``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from engine.paths import config_path
+
+MAX_CONFIG_BYTES = 256 * 1024
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The settings of 6.6 with their defaults."""
+
+    sample_seconds: float = 1.0
+    notifications: bool = False
+    spot_checks_per_day: int = 2
+    low_confidence_prompts: bool = False
+    activity_retention_days: int = 90
+    activitywatch_url: str | None = None
+    taxonomy: str = "taxonomy.toml"
+    log_level: str = "WARNING"
+
+    def taxonomy_path(self, home: Path) -> Path | None:
+        """The taxonomy file inside ``home`` (None if it would escape; load_config prevents that)."""
+        root = home.resolve()
+        p = Path(self.taxonomy)
+        resolved = (p if p.is_absolute() else root / p).resolve()
+        return resolved if resolved.is_relative_to(root) else None
+
+
+class _Bad(ValueError):
+    """A value that cannot be used; the message says why."""
+
+
+def _number(lo: float, hi: float) -> Callable[[Any, Path], float]:
+    def check(v: Any, home: Path) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
+            raise _Bad("expected a number")
+        if not lo <= float(v) <= hi:
+            raise _Bad(f"must be within {lo:g}..{hi:g}")
+        return float(v)
+
+    return check
+
+
+def _integer(lo: int, hi: int) -> Callable[[Any, Path], int]:
+    def check(v: Any, home: Path) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _Bad("expected a whole number")
+        if not lo <= v <= hi:
+            raise _Bad(f"must be within {lo}..{hi}")
+        return v
+
+    return check
+
+
+def _boolean(v: Any, home: Path) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad("expected true or false")
+    return v
+
+
+def _log_level(v: Any, home: Path) -> str:
+    if not isinstance(v, str) or v.strip().upper() not in LOG_LEVELS:
+        raise _Bad(f"expected one of {', '.join(LOG_LEVELS)}")
+    return v.strip().upper()
+
+
+def check_loopback_url(v: Any) -> str:
+    """An http(s) URL on this machine only: taskclf never talks to another host."""
+    if not isinstance(v, str) or not v.strip():
+        raise _Bad("expected a URL string")
+    url = v.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a bad port
+    except ValueError as exc:
+        raise _Bad(f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise _Bad("must start with http:// or https://")
+    if parts.username or parts.password:
+        raise _Bad("must not contain credentials")
+    if (parts.hostname or "").lower() not in LOOPBACK_HOSTS:
+        raise _Bad("must point at this machine (127.0.0.1, localhost or [::1])")
+    if port == 0:
+        raise _Bad("port must be 1..65535")
+    return url.rstrip("/")
+
+
+def _url(v: Any, home: Path) -> str:
+    return check_loopback_url(v)
+
+
+def _taxonomy(v: Any, home: Path) -> str:
+    if not isinstance(v, str) or not v.strip() or "\x00" in v:
+        raise _Bad("expected a file name")
+    root = home.resolve()
+    p = Path(v.strip()).expanduser()
+    resolved = (p if p.is_absolute() else root / p).resolve()
+    if not resolved.is_relative_to(root):
+        raise _Bad(f"path escapes the data directory {root}")
+    if resolved.suffix.lower() not in (".toml", ".json", ".yaml", ".yml"):
+        raise _Bad("expected a .toml, .json or .yaml file")
+    return v.strip()
+
+
+_CHECKS: dict[str, Callable[[Any, Path], Any]] = {
+    "sample_seconds": _number(0.1, 30.0),
+    "notifications": _boolean,
+    "spot_checks_per_day": _integer(0, 24),
+    "low_confidence_prompts": _boolean,
+    "activity_retention_days": _integer(1, 36500),
+    "activitywatch_url": _url,
+    "taxonomy": _taxonomy,
+    "log_level": _log_level,
+}
+assert set(_CHECKS) == {f.name for f in fields(Config)}
+
+
+def parse_config(data: dict[str, Any], *, home: Path, source: str = "config.toml") -> tuple[Config, list[str]]:
+    """Build a Config from parsed TOML; never raises for user mistakes, returns warnings."""
+    warnings: list[str] = []
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        check = _CHECKS.get(key)
+        if check is None:
+            warnings.append(f"{source}: unknown key {key!r} (ignored)")
+            continue
+        try:
+            values[key] = check(raw, home)
+        except _Bad as exc:
+            default = Config.__dataclass_fields__[key].default
+            shown = "unset" if default is None else repr(default)
+            warnings.append(f"{source}: {key}: {exc}; using the default ({shown})")
+    return Config(**values), warnings
+
+
+def load_config(home: Path) -> tuple[Config, list[str]]:
+    """``<home>/config.toml`` -> (settings, warnings). Absent file: defaults, no warning."""
+    path = config_path(home)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return Config(), []
+    except OSError as exc:
+        return Config(), [f"{path}: cannot read ({exc.strerror}); using defaults"]
+    if size > MAX_CONFIG_BYTES:
+        return Config(), [f"{path}: file too large ({size} bytes); using defaults"]
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return Config(), [f"{path}: cannot read ({exc.strerror}); using defaults"]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return Config(), [f"{path}: not UTF-8 text; using defaults"]
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        return Config(), [f"{path}: not valid TOML ({reason}); using defaults"]
+    return parse_config(data, home=home, source=str(path))
+
+
+def default_config_text() -> str:
+    """A commented config.toml listing every setting with its default (for docs and doctor)."""
+    return (
+        "# taskclf settings; every key is optional.\n"
+        "# sample_seconds = 1.0            # how often activity is sampled (0.1..30)\n"
+        "# notifications = false           # show prompts and spot checks as notifications\n"
+        "# spot_checks_per_day = 2         # random 'what were you doing?' questions (0..24)\n"
+        "# low_confidence_prompts = false  # ask when the model stays unsure\n"
+        "# activity_retention_days = 90    # keep activity, predictions, feedback this long\n"
+        '# activitywatch_url = "http://127.0.0.1:5600"   # loopback only\n'
+        '# taxonomy = "taxonomy.toml"      # inside the data directory\n'
+        '# log_level = "WARNING"           # DEBUG, INFO, WARNING, ERROR or CRITICAL\n'
+    )
