@@ -1,0 +1,482 @@
+"""pystray glue: the tray owns the main thread and shows the menu model of the latest snapshot.
+
+Threading (spec 1.4): the runtime publishes snapshots from its worker thread; there we build
+the pure menu model and the icon image (Pillow, cached), then hand only cheap UI calls to the
+main thread: GLib idle callbacks for the GTK/AppIndicator backends, ``AppHelper.callAfter`` on
+macOS (AppKit must only be touched from the main thread), direct calls elsewhere. Menu clicks
+arrive on the main thread; label actions are bounded by the runtime (~0.3 s commit wait), the
+rest is quick or handed to a background thread (retrain, open folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.snapshot import AgentSnapshot
+from agent.tray.icon import IconState, icon_state, render_icon, size_for_backend
+from agent.tray.menu_model import Action, Item, MenuContext, MenuModel, build_menu, hhmm
+
+log = logging.getLogger("taskclf.tray")
+
+DUMP_ENV = "TASKCLF_TRAY_DUMP"
+NOTICE_SECONDS = 120.0
+DEBOUNCE_SECONDS = 1.5
+
+
+class Runtime(Protocol):
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 5.0) -> None: ...
+    def snapshot(self) -> AgentSnapshot: ...
+    def subscribe(self, callback: Callable[[AgentSnapshot], None]) -> None: ...
+    def confirm(self, block_id: int) -> Any: ...
+    def correct(self, block_id: int, label: str) -> Any: ...
+    def label_last(self, minutes: int, label: str) -> Any: ...
+    def answer_prompt(self, bucket_start: str, label: str) -> Any: ...
+    def pause(self, seconds: float | None) -> None: ...
+    def resume(self) -> None: ...
+    def reload_now(self) -> None: ...
+
+
+class Autostart(Protocol):
+    def is_enabled(self) -> bool: ...
+    def enable(self) -> None: ...
+    def disable(self) -> None: ...
+
+
+class Prompts(Protocol):
+    def observe(self, snapshot: AgentSnapshot, now: datetime) -> str | None: ...
+
+
+@dataclass
+class Notice:
+    text: str
+    until: float
+
+
+def trainer_command() -> list[str] | None:
+    """How "Retrain now" starts the trainer: never ``sys.executable -m`` when frozen (spec 8)."""
+    if getattr(sys, "frozen", False):
+        exe_dir = Path(sys.executable).parent
+        for name in ("taskclf-trainer", "taskclf-trainer.exe"):
+            if (exe_dir / name).exists():
+                return [str(exe_dir / name), "train", "all"]
+    exe = shutil.which("taskclf")
+    if exe is None:
+        return None
+    if not getattr(sys, "frozen", False):
+        import importlib.util
+
+        if importlib.util.find_spec("trainer") is None or importlib.util.find_spec("sklearn") is None:
+            return None
+    return [exe, "train", "all"]
+
+
+def open_folder_command(path: Path, platform: str = sys.platform) -> list[str] | None:
+    if platform == "darwin":
+        return ["open", str(path)]
+    if platform.startswith("win"):
+        return None  # os.startfile
+    return ["xdg-open", str(path)]
+
+
+class TrayApp:
+    """One tray icon bound to one runtime."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        home: Path,
+        *,
+        pystray_module: Any = None,
+        autostart: Autostart | None = None,
+        prompts: Prompts | None = None,
+        notify_enabled: bool = False,
+        trainer: list[str] | None = None,
+        dump_path: Path | None = None,
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        tz: Any = None,
+        spawn: Callable[[list[str]], Any] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.home = home
+        self._pystray = pystray_module
+        self.autostart = autostart
+        self.prompts = prompts
+        self.notify_enabled = notify_enabled
+        self.trainer = trainer
+        self.dump_path = dump_path if dump_path is not None else _dump_from_env()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._mono = monotonic
+        self._tz = tz
+        self._spawn = spawn or _spawn_detached
+        self._lock = threading.RLock()
+        self._snapshot: AgentSnapshot = runtime.snapshot()
+        self._notice: Notice | None = None
+        self._last_click: tuple[Action, float] | None = None
+        self._icon: Any = None
+        self._shown: tuple[IconState | None, str | None, dict[str, Any] | None] = (None, None, None)
+        self._retrain_proc: Any = None
+        self.exit_code = 0
+        self.model: MenuModel = self._build(self._snapshot)
+
+    # ------------------------------------------------------------ model
+
+    def _context(self, now: datetime) -> MenuContext:
+        notice = None
+        if self._notice is not None:
+            if self._mono() < self._notice.until:
+                notice = self._notice.text
+            else:
+                self._notice = None
+        autostart_enabled = False
+        if self.autostart is not None:
+            try:
+                autostart_enabled = self.autostart.is_enabled()
+            except OSError:
+                autostart_enabled = False
+        return MenuContext(
+            now=now,
+            tz=self._tz,
+            autostart_enabled=autostart_enabled,
+            autostart_available=self.autostart is not None,
+            trainer_available=self.trainer is not None,
+            notice=notice,
+        )
+
+    def _build(self, s: AgentSnapshot) -> MenuModel:
+        return build_menu(s, self._context(self._clock()))
+
+    # ------------------------------------------------------------ snapshot -> UI
+
+    def on_snapshot(self, s: AgentSnapshot) -> None:
+        """Runtime callback (worker thread): rebuild the model, then refresh the UI."""
+        try:
+            if self.prompts is not None:
+                prompt = self.prompts.observe(s, self._clock())
+                if prompt is not None:
+                    self._notify(f"What were you doing at {hhmm(prompt, self._tz)}? Answer from the menu.")
+            with self._lock:
+                self._snapshot = s
+            self.refresh()
+        except Exception:  # a bad snapshot must never kill the worker
+            log.exception("tray refresh failed")
+
+    def refresh(self) -> None:
+        with self._lock:
+            model = self._build(self._snapshot)
+            self.model = model
+            state = icon_state(self._snapshot)
+            dumped = {k: v for k, v in model.to_json().items() if k != "version"}
+            old_state, old_tip, old_menu = self._shown
+            self._shown = (state, model.tooltip, dumped)
+        icon = self._icon
+        if icon is None:
+            return
+        image = render_icon(state, size_for_backend(type(icon).__module__)) if state != old_state else None
+        tip = model.tooltip if model.tooltip != old_tip else None
+        menu_changed = dumped != old_menu
+        if image is None and tip is None and not menu_changed:
+            return
+
+        def apply() -> None:
+            if image is not None:
+                icon.icon = image
+            if tip is not None:
+                icon.title = tip
+            if menu_changed:
+                icon.update_menu()
+                # GTK rebuilds the menu in an idle callback of its own: dump after it ran
+                self.ui_call(lambda: self._dump(model, state))
+            else:
+                self._dump(model, state)
+
+        self.ui_call(apply)
+
+    def ui_call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the thread that owns the UI (macOS and GTK need the main thread)."""
+        module = type(self._icon).__module__ if self._icon is not None else ""
+        if module.endswith(("_gtk", "_appindicator")):
+            from gi.repository import GLib
+
+            def once() -> bool:
+                _guard(fn)
+                return False
+
+            GLib.idle_add(once)
+        elif module.endswith("_darwin"):
+            from PyObjCTools import AppHelper
+
+            AppHelper.callAfter(_guard, fn)
+        else:
+            _guard(fn)
+
+    def _dump(self, model: MenuModel, state: IconState) -> None:
+        """Test hook: write what the tray shows (the model and, on GTK, the real widgets)."""
+        if self.dump_path is None:
+            return
+        data = model.to_json()
+        data["icon"] = {"kind": state.kind, "text": state.text, "color": state.color,
+                        "warning": state.warning}
+        data["backend"] = type(self._icon).__module__ if self._icon is not None else None
+        data["written_at"] = time.time()
+        gtk = _gtk_menu_texts(self._icon)
+        if gtk is not None:
+            data["gtk"] = gtk
+        tmp = self.dump_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+            os.replace(tmp, self.dump_path)
+        except OSError:
+            log.warning("could not write the tray dump file")
+
+    # ------------------------------------------------------------ pystray objects
+
+    def pystray_items(self, pystray: Any, items: tuple[Item, ...]) -> list[Any]:
+        out: list[Any] = []
+        for it in items:
+            if it.separator:
+                out.append(pystray.Menu.SEPARATOR)
+                continue
+            action: Any
+            if it.submenu is not None:
+                action = pystray.Menu(*self.pystray_items(pystray, it.submenu))
+            else:
+                action = self._handler(it.action)
+            checked = None if it.checked is None else _const(it.checked)
+            out.append(
+                pystray.MenuItem(
+                    it.text, action, checked=checked, radio=it.radio, default=it.default,
+                    enabled=it.enabled,
+                )
+            )
+        return out
+
+    def _handler(self, action: Action | None) -> Callable[[Any, Any], None]:
+        def handler(icon: Any, item: Any) -> None:
+            if action is not None:
+                self.on_click(action)
+
+        return handler
+
+    # ------------------------------------------------------------ actions
+
+    def on_click(self, action: Action) -> None:
+        """A menu click (main thread). The action carries the block id the user saw."""
+        now = self._mono()
+        with self._lock:
+            last = self._last_click
+            if last is not None and last[0] == action and now - last[1] < DEBOUNCE_SECONDS:
+                log.info("ignored a repeated click on %s", action.kind)
+                return
+            self._last_click = (action, now)
+        try:
+            self._perform(action)
+        except Exception as exc:  # the tray stays up whatever an action does
+            log.exception("menu action %s failed", action.kind)
+            self._say(f"⚠ Could not {action.kind.replace('_', ' ')}: {_short(exc)}", failure=True)
+        self.refresh()
+
+    def _perform(self, a: Action) -> None:
+        rt = self.runtime
+        if a.kind == "confirm" and a.block_id is not None:
+            self._result(rt.confirm(a.block_id), f"Confirmed: {a.label}")
+        elif a.kind == "correct" and a.block_id is not None and a.label:
+            self._result(rt.correct(a.block_id, a.label), f"Corrected to {a.label}")
+        elif a.kind == "label_last" and a.minutes and a.label:
+            self._result(rt.label_last(a.minutes, a.label), f"Labelled the last {a.minutes} min {a.label}")
+        elif a.kind == "answer_prompt" and a.bucket_start and a.label:
+            self._result(rt.answer_prompt(a.bucket_start, a.label), f"Thanks: {a.label}")
+        elif a.kind == "pause":
+            rt.pause(a.seconds)
+        elif a.kind == "resume":
+            rt.resume()
+        elif a.kind == "reload":
+            rt.reload_now()
+            self._say("Reloading the model…")
+        elif a.kind == "retrain":
+            self._retrain()
+        elif a.kind == "open_folder":
+            self._open_folder()
+        elif a.kind == "autostart" and self.autostart is not None:
+            if a.enable:
+                self.autostart.enable()
+                self._say("✓ taskclf will start at login")
+            else:
+                self.autostart.disable()
+                self._say("✓ taskclf will not start at login")
+        elif a.kind == "quit":
+            self.quit()
+        else:
+            log.warning("unknown or incomplete menu action %r", a)
+
+    def _result(self, res: Any, fallback: str) -> None:
+        ok = bool(getattr(res, "ok", False))
+        saved = bool(getattr(res, "saved", ok))
+        message = str(getattr(res, "message", "") or "")
+        if ok and saved:
+            self._say(f"✓ {message or fallback}")
+        elif ok:
+            self._say(f"… {message or 'Saving…'}")
+        else:
+            self._say(f"⚠ {message or 'Could not save'}", failure=True)
+
+    def _say(self, text: str, *, failure: bool = False) -> None:
+        with self._lock:
+            self._notice = Notice(text[:120], self._mono() + NOTICE_SECONDS)
+        if failure or self.notify_enabled:
+            self._notify(text)
+
+    def _notify(self, text: str) -> None:
+        icon = self._icon
+        if icon is None or not getattr(icon, "HAS_NOTIFICATION", False):
+            return
+        try:
+            icon.notify(text, "taskclf")
+        except Exception:
+            log.warning("notification failed", exc_info=True)
+
+    def _retrain(self) -> None:
+        if self.trainer is None:
+            self._say("⚠ The trainer is not installed (pip install 'taskclf[trainer]')", failure=True)
+            return
+        proc = self._retrain_proc
+        if proc is not None and proc.poll() is None:
+            self._say("Retraining is already running")
+            return
+        cmd = [*self.trainer, "--home", str(self.home)]
+        self._retrain_proc = self._spawn(cmd)
+        self._say("Retraining in the background; the new model loads by itself")
+
+        def wait(p: Any = self._retrain_proc) -> None:
+            rc = p.wait() if hasattr(p, "wait") else 0
+            self._say("✓ Retrain finished" if rc == 0 else f"⚠ Retrain failed (exit {rc}); see the logs",
+                      failure=rc != 0)
+            self.refresh()
+
+        threading.Thread(target=wait, name="taskclf-retrain-wait", daemon=True).start()
+
+    def _open_folder(self) -> None:
+        cmd = open_folder_command(self.home)
+        if cmd is None:
+            os.startfile(str(self.home))  # type: ignore[attr-defined]  # Windows only
+        elif shutil.which(cmd[0]) is None:
+            self._say(f"Data folder: {self.home}")
+        else:
+            self._spawn(cmd)
+
+    def quit(self) -> None:
+        icon = self._icon
+        if icon is not None:
+            icon.stop()
+
+    # ------------------------------------------------------------ main loop
+
+    def run(self) -> int:
+        """Blocks the calling (main) thread until Quit; the caller starts and stops the runtime."""
+        pystray = self._pystray
+        if pystray is None:
+            import pystray as _pystray
+
+            pystray = self._pystray = _pystray
+        menu = pystray.Menu(lambda: self.pystray_items(pystray, self.model.items))
+        self._icon = pystray.Icon("taskclf", None, self.model.tooltip, menu)
+        state = icon_state(self._snapshot)
+        self._icon.icon = render_icon(state, size_for_backend(type(self._icon).__module__))
+        self._shown = (state, self.model.tooltip, None)
+        self.runtime.subscribe(self.on_snapshot)
+        self._install_signal_handlers()
+
+        def setup(icon: Any) -> None:
+            icon.visible = True
+            self.refresh()
+            self.on_snapshot(self.runtime.snapshot())
+
+        try:
+            self._icon.run(setup=setup)
+        finally:
+            self._icon = None
+        return self.exit_code
+
+    def _install_signal_handlers(self) -> None:
+        import signal
+
+        module = type(self._icon).__module__
+        if module.endswith(("_gtk", "_appindicator")):
+            from gi.repository import GLib
+
+            def on_signal() -> bool:
+                self.quit()
+                return False
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, on_signal)
+        elif threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self.quit())
+
+
+def _const(value: bool) -> Callable[[Any], bool]:
+    return lambda _item: value
+
+
+def _guard(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception:
+        log.exception("tray UI update failed")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:80]
+
+
+def _spawn_detached(cmd: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _dump_from_env() -> Path | None:
+    value = os.environ.get(DUMP_ENV)
+    return Path(value) if value else None
+
+
+def _gtk_menu_texts(icon: Any) -> list[Any] | None:
+    """The labels GTK really shows (walks the Gtk.Menu pystray built); None off GTK."""
+    handle = getattr(icon, "_menu_handle", None)
+    if handle is None or not type(icon).__module__.endswith("_gtk"):
+        return None
+
+    def walk(menu: Any) -> list[Any]:
+        out: list[Any] = []
+        for child in menu.get_children():
+            if type(child).__name__ == "SeparatorMenuItem":
+                out.append({"separator": True})
+                continue
+            entry: dict[str, Any] = {"text": child.get_label(), "sensitive": bool(child.get_sensitive())}
+            if hasattr(child, "get_active"):
+                entry["active"] = bool(child.get_active())
+            sub = child.get_submenu()
+            if sub is not None:
+                entry["submenu"] = walk(sub)
+            out.append(entry)
+        return out
+
+    try:
+        return walk(handle)
+    except Exception:
+        return None

@@ -1,0 +1,278 @@
+"""``taskclf-tray`` (GUI script) and ``taskclf tray``: start the agent with its tray icon.
+
+Also ``taskclf-tray --self-test`` (spec 8): no display needed; loads the engine, runs a few
+buckets through the feature builder and the engine, renders the menu and the icon to PNG,
+checks the sampler backends, and exits 0 when everything works. The build script runs it on
+the frozen bundle, so it must not depend on anything outside the installed package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("taskclf.tray")
+
+NO_GI_MESSAGE = (
+    "The Linux tray needs PyGObject (GTK 3): pip install 'taskclf[tray-linux]' or install your "
+    "distribution's python3-gi and gir1.2-gtk-3.0. The headless agent works without it: "
+    "taskclf agent --headless"
+)
+NO_DISPLAY_MESSAGE = (
+    "No graphical session found (DISPLAY and WAYLAND_DISPLAY are not set). "
+    "Run the headless agent instead: taskclf agent --headless"
+)
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    """The options of ``taskclf tray`` (the dispatcher adds --home and -v)."""
+    p.add_argument("--backend", default=None, help="force a sampler backend (see taskclf doctor)")
+    p.add_argument("--bucket-seconds", type=int, default=60, help=argparse.SUPPRESS)
+
+
+def display_problem(
+    platform: str = sys.platform, env: os._Environ[str] | dict[str, str] | None = None,
+    has_module: Any = None,
+) -> str | None:
+    """Why the tray cannot start on this desktop, or None. Checked before importing pystray."""
+    env = os.environ if env is None else env
+    has = has_module or (lambda name: importlib.util.find_spec(name) is not None)
+    if platform.startswith("linux") or "bsd" in platform:
+        if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+            return NO_DISPLAY_MESSAGE
+        if env.get("PYSTRAY_BACKEND", "") != "xorg" and not has("gi"):
+            return NO_GI_MESSAGE
+    return None
+
+
+def _config(home: Path) -> Any:
+    try:
+        from engine.config import load_config
+
+        return load_config(home)[0]
+    except Exception:  # a broken config never stops the tray; the runtime reports it
+        return None
+
+
+def run_tray(args: argparse.Namespace) -> int:
+    """Entry of ``taskclf tray``: runtime + tray on the main thread until Quit."""
+    from engine.paths import resolve_home
+
+    home = resolve_home(getattr(args, "home", None))
+    problem = display_problem()
+    if problem is not None:
+        print(f"taskclf: {problem}", file=sys.stderr)
+        return 1
+    try:
+        import pystray
+    except Exception as exc:  # GTK typelib missing, Xlib failing to connect, ...
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"taskclf: the tray cannot start here ({first}). {NO_GI_MESSAGE}", file=sys.stderr)
+        return 1
+
+    from agent.autostart import autostart_for, tray_command
+    from agent.lock import AlreadyRunning
+    from agent.runtime import AgentRuntime
+    from agent.tray.app import TrayApp, trainer_command
+    from agent.tray.notifications import STATE_FILE, PromptNotifier, PromptPolicy
+
+    runtime = AgentRuntime(
+        home,
+        backend=getattr(args, "backend", None),
+        bucket_seconds=int(getattr(args, "bucket_seconds", None) or 60),
+    )
+    try:
+        runtime.start()
+    except AlreadyRunning as exc:
+        print(f"taskclf: {exc}; nothing to do.")
+        return 0
+    try:
+        config = _config(home)
+        policy = PromptPolicy.from_config(config)
+        app = TrayApp(
+            runtime,
+            home,
+            pystray_module=pystray,
+            autostart=autostart_for(tray_command(home)),
+            prompts=PromptNotifier(policy, state_path=home / STATE_FILE),
+            notify_enabled=policy.notifications,
+            trainer=trainer_command(),
+        )
+        return app.run()
+    finally:
+        runtime.stop()
+
+
+# ---------------------------------------------------------------- self-test
+
+
+def _bundled_model_dir() -> Path | None:
+    """A tiny model shipped with the package (agent/assets/selftest-model), when present."""
+    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
+    for cand in (base / "agent" / "assets" / "selftest-model", base / "engine" / "data" / "selftest-model"):
+        if (cand / "metadata.json").exists():
+            return cand
+    return None
+
+
+def _selftest_records(user: str, n: int) -> list[Any]:
+    from datetime import UTC, datetime, timedelta
+
+    from engine.activity import ActivityRecord, Segment
+    from engine.apps import identify_app
+
+    t0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=n + 1)
+    apps = [identify_app("code"), identify_app("firefox"), identify_app("Slack")]
+    out = []
+    for i in range(n):
+        app = apps[i % len(apps)]
+        seg = Segment(0.0, 60.0, app.app_id, app.category, app.is_browser, app.is_editor,
+                      app.is_terminal, None, "unknown")
+        out.append(ActivityRecord(
+            user_id=user, device_id="selftest", bucket_start=t0 + timedelta(minutes=i),
+            observed_seconds=60.0, utc_offset_minutes=0, segments=(seg,), keys=40.0 + i,
+            backspaces=3.0, shortcuts=1.0, clicks=5.0, scrolls=2.0, mouse_px=800.0,
+            active_seconds_keyboard=30.0, active_seconds_mouse=20.0, active_seconds_any=45.0,
+            max_idle_run_seconds=8.0, leading_idle_seconds=0.0, trailing_idle_seconds=2.0,
+            input_events=60.0, sources=("selftest",),
+        ))
+    return out
+
+
+def self_test(out_dir: Path | None = None, *, buckets: int = 5) -> int:
+    """Exercise engine, menu, icon and samplers without a display; print a table; 0 = ok."""
+    from dataclasses import replace
+
+    rows: list[tuple[str, str, str]] = []
+
+    def check(name: str, fn: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            detail = fn()
+        except Exception as exc:
+            rows.append((name, "FAIL", f"{type(exc).__name__}: {exc}"[:160]))
+            return None
+        rows.append((name, "ok", f"{detail} ({(time.perf_counter() - t0) * 1000:.0f} ms)"))
+        return detail if detail is not None else True
+
+    state: dict[str, Any] = {}
+
+    def load_engine() -> str:
+        from engine.pipeline import Engine
+
+        model_dir = _bundled_model_dir()
+        if model_dir is not None:
+            from engine.bundle import load_bundle
+
+            state["engine"] = Engine.from_artifacts(load_bundle(model_dir), reject_threshold=0.3)
+            return f"model {model_dir.name}"
+        state["engine"] = Engine.rules()
+        return "rule baseline"
+
+    def lightgbm_library() -> str:
+        from engine.lgbm_c import find_library, load_library
+
+        load_library()
+        return find_library().name
+
+    def run_buckets() -> str:
+        from engine.features import FeatureBuilder
+
+        engine = state["engine"]
+        fb = FeatureBuilder()
+        preds = []
+        for rec in _selftest_records("selftest-user", buckets):
+            row = fb.push(rec)
+            if row is None:
+                raise RuntimeError("the feature builder dropped a bucket")
+            preds.append(engine.step(row.model_features(), user_id=rec.user_id,
+                                     bucket_start=rec.bucket_start, session_id=row.session_id))
+        state["preds"] = preds
+        return f"{len(preds)} buckets, last {preds[-1].smoothed_label} ({preds[-1].confidence:.2f})"
+
+    def render() -> str:
+        from datetime import UTC, datetime
+
+        from agent.snapshot import AgentSnapshot, ModelStatus
+        from agent.tray.icon import SIZES, icon_state, render_icon, render_template
+        from agent.tray.menu_model import MenuContext, build_menu
+
+        engine = state["engine"]
+        last = state["preds"][-1]
+        kind = "rules" if last.model_id == "rules" else "model"
+        snap = AgentSnapshot(user_id="selftest-user", last=last, current_block=engine.current_block,
+                             today_blocks=engine.today_blocks(), sampler_backend="selftest",
+                             model=ModelStatus(kind=kind, model_id=None if kind == "rules" else last.model_id))
+        model = build_menu(snap, MenuContext(now=datetime.now(UTC)))
+        target = out_dir or Path(tempfile.mkdtemp(prefix="taskclf-selftest-"))
+        target.mkdir(parents=True, exist_ok=True)
+        from PIL import Image
+
+        written = 0
+        for s in (snap, replace(snap, paused_until="forever")):
+            st = icon_state(s)
+            for size in SIZES:
+                path = target / f"icon-{st.kind}-{size}.png"
+                render_icon(st, size).save(path)
+                with Image.open(path) as im:
+                    if im.size != (size, size):
+                        raise RuntimeError(f"{path.name}: wrong size {im.size}")
+                written += 1
+            render_template(st, 22).save(target / f"icon-{st.kind}-template.png")
+        return f"menu '{model.header}', {written} PNGs in {target}"
+
+    def samplers() -> str:
+        from agent.sampler import available_backends
+
+        found = available_backends()
+        if not found:
+            raise RuntimeError("no sampler backend is known on this platform")
+        return ", ".join(f"{n}: {'ok' if v == 'ok' else 'unavailable'}" for n, v in found.items())
+
+    check("engine", load_engine)
+    check("lightgbm library", lightgbm_library)
+    if "engine" in state:
+        check("buckets", run_buckets)
+    if "preds" in state:
+        check("menu and icon", render)
+    check("sampler backends", samplers)
+
+    width = max(len(r[0]) for r in rows)
+    for name, status, detail in rows:
+        print(f"{name:<{width}}  {status:<4}  {detail}")
+    failed = [r for r in rows if r[1] != "ok"]
+    if not failed and len(rows) == 5:
+        print("self-test passed")
+        return 0
+    print("self-test FAILED", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="taskclf-tray", description="The taskclf tray agent.")
+    parser.add_argument("--home", default=None, help="data directory (default: TASKCLF_HOME or the OS default)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the engine, icon rendering and samplers without a display, then exit")
+    parser.add_argument("--self-test-out", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    configure_parser(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else
+                        logging.INFO if args.verbose else logging.WARNING)
+    if args.home:
+        os.environ["TASKCLF_HOME"] = str(Path(args.home).expanduser().resolve())
+    if args.self_test:
+        return self_test(args.self_test_out)
+    return run_tray(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
