@@ -7,10 +7,11 @@ is the previous one + 60 s (the first defaults to ``--start``). Heavy imports ha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from engine.errors import TaskclfError
 
@@ -135,18 +136,17 @@ def infer_lines(
 def run(args: argparse.Namespace) -> int:
     engine = build_engine(args)
     out = sys.stdout
-    if args.input is not None:
-        try:
-            fh: Any = open(args.input, "rb")
-        except OSError as exc:
-            raise TaskclfError(f"{args.input}: cannot read ({exc.strerror})") from None
-    else:
-        fh = sys.stdin.buffer
     try:
-        _, bad = infer_lines(engine, _lines(fh), out, on_error=args.on_error, start=args.start)
+        with contextlib.ExitStack() as stack:
+            if args.input is not None:
+                try:
+                    fh: IO[bytes] = stack.enter_context(open(args.input, "rb"))
+                except OSError as exc:
+                    raise TaskclfError(f"{args.input}: cannot read ({exc.strerror})") from None
+            else:
+                fh = sys.stdin.buffer
+            _, bad = infer_lines(engine, _lines(fh), out, on_error=args.on_error, start=args.start)
     finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()
         out.flush()
     if bad:
         print(f"taskclf: {bad} bad line(s) skipped", file=sys.stderr)
