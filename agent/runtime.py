@@ -40,6 +40,7 @@ PAUSED_FOREVER = "forever"
 LABEL_WAIT_SECONDS = 0.3
 MAX_CORRECTION_SECONDS = 3600
 STATE_PAUSED_UNTIL = "agent.paused_until"
+STORE_BUSY_TIMEOUT_MS = 2000  # a bucket write may wait this long for a reader's lock
 
 
 class Clock(Protocol):
@@ -99,6 +100,7 @@ class AgentRuntime:
         overrides: EngineOverrides | None = None,
         watch_interval: float = 2.0,
         sampler_timeout: float = 0.5,
+        retry_seconds: float = 5.0,
     ) -> None:
         self.home = Path(home)
         self.bucket_seconds = int(bucket_seconds)
@@ -108,6 +110,7 @@ class AgentRuntime:
         self._sample_seconds_arg = sample_seconds
         self._watch_interval = watch_interval
         self._sampler_timeout = sampler_timeout
+        self._retry_seconds = retry_seconds
 
         self._snap_lock = threading.Lock()
         self._snap = AgentSnapshot(user_id="")
@@ -200,7 +203,7 @@ class AgentRuntime:
             store_error=store_error,
         )
 
-        self._writer = Writer(self._open_store, retry_seconds=5.0)
+        self._writer = Writer(self._open_store, retry_seconds=self._retry_seconds)
         self._writer.start()
         self._writer.on_idle(self._retry_pending)
         restore = self._writer.submit(self._restore)
@@ -484,9 +487,10 @@ class AgentRuntime:
     # ------------------------------------------------------------------ writer jobs
 
     def _open_store(self) -> Any:
-        from engine.store import open_store
+        from engine.paths import store_path
+        from engine.store import Store
 
-        return open_store(self.home)
+        return Store.open(store_path(self.home), busy_timeout_ms=STORE_BUSY_TIMEOUT_MS)
 
     def _enqueue_bucket(self, rec: ActivityRecord) -> None:
         if self._writer is None:
@@ -797,7 +801,8 @@ def _parse_ts(value: str) -> float | None:
 
 def _store_message_text(text: str) -> str:
     low = text.lower()
-    if "readonly" in low or "read-only" in low or "read only" in low or "permission" in low:
+    if any(w in low for w in ("readonly", "read-only", "read only", "permission",
+                              "not permitted", "unable to open")):
         return "The data folder is read-only: predictions are not saved"
     if "disk" in low and "full" in low or "no space" in low:
         return "The disk is full: predictions are not saved"

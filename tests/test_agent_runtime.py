@@ -1,0 +1,339 @@
+"""The agent loop (spec 6.2) with a scripted sampler: buckets stored and predicted exactly once,
+labels from the menu, pause across restarts, failing samplers, an unusable data folder."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agent.runtime import AgentRuntime
+from agent.sampler import Sample
+from engine.paths import store_path
+from engine.store import Store
+from tests.agent_helpers import FakeBackend, editor_sample, make_runtime, wait_for
+
+
+def _store(home: Path) -> Store:
+    return Store.open(store_path(home), readonly=True)
+
+
+def _run(rt: AgentRuntime, seconds: float) -> None:
+    rt.start()
+    try:
+        time.sleep(seconds)
+    finally:
+        rt.stop()
+
+
+def test_each_closed_bucket_is_stored_built_and_predicted_once(home: Path) -> None:
+    rt = make_runtime(home)
+    seen: list[int] = []
+    rt.subscribe(lambda s: seen.append(s.version))
+    _run(rt, 3.3)
+    st = _store(home)
+    recs = list(st.records())
+    preds = st.predictions()
+    rows = list(st.feature_rows())
+    st.close()
+    assert len(recs) >= 3
+    starts = [r.bucket_start for r in recs]
+    assert len(set(starts)) == len(starts)
+    assert [p.bucket_start for p in preds] == [r.bucket_start.isoformat() for r in recs]
+    assert len(rows) == len(recs)
+    assert all(r.segments and r.segments[0].app_id == "com.microsoft.VSCode" for r in recs[:-1])
+    assert all(r.sources == ("fake",) for r in recs)
+    snap = rt.snapshot()
+    assert snap.last is not None and snap.last.model_id == "rules"
+    assert snap.model.kind == "rules"
+    assert snap.sampler_backend == "fake"
+    assert snap.last_app_category == "editor"
+    assert seen and seen == sorted(seen)
+    # identity + title key were created with owner-only permissions
+    assert (home / "identity.json").stat().st_mode & 0o777 == 0o600
+    assert (home / "title.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_raw_title_never_reaches_the_store(home: Path) -> None:
+    secret = "SECRET-PROJECT-ZEBRA quarterly numbers"
+    rt = make_runtime(home, FakeBackend(lambda n: editor_sample(title=secret)))
+    _run(rt, 2.3)
+    for f in home.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert b"ZEBRA" not in data, f
+            assert "ZEBRA".encode("utf-16-le") not in data, f
+
+
+def test_restart_in_the_same_bucket_does_not_predict_twice(home: Path) -> None:
+    rt = make_runtime(home, bucket_seconds=60, sample_seconds=0.1)
+    _run(rt, 0.6)  # stop finalises the open bucket as a partial one
+    st = _store(home)
+    first = list(st.records())
+    st.close()
+    assert len(first) == 1
+    rt2 = make_runtime(home, bucket_seconds=60, sample_seconds=0.1)
+    _run(rt2, 0.6)
+    st = _store(home)
+    again = list(st.records())
+    preds = st.predictions()
+    st.close()
+    now_bucket = int(time.time() // 60 * 60)
+    if first[0].bucket_start.timestamp() == now_bucket:  # still the same minute
+        assert len(again) == 1
+    assert len(preds) == len(again)
+
+
+def test_restart_rebuilds_todays_blocks(home: Path) -> None:
+    rt = make_runtime(home)
+    _run(rt, 2.5)
+    blocks_before = rt.snapshot().today_blocks
+    rt2 = make_runtime(home)
+    rt2.start()
+    try:
+        snap = rt2.snapshot()
+        assert snap.today_blocks, "blocks are rebuilt from the store at start"
+        assert snap.today_blocks[0].start == blocks_before[0].start
+    finally:
+        rt2.stop()
+
+
+def test_pause_is_remembered_across_restarts_and_stops_storing(home: Path) -> None:
+    rt = make_runtime(home)
+    rt.start()
+    try:
+        rt.pause(None)
+        assert rt.snapshot().paused_until == "forever"
+        time.sleep(0.3)
+        st = _store(home)
+        n = st.count_records()
+        st.close()
+        time.sleep(1.5)
+        st = _store(home)
+        assert st.count_records() == n, "nothing is stored while paused"
+        st.close()
+    finally:
+        rt.stop()
+    rt2 = make_runtime(home)
+    rt2.start()
+    try:
+        assert rt2.snapshot().paused_until == "forever"
+        rt2.resume()
+        assert rt2.snapshot().paused_until is None
+    finally:
+        rt2.stop()
+    rt3 = make_runtime(home)
+    rt3.start()
+    try:
+        assert rt3.snapshot().paused_until is None
+    finally:
+        rt3.stop()
+
+
+def test_timed_pause_ends_by_itself(home: Path) -> None:
+    rt = make_runtime(home)
+    rt.start()
+    try:
+        rt.pause(0.5)
+        assert rt.snapshot().paused
+        wait_for(lambda: not rt.snapshot().paused, timeout=5)
+    finally:
+        rt.stop()
+
+
+def _wait_block(rt: AgentRuntime) -> int:
+    snap = wait_for(lambda: rt.snapshot() if rt.snapshot().current_block else None)
+    assert snap.current_block is not None
+    return snap.current_block.block_id
+
+
+def test_confirm_correct_label_last_and_prompt_write_spans_and_feedback(home: Path) -> None:
+    rt = make_runtime(home, bucket_seconds=1)
+    rt.start()
+    try:
+        bid = _wait_block(rt)
+        block = rt.snapshot().current_block
+        assert block is not None
+        # rules on an editor with typing say Build; confirm it
+        res = rt.confirm(bid)
+        assert res.ok and res.saved, res
+        again = rt.confirm(bid)  # a double click
+        assert again.ok
+        res = rt.correct(bid, "Debug")
+        assert res.ok and res.saved
+        assert rt.snapshot().user_label_override == "Debug"
+        res = rt.label_last(5, "Write")
+        assert res.ok and res.saved
+        bucket = datetime.fromtimestamp(int(time.time()) - 30, UTC).replace(microsecond=0)
+        res = rt.answer_prompt(bucket.isoformat(), "Review")
+        assert res.ok and res.saved
+        assert not rt.correct(bid, "Coding").ok
+        assert not rt.confirm(987654).ok
+    finally:
+        rt.stop()
+    st = _store(home)
+    spans = st.label_spans()
+    fb = st.feedback()
+    st.close()
+    provs = [s.provenance for s in spans]
+    assert "manual" in provs and "prompt" in provs
+    assert [f.kind for f in fb] == ["confirmation", "correction", "manual", "prompt"]
+    assert fb[0].shown_label == block.label
+    assert fb[1].answer_label == "Debug"
+    # spans of one user never overlap
+    ordered = sorted(spans, key=lambda s: s.start_ts)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        assert a.end_ts <= b.start_ts
+    assert rt.snapshot().learning.labelled_buckets >= 5
+
+
+def test_correction_is_bounded_to_an_hour(home: Path) -> None:
+    rt = make_runtime(home)
+    rt.start()
+    try:
+        bid = _wait_block(rt)
+        assert rt.correct(bid, "Debug").ok
+    finally:
+        rt.stop()
+    st = _store(home)
+    (span,) = st.label_spans()
+    st.close()
+    assert span.provenance == "correction"
+    assert (span.end_ts - span.start_ts).total_seconds() <= 3600
+    assert span.end_ts.timestamp() % 1 == 0
+
+
+def test_locked_store_queues_the_label_and_saves_it_later(home: Path) -> None:
+    rt = make_runtime(home)
+    rt.start()
+    try:
+        bid = _wait_block(rt)
+        blocker = sqlite3.connect(store_path(home), timeout=0.1)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            res = rt.correct(bid, "Debug")
+            assert res.ok and not res.saved and "Saving" in res.message
+            assert rt.snapshot().saving
+            assert any((home / "pending_labels").iterdir())
+        finally:
+            blocker.rollback()
+            blocker.close()
+        wait_for(lambda: not rt.snapshot().saving, timeout=15)
+    finally:
+        rt.stop()
+    st = _store(home)
+    assert [s.label for s in st.label_spans()] == ["Debug"]
+    st.close()
+    assert not list((home / "pending_labels").iterdir())
+
+
+def test_queued_label_survives_a_crash_and_is_saved_at_next_start(home: Path) -> None:
+    from agent.writer import LabelQueue
+
+    rt = make_runtime(home)
+    _run(rt, 0.3)  # creates identity and store
+    user = rt.user_id
+    q = LabelQueue(home)
+    now = datetime.now(UTC).replace(microsecond=0)
+    q.put({
+        "span": {"start_ts": now.isoformat(), "end_ts": (now.replace(second=0)).isoformat()
+                 if False else datetime.fromtimestamp(now.timestamp() + 60, UTC).isoformat(),
+                 "label": "Meet", "user_id": user, "provenance": "manual", "confidence": None,
+                 "created_at": now.isoformat()},
+        "feedback": {"kind": "manual", "shown_label": None, "answer_label": "Meet",
+                     "bucket_start": None, "block_start": None, "confidence": None,
+                     "at": now.isoformat()},
+    })
+    rt2 = make_runtime(home)
+    _run(rt2, 0.3)
+    st = _store(home)
+    assert [s.label for s in st.label_spans()] == ["Meet"]
+    st.close()
+    assert len(q) == 0
+
+
+class _Exploding(FakeBackend):
+    def sample(self) -> Sample:
+        self.calls += 1
+        if self.calls % 2:
+            raise OSError("display went away")
+        return editor_sample()
+
+
+def test_sampler_that_raises_does_not_stop_the_loop(home: Path) -> None:
+    backend = _Exploding()
+    rt = make_runtime(home, backend)
+    _run(rt, 2.3)
+    st = _store(home)
+    assert st.count_records() >= 2
+    st.close()
+    assert backend.calls > 10
+
+
+def test_sampler_that_hangs_does_not_stop_the_loop(home: Path) -> None:
+    backend = FakeBackend()
+    rt = make_runtime(home, backend, sampler_timeout=0.2)
+    rt.start()
+    try:
+        backend.hang.set()
+        wait_for(lambda: "foreground" in rt.snapshot().missing_signals, timeout=5)
+        assert any("not responding" in w for w in rt.snapshot().config_warnings)
+        st = _store(home)
+        n = st.count_records()
+        st.close()
+        time.sleep(2.2)
+        st = _store(home)
+        assert st.count_records() >= n + 1, "buckets keep closing while the backend hangs"
+        st.close()
+        backend.hang.clear()
+        wait_for(lambda: "foreground" not in rt.snapshot().missing_signals, timeout=5)
+    finally:
+        rt.stop()
+
+
+def _make_read_only(path: Path) -> bool:
+    if os.geteuid() != 0:
+        path.chmod(0o500)
+        return True
+    return subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
+
+
+def _undo_read_only(path: Path) -> None:
+    if os.geteuid() != 0:
+        path.chmod(0o700)
+    else:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+def test_read_only_data_folder_gives_a_clear_state_and_keeps_predicting(home: Path) -> None:
+    rt0 = make_runtime(home)
+    rt0.start()
+    rt0.stop()
+    store_path(home).unlink()
+    for p in home.glob("store.sqlite3*"):
+        p.unlink()
+    if not _make_read_only(home):
+        from tests.conftest import in_ci
+
+        if in_ci():
+            pytest.fail("cannot make a read-only directory here")
+        pytest.skip("cannot make a read-only directory here")
+    try:
+        rt = make_runtime(home)
+        rt.start()
+        try:
+            wait_for(lambda: rt.snapshot().last is not None, timeout=10)
+            snap = rt.snapshot()
+            assert snap.store_error and "read-only" in snap.store_error.lower(), snap.store_error
+            bid = _wait_block(rt)
+            res = rt.correct(bid, "Debug")
+            assert not res.ok and "read-only" in res.message.lower()
+        finally:
+            rt.stop()
+    finally:
+        _undo_read_only(home)
