@@ -78,6 +78,7 @@ class BuiltEngine:
     model_id: str | None
     last_good_in_use: bool = False
     source: str = "policy"  # "policy" | "last_good" | "override" | "none"
+    policy_raw: bytes | None = None  # the exact bytes that validated (kept as last good)
 
 
 class EngineHost:

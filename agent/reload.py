@@ -40,6 +40,20 @@ def _stat_key(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+#: (bundle dir, model.txt sha256) already probed in a subprocess by this process: a policy
+#: that only changes thresholds is picked up without a second probe.
+_PROBED: set[tuple[str, str]] = set()
+
+
+def _probe_key(model_dir: Path) -> tuple[str, str] | None:
+    try:
+        with open(model_dir / "model.txt", "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
+    return (str(model_dir), digest)
+
+
 def _model_dir_of(home: Path, policy_file: Path) -> Path | None:
     """The bundle directory a policy names (None when the file is too broken to say)."""
     from engine.jsonio import read_json
@@ -66,11 +80,16 @@ def build_policy_engine(home: Path, policy_file: Path, taxonomy: Any, *,
 
     model_dir = _model_dir_of(home, policy_file)
     if model_dir is not None and model_dir.is_dir():
-        probe_bundle(model_dir, timeout=probe_timeout)
+        key = _probe_key(model_dir)
+        if key is None or key not in _PROBED:
+            probe_bundle(model_dir, timeout=probe_timeout)
+            if key is not None:
+                _PROBED.add(key)
     loaded = load_policy(home, path=policy_file)
     engine = Engine.from_loaded_policy(loaded, taxonomy=taxonomy)
     return BuiltEngine(engine=engine, kind="model", model_id=engine.model_id,
-                       last_good_in_use=last_good, source="last_good" if last_good else "policy")
+                       last_good_in_use=last_good, source="last_good" if last_good else "policy",
+                       policy_raw=loaded.raw)
 
 
 def build_override_engine(home: Path, model_dir: Path, calibrator_store: Path | None,
@@ -82,7 +101,11 @@ def build_override_engine(home: Path, model_dir: Path, calibrator_store: Path | 
     from engine.pipeline import Engine
 
     mdir = inside_home(home, model_dir, file=None, field="--model-dir")
-    probe_bundle(mdir, timeout=probe_timeout)
+    key = _probe_key(mdir)
+    if key is None or key not in _PROBED:
+        probe_bundle(mdir, timeout=probe_timeout)
+        if key is not None:
+            _PROBED.add(key)
     bundle = load_bundle(mdir)
     store = None
     if calibrator_store is not None:
@@ -242,16 +265,16 @@ class PolicyWatcher:
         self._accept(path, built)
 
     def _accept(self, path: Path, built: BuiltEngine) -> None:
-        self.loads += 1
-        self._have_policy = True
-        self.submit(built, None)
         try:
             from engine.jsonio import atomic_write_bytes
 
-            data = path.read_bytes()
+            data = built.policy_raw if built.policy_raw is not None else path.read_bytes()
             atomic_write_bytes(last_good_policy_path(self.home), data, mode=0o600)
         except OSError as exc:
             log.warning("could not keep a last-good copy of the policy: %s", exc.strerror)
+        self.loads += 1
+        self._have_policy = True
+        self.submit(built, None)
 
 
 __all__ = ["ArtifactError", "PolicyWatcher", "build_override_engine", "build_policy_engine"]

@@ -1,0 +1,134 @@
+"""Hot reload (spec 6.3, 4.3, 3.4): good policies are picked up, bad ones refused with the
+reason while the previous engine keeps predicting, a deleted policy goes back to the rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.engines import BuiltEngine
+from agent.reload import PolicyWatcher
+from engine.paths import last_good_policy_path, policy_path, store_path
+from engine.policy import policy_for, write_policy
+from engine.store import Store
+from tests.agent_helpers import make_runtime, wait_for
+
+
+def install_seed(home: Path, seed_dir: Path, *, threshold: float = 0.4) -> str:
+    bundle = next((seed_dir / "models").iterdir())
+    dest = home / "models" / bundle.name
+    shutil.copytree(bundle, dest)
+    cal = home / "artifacts" / "calibrator_store"
+    shutil.copytree(seed_dir / "calibrator_store_temperature", cal)
+    write_policy(home, policy_for(home, dest, cal, threshold))
+    return bundle.name
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[BuiltEngine | None, str | None]] = []
+
+    def __call__(self, built: BuiltEngine | None, error: str | None) -> None:
+        self.calls.append((built, error))
+
+
+def _watch(home: Path) -> tuple[PolicyWatcher, Recorder]:
+    rec = Recorder()
+    w = PolicyWatcher(home, submit=rec, interval=0.1)
+    w.start()
+    return w, rec
+
+
+def test_no_policy_means_rules(home: Path) -> None:
+    w, rec = _watch(home)
+    try:
+        wait_for(lambda: rec.calls)
+        assert rec.calls[0] == (None, None)
+    finally:
+        w.stop()
+
+
+def test_policy_changes_are_validated_refused_and_reverted(home: Path, seed_dir: Path) -> None:
+    run_id = install_seed(home, seed_dir)
+    w, rec = _watch(home)
+    try:
+        wait_for(lambda: rec.calls, timeout=30)
+        built, err = rec.calls[-1]
+        assert err is None and built is not None and built.model_id == run_id
+        assert last_good_policy_path(home).read_bytes() == policy_path(home).read_bytes()
+        good = policy_path(home).read_bytes()
+
+        cases = {
+            "garbage": b"{ this is not json",
+            "wrong hash": good.replace(b'"a15f4751a947"', b'"000000000000"'),
+            "escape": json.dumps({**json.loads(good), "model_dir": "../../etc"}).encode(),
+        }
+        for name, data in cases.items():
+            n = len(rec.calls)
+            policy_path(home).write_bytes(data)
+            wait_for(lambda n=n: len(rec.calls) > n, timeout=30)
+            built, err = rec.calls[-1]
+            assert built is None and err, name
+            if name == "escape":
+                assert "escapes" in err
+            if name == "wrong hash":
+                assert "hash" in err.lower()
+        # the last good copy is untouched by refusals
+        assert last_good_policy_path(home).read_bytes() == good
+
+        n = len(rec.calls)
+        policy_path(home).unlink()
+        wait_for(lambda: len(rec.calls) > n, timeout=10)
+        assert rec.calls[-1] == (None, None)
+    finally:
+        w.stop()
+
+
+def test_refused_policy_at_start_runs_the_last_good_one(home: Path, seed_dir: Path) -> None:
+    run_id = install_seed(home, seed_dir)
+    shutil.copy(policy_path(home), last_good_policy_path(home))
+    policy_path(home).write_text('{"policy_version": "v1"}')
+    w, rec = _watch(home)
+    try:
+        wait_for(lambda: len(rec.calls) >= 2, timeout=30)
+        built, err = rec.calls[0]
+        assert built is not None and built.last_good_in_use and built.model_id == run_id
+        assert rec.calls[1][0] is None and "model_dir" in (rec.calls[1][1] or "")
+    finally:
+        w.stop()
+
+
+@pytest.mark.slow
+def test_running_agent_keeps_predicting_with_the_previous_engine(home: Path, seed_dir: Path) -> None:
+    run_id = install_seed(home, seed_dir)
+    rt = make_runtime(home, bucket_seconds=1)
+    rt.start()
+    try:
+        wait_for(lambda: rt.snapshot().model.kind == "model", timeout=30)
+        assert rt.snapshot().model.model_id == run_id
+        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.model_id == run_id, timeout=10)
+        policy_path(home).write_text("garbage")
+        wait_for(lambda: rt.snapshot().model.policy_error, timeout=10)
+        snap = rt.snapshot()
+        assert snap.model.kind == "model" and snap.model.model_id == run_id
+        v = snap.last.bucket_start if snap.last else None
+        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.bucket_start != v, timeout=10)
+        assert rt.snapshot().last.model_id == run_id  # type: ignore[union-attr]
+        policy_path(home).unlink()
+        wait_for(lambda: rt.snapshot().model.kind == "rules", timeout=10)
+        assert rt.snapshot().model.policy_error is None
+        t = time.time()
+        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.model_id == "rules", timeout=10)
+        assert time.time() - t < 10
+    finally:
+        rt.stop()
+    st = Store.open(store_path(home), readonly=True)
+    preds = st.predictions()
+    recs = list(st.records())
+    st.close()
+    assert len(preds) == len(recs), "no bucket dropped or predicted twice across swaps"
+    assert {p.model_id for p in preds} >= {run_id, "rules"}
