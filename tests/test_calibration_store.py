@@ -10,7 +10,11 @@ import pytest
 from engine_helpers import STORE_ISOTONIC, STORE_TEMPERATURE, seed_bundle, seed_store
 
 from engine.calibration import IdentityCalibrator, TemperatureCalibrator
-from engine.calibrator_store import load_calibrator_store, safe_user_filename, write_calibrator_store
+from engine.calibrator_store import (
+    load_calibrator_store,
+    safe_user_filename,
+    write_calibrator_store,
+)
 from engine.errors import ArtifactError
 
 
