@@ -40,7 +40,10 @@ class Config:
         """The taxonomy file inside ``home`` (None if it would escape; load_config prevents that)."""
         root = home.resolve()
         p = Path(self.taxonomy)
-        resolved = (p if p.is_absolute() else root / p).resolve()
+        try:
+            resolved = (p if p.is_absolute() else root / p).resolve()
+        except (OSError, RuntimeError, ValueError):
+            return None
         return resolved if resolved.is_relative_to(root) else None
 
 
@@ -111,8 +114,11 @@ def _taxonomy(v: Any, home: Path) -> str:
     if not isinstance(v, str) or not v.strip() or "\x00" in v:
         raise _Bad("expected a file name")
     root = home.resolve()
-    p = Path(v.strip()).expanduser()
-    resolved = (p if p.is_absolute() else root / p).resolve()
+    p = Path(v.strip())  # never expanded: "~" is not the data directory
+    try:
+        resolved = (p if p.is_absolute() else root / p).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise _Bad(f"not a usable path ({exc})") from None
     if not resolved.is_relative_to(root):
         raise _Bad(f"path escapes the data directory {root}")
     if resolved.suffix.lower() not in (".toml", ".json", ".yaml", ".yml"):

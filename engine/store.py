@@ -283,7 +283,10 @@ class Store:
         store = cls(conn, path, readonly)
         try:
             store._init_schema()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # read-only folder, disk full, locked...
+            conn.close()
+            raise ArtifactError(path, None, f"cannot use the store ({exc})") from None
+        except sqlite3.DatabaseError as exc:  # not a database, corrupt
             conn.close()
             raise ArtifactError(path, None, f"not a usable taskclf store ({exc})") from None
         except BaseException:

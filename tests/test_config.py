@@ -172,3 +172,9 @@ def test_property_no_file_content_crashes_the_loader(content: bytes | str) -> No
         write(home, content)
         cfg, warnings = load_config(home)
         assert isinstance(cfg, Config) and all(isinstance(w, str) for w in warnings)
+
+
+def test_tilde_is_not_expanded(home: Path) -> None:
+    write(home, 'taxonomy = "~0/taxonomy.toml"\n')  # "~0" is no user: must not crash
+    cfg, warnings = load_config(home)
+    assert warnings == [] and cfg.taxonomy_path(home) == home / "~0" / "taxonomy.toml"
