@@ -633,6 +633,31 @@ class Store:
         checked = [s.validate(where=f"span {i + 1}").normalized() for i, s in enumerate(spans)]
         return list(self._write(lambda conn: self._apply_spans(conn, checked), durable=True))
 
+    def add_label_with_feedback(
+        self,
+        span: LabelSpan,
+        *,
+        kind: str,
+        shown_label: str | None,
+        answer_label: str | None,
+        bucket_start: datetime | None,
+        block_start: datetime | None,
+        confidence: float | None,
+        at: datetime,
+    ) -> tuple[list[LabelSpan], int]:
+        """A tray answer: the span and its feedback event in ONE durable transaction, so a
+        crash never keeps one without the other. Returns (stored pieces, event id)."""
+        span = span.validate().normalized()
+        values = _feedback_values(span.user_id, kind, shown_label, answer_label, bucket_start,
+                                  block_start, confidence, at)
+
+        def tx(conn: sqlite3.Connection) -> tuple[list[LabelSpan], int]:
+            pieces = self._apply_spans(conn, [span])
+            return pieces, _insert_feedback(conn, values)
+
+        result: tuple[list[LabelSpan], int] = self._write(tx, durable=True)
+        return result
+
     def _apply_spans(self, conn: sqlite3.Connection, spans: Sequence[LabelSpan]) -> list[LabelSpan]:
         stored: list[LabelSpan] = []
         for span in spans:
@@ -719,27 +744,9 @@ class Store:
         at: datetime,
     ) -> int:
         """Record what the tray showed and what the user answered; returns the event id."""
-        if not isinstance(kind, str) or not kind.strip():
-            raise ArtifactError(None, "kind", "must be a non-empty string")
-        if not isinstance(user_id, str) or not user_id:
-            raise ArtifactError(None, "user_id", "must be a non-empty string")
-        if confidence is not None and not math.isfinite(float(confidence)):
-            raise ArtifactError(None, "confidence", "must be finite")
-        values = (
-            user_id, kind, shown_label, answer_label,
-            _opt_us(bucket_start, "bucket_start"), _opt_us(block_start, "block_start"),
-            None if confidence is None else float(confidence), to_us(at, "at"),
-        )
-
-        def tx(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
-                "INSERT INTO feedback_events (user_id, kind, shown_label, answer_label,"
-                " bucket_start_us, block_start_us, confidence, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            return int(cur.lastrowid or 0)
-
-        return int(self._write(tx, durable=True))
+        values = _feedback_values(user_id, kind, shown_label, answer_label, bucket_start,
+                                  block_start, confidence, at)
+        return int(self._write(lambda conn: _insert_feedback(conn, values), durable=True))
 
     def feedback(
         self,
@@ -831,6 +838,38 @@ class Store:
         if not self.readonly:
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _feedback_values(
+    user_id: str,
+    kind: str,
+    shown_label: str | None,
+    answer_label: str | None,
+    bucket_start: datetime | None,
+    block_start: datetime | None,
+    confidence: float | None,
+    at: datetime,
+) -> tuple[Any, ...]:
+    if not isinstance(kind, str) or not kind.strip():
+        raise ArtifactError(None, "kind", "must be a non-empty string")
+    if not isinstance(user_id, str) or not user_id:
+        raise ArtifactError(None, "user_id", "must be a non-empty string")
+    if confidence is not None and not math.isfinite(float(confidence)):
+        raise ArtifactError(None, "confidence", "must be finite")
+    return (
+        user_id, kind, shown_label, answer_label,
+        _opt_us(bucket_start, "bucket_start"), _opt_us(block_start, "block_start"),
+        None if confidence is None else float(confidence), to_us(at, "at"),
+    )
+
+
+def _insert_feedback(conn: sqlite3.Connection, values: tuple[Any, ...]) -> int:
+    cur = conn.execute(
+        "INSERT INTO feedback_events (user_id, kind, shown_label, answer_label,"
+        " bucket_start_us, block_start_us, confidence, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        values,
+    )
+    return int(cur.lastrowid or 0)
 
 
 def _ceil_s(value: datetime) -> int:

@@ -297,3 +297,28 @@ def test_time_helpers_are_exact() -> None:
     assert from_us(to_us(t)) == t
     t2 = datetime(2026, 3, 2, 9, 0, 0, 123_457, tzinfo=UTC)
     assert from_us(to_us(t2)) == t2
+
+
+def test_label_with_feedback_is_one_transaction(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    pieces, event = store.add_label_with_feedback(
+        span(0, 5, "Debug", prov="correction", confidence=0.4), kind="correction",
+        shown_label="Build", answer_label="Debug", bucket_start=at(4), block_start=at(0),
+        confidence=0.4, at=at(4.5))
+    assert [p.label for p in pieces] == ["Debug"] and pieces[0].span_id
+    assert [e.event_id for e in store.feedback()] == [event]
+    # a failure while writing the event leaves no span either
+    import engine.store as mod
+
+    def boom(conn: sqlite3.Connection, values: tuple) -> int:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(mod, "_insert_feedback", boom)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        store.add_label_with_feedback(
+            span(10, 15, "Meet", prov="confirmation"), kind="confirmation", shown_label="Meet",
+            answer_label="Meet", bucket_start=None, block_start=None, confidence=None, at=at(15))
+    assert [s.label for s in store.label_spans()] == ["Debug"]
+    assert len(store.feedback()) == 1
+    with pytest.raises(ArtifactError, match="kind"):
+        store.add_label_with_feedback(span(20, 25), kind=" ", shown_label=None, answer_label=None,
+                                      bucket_start=None, block_start=None, confidence=None, at=at(25))
