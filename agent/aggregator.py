@@ -19,6 +19,10 @@ from datetime import UTC, datetime
 from agent.sampler._base import InputCounts
 from engine.activity import NAN, ActivityRecord, Segment
 
+#: Gaps this small between two ticks (the wall and monotonic clocks drifting by a few ms) are
+#: closed rather than left as slivers that would split a foreground segment in two.
+SNAP_MS = 100
+
 LocalOffset = Callable[[float], tuple[int, str | None]]
 
 
@@ -133,8 +137,10 @@ class Aggregator:
         if last is not None:
             dt_ms = int(round((mono - last) * 1000))
             if 0 < dt_ms <= self.max_gap_ms:
-                self._attribute(max(wall_ms - dt_ms, self._watermark_ms), wall_ms, dt_ms, obs,
-                                closed)
+                start = wall_ms - dt_ms
+                if 0 < start - self._watermark_ms <= SNAP_MS:
+                    start = self._watermark_ms  # clock jitter: no sliver of lost time
+                self._attribute(max(start, self._watermark_ms), wall_ms, dt_ms, obs, closed)
         if self._open is not None and wall_ms >= self._open.start_ms + self._open.length_ms:
             closed.extend(self._close())
         return closed

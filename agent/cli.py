@@ -18,6 +18,7 @@ def _backend_arg(p: argparse.ArgumentParser) -> None:
                    help="stop after this many seconds (default: run until Ctrl+C)")
     p.add_argument("--bucket-seconds", type=int, default=60, help=argparse.SUPPRESS)
     p.add_argument("--sample-seconds", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--time-scale", type=float, default=1.0, help=argparse.SUPPRESS)
 
 
 def _configure_agent(p: argparse.ArgumentParser) -> None:
@@ -40,6 +41,8 @@ def _check_bucket(args: argparse.Namespace) -> None:
         raise TaskclfError("--bucket-seconds: must divide 3600")
     if args.duration is not None and args.duration <= 0:
         raise TaskclfError("--duration: must be positive")
+    if args.time_scale < 1 or (args.time_scale != 1 and args.duration is None):
+        raise TaskclfError("--time-scale: must be >= 1 and needs --duration")
 
 
 def _run_agent(args: argparse.Namespace) -> int:
@@ -51,7 +54,8 @@ def _run_agent(args: argparse.Namespace) -> int:
     from agent.headless import run_headless
 
     return run_headless(resolve_home(None), duration=args.duration, backend=args.backend,
-                        bucket_seconds=args.bucket_seconds, sample_seconds=args.sample_seconds)
+                        bucket_seconds=args.bucket_seconds, sample_seconds=args.sample_seconds,
+                        time_scale=args.time_scale)
 
 
 def _run_online(args: argparse.Namespace) -> int:
@@ -80,7 +84,7 @@ def _run_online(args: argparse.Namespace) -> int:
         overrides = EngineOverrides(model_dir=mdir, calibrator_store=cdir)
     return run_headless(resolve_home(None), duration=args.duration, backend=args.backend,
                         bucket_seconds=args.bucket_seconds, sample_seconds=args.sample_seconds,
-                        overrides=overrides)
+                        overrides=overrides, time_scale=args.time_scale)
 
 
 def _run_tray(args: argparse.Namespace) -> int:

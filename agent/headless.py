@@ -24,7 +24,7 @@ def format_line(snap: AgentSnapshot) -> str:
     p = snap.last
     if p is None:
         return ""
-    t = datetime.fromisoformat(p.bucket_start).astimezone().strftime("%H:%M:%S")
+    t = datetime.fromisoformat(p.bucket_start).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     label = snap.user_label_override or p.mapped_label
     conf = p.mapped_probs.get(p.mapped_label, p.confidence)
     verdict = "rejected" if p.rejected else "accepted"
@@ -40,6 +40,7 @@ def run_headless(
     bucket_seconds: int = 60,
     sample_seconds: float | None = None,
     overrides: EngineOverrides | None = None,
+    time_scale: float = 1.0,
     out: TextIO = sys.stdout,
 ) -> int:
     from agent.logs import setup_logging
@@ -55,8 +56,13 @@ def run_headless(
               "the single-instance lock", file=sys.stderr)
     try:
         setup_logging(home, console=True)
+        clock = None
+        if time_scale != 1.0:
+            from agent.runtime import ScaledClock
+
+            clock = ScaledClock(time_scale, (duration or 3600.0) + 60.0)
         rt = AgentRuntime(home, backend=backend, bucket_seconds=bucket_seconds,
-                          sample_seconds=sample_seconds, overrides=overrides)
+                          sample_seconds=sample_seconds, overrides=overrides, clock=clock)
         last_printed: list[str | None] = [None]
         last_notes: list[Any] = [None]
 

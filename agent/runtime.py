@@ -64,6 +64,26 @@ class SystemClock:
         return system_local_offset(ts)
 
 
+class ScaledClock(SystemClock):
+    """Time running ``scale`` times faster, for end-to-end tests of minute-long rules (session
+    breaks after 300 s of idleness) in seconds. Wall time starts in the past so it never runs
+    ahead of the real clock within ``budget_seconds`` of real time."""
+
+    def __init__(self, scale: float, budget_seconds: float) -> None:
+        if scale < 1:
+            raise ValueError("scale must be >= 1")
+        self.scale = float(scale)
+        self._m0 = time.monotonic()
+        self._t0 = time.time()
+        self._origin = self._t0 - (self.scale - 1.0) * budget_seconds
+
+    def monotonic(self) -> float:
+        return self._m0 + (time.monotonic() - self._m0) * self.scale
+
+    def time(self) -> float:
+        return self._origin + (time.time() - self._t0) * self.scale
+
+
 @dataclass(frozen=True, slots=True)
 class EngineOverrides:
     """``infer online --model-dir M --calibrator-store DIR``: replaces the policy for a run."""
@@ -412,6 +432,7 @@ class AgentRuntime:
         assert self._aggregator is not None and self._guard is not None
         agg, guard = self._aggregator, self._guard
         period = self.sample_seconds
+        scale = float(getattr(self.clock, "scale", 1.0))
         next_tick = self.clock.monotonic()
         was_paused = False
         failing: str | None = None
@@ -423,7 +444,7 @@ class AgentRuntime:
                         was_paused = True
                         for rec in agg.flush():  # a pause stops storing: close the bucket
                             self._enqueue_bucket(rec)
-                    self._pause_changed.wait(min(1.0, period))
+                    self._pause_changed.wait(min(1.0, period / scale))
                     self._pause_changed.clear()
                     next_tick = self.clock.monotonic()
                     continue
@@ -432,7 +453,7 @@ class AgentRuntime:
                     agg.reset_reference()
                 sample = guard.sample()
                 mono, wall = self.clock.monotonic(), self.clock.time()
-                obs = self._observe(sample)
+                obs = self._observe(sample, scale)
                 for rec in agg.tick(mono, wall, obs):
                     self._enqueue_bucket(rec)
                 if guard.failing != failing:
@@ -444,7 +465,7 @@ class AgentRuntime:
             now = self.clock.monotonic()
             if next_tick < now - period:  # we fell behind (sleep, stall): do not catch up
                 next_tick = now + period
-            self._stop.wait(max(0.0, next_tick - now))
+            self._stop.wait(max(0.0, next_tick - now) / scale)
 
     def _on_sampler_state(self, failing: str | None) -> None:
         assert self._backend is not None
@@ -457,7 +478,7 @@ class AgentRuntime:
             notes.append(f"{self._backend.NAME} {failing}: signals marked missing")
         self._set(missing_signals=tuple(dict.fromkeys(missing)), config_warnings=tuple(notes))
 
-    def _observe(self, s: Sample) -> Observation:
+    def _observe(self, s: Sample, scale: float = 1.0) -> Observation:
         """Reduce a sample at once: the raw title goes no further than this function."""
         from engine.apps import LOCKSCREEN, identify_app
         from engine.titles import reduce_title
@@ -481,7 +502,7 @@ class AgentRuntime:
             th, dom = reduce_title(self._title_key, s.title, app)
             fg = Foreground(app.app_id, app.category, app.is_browser, app.is_editor,
                             app.is_terminal, th, dom)
-        return Observation(foreground=fg, idle_seconds=s.idle_seconds,
+        return Observation(foreground=fg, idle_seconds=s.idle_seconds * scale,
                            locked=bool(s.locked), counts=s.counts)
 
     # ------------------------------------------------------------------ writer jobs
