@@ -1,0 +1,48 @@
+"""The rule baseline (spec 4.4): priority order and the thresholds of each rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.labels import MIXED_UNKNOWN
+from engine.rules import RulePredictor, rule_label
+
+ACTIVE = {"active_seconds_any": 45.0, "max_idle_run_seconds": 5.0}
+
+
+@pytest.mark.parametrize(
+    ("row", "label"),
+    [
+        ({"app_category": "lockscreen", "app_id": "x"}, "BreakIdle"),
+        ({"app_category": "lockscreen", "domain_category": "meeting_web"}, "BreakIdle"),
+        ({"app_category": "meeting", "active_seconds_any": 0.0}, "Meet"),  # people listen silently
+        ({"app_category": "browser", "domain_category": "meeting_web", **ACTIVE}, "Meet"),
+        ({"app_category": "editor", "active_seconds_any": 2.0, "keys_per_min": 100.0}, "BreakIdle"),
+        ({"app_category": "editor", "active_seconds_any": 40.0, "max_idle_run_seconds": 55.0}, "BreakIdle"),
+        ({"app_category": "chat", **ACTIVE}, "Communicate"),
+        ({"app_category": "email", **ACTIVE}, "Communicate"),
+        ({"app_category": "browser", "domain_category": "email_web", **ACTIVE}, "Communicate"),
+        ({"app_category": "browser", "is_browser": True, "scroll_events_per_min": 12.0, "keys_per_min": 3.0, **ACTIVE}, "ReadResearch"),
+        ({"app_category": "browser", "scroll_events_per_min": 12.0, "keys_per_min": 80.0, **ACTIVE}, MIXED_UNKNOWN),
+        ({"app_category": "editor", "keys_per_min": 90.0, "active_seconds_keyboard": 30.0, **ACTIVE}, "Build"),
+        ({"app_category": "terminal", "keys_per_min": 60.0, **ACTIVE}, "Build"),
+        ({"app_category": "editor", "keys_per_min": 10.0, **ACTIVE}, MIXED_UNKNOWN),
+        ({"app_category": "docs", "keys_per_min": 70.0, "active_seconds_keyboard": 40.0, **ACTIVE}, "Write"),
+        ({"app_category": "docs", "keys_per_min": 70.0, "active_seconds_keyboard": 3.0, **ACTIVE}, MIXED_UNKNOWN),
+        ({"app_category": "other", **ACTIVE}, MIXED_UNKNOWN),
+        ({}, MIXED_UNKNOWN),
+        ({"app_category": "editor", "keys_per_min": "fast", "active_seconds_any": float("nan")}, MIXED_UNKNOWN),
+    ],
+)
+def test_rules_in_priority_order(row: dict[str, object], label: str) -> None:
+    assert rule_label(row) == label
+
+
+def test_predictor_is_one_hot_or_uniform() -> None:
+    p = RulePredictor()
+    hot = p.predict({"app_category": "lockscreen"})
+    assert hot.count(1.0) == 1 and sum(hot) == 1.0
+    assert hot[p.label_order.index("BreakIdle")] == 1.0
+    assert p.predict({}) == [1 / 8] * 8
+    hot[0] = 5.0  # callers get a copy
+    assert p.predict({"app_category": "lockscreen"})[0] == 1.0
