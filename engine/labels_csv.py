@@ -22,11 +22,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from engine.errors import ArtifactError
 from engine.labels import CORE_LABELS, PROVENANCES
 from engine.spans import LabelSpan
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 COLUMNS: tuple[str, ...] = (
     "start_ts", "end_ts", "label", "user_id", "provenance", "confidence", "created_at",
@@ -261,3 +264,84 @@ def _read_header(reader: Iterable[list[str]], source: str) -> list[str]:
     if dupes:
         raise ArtifactError(f"{source}:line 1", "header", f"duplicate column(s) {', '.join(dupes)}")
     return names
+
+
+# --- helpers for the `taskclf labels` commands ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredImport:
+    """What ``import_file`` did: spans read, pieces stored, and the skipped lines."""
+
+    read: int
+    stored: int
+    errors: list[str]
+    warnings: list[str]
+
+
+def import_file(
+    store: Store,
+    path: Path,
+    *,
+    user_id_default: str | None,
+    skip_bad_lines: bool = False,
+    now: datetime | None = None,
+) -> StoredImport:
+    """``taskclf labels import``: read the file, then store all its spans in ONE transaction
+    (the overlap rule applies; a bad file stores nothing)."""
+    result = import_spans(path, user_id_default=user_id_default, skip_bad_lines=skip_bad_lines, now=now)
+    pieces = store.add_label_spans(result.spans) if result.spans else []
+    return StoredImport(len(result.spans), len(pieces), result.errors, result.warnings)
+
+
+def export_store(
+    store: Store,
+    fh: IO[str],
+    *,
+    user_id: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> int:
+    """``taskclf labels export``: the store's spans (optionally one user / a window) as CSV."""
+    return export_spans(store.label_spans(user_id=user_id, start=start, end=end), fh)
+
+
+_CLI = "labels add"
+
+
+def parse_cli_time(text: str, *, option: str) -> datetime:
+    """A time typed on the command line: ISO-8601; without an offset it is local time (this
+    machine's zone), which is what a person typing ``--start 2026-03-02T09:00`` means."""
+    raw = text.strip()
+    try:
+        dt = datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw)
+    except ValueError:
+        raise ArtifactError(_CLI, option, f"not an ISO-8601 time: {raw[:40]!r} (e.g. 2026-03-02T09:00)") from None
+    if dt.tzinfo is None:
+        dt = dt.astimezone()  # local time
+    return dt.astimezone(UTC)
+
+
+def span_from_cli(
+    *,
+    start: str,
+    end: str,
+    label: str,
+    user_id: str,
+    provenance: str = "manual",
+    confidence: float | None = None,
+    now: datetime | None = None,
+) -> LabelSpan:
+    """``taskclf labels add``: one validated span from option strings (errors name the option)."""
+    canonical = _LABELS_BY_LOWER.get(label.strip().lower())
+    if canonical is None:
+        raise ArtifactError(_CLI, "--label", f"unknown label {label[:40]!r} (expected one of {', '.join(CORE_LABELS)})")
+    span = LabelSpan(
+        parse_cli_time(start, option="--start"), parse_cli_time(end, option="--end"), canonical,
+        user_id, provenance, confidence, now or datetime.now(UTC),
+    )
+    try:
+        return span.validate()
+    except ArtifactError as exc:
+        option = {"end_ts": "--end", "start_ts": "--start", "user_id": "--user-id"}.get(exc.field or "", exc.field)
+        raise ArtifactError(_CLI, option, exc.reason) from None

@@ -197,3 +197,42 @@ def test_unterminated_quote_is_refused(tmp_path: Path) -> None:
     p = write(tmp_path, HEADER + '\n2026-03-02T08:00:00Z,2026-03-02T09:00:00Z,Build,"u\n')
     with pytest.raises(ArtifactError, match=r"line \d: not valid CSV"):
         import_spans(p, user_id_default=None, skip_bad_lines=True, now=NOW)
+
+
+# --- helpers for the `taskclf labels` commands -------------------------------------------------
+
+
+def test_import_file_stores_everything_in_one_go(tmp_path: Path) -> None:
+    from engine.labels_csv import export_store, import_file
+
+    good = "2026-03-02T08:00:00Z,2026-03-02T09:00:00Z,Build,u,manual,,"
+    bad = "2026-03-02T09:00:00Z,2026-03-02T10:00:00Z,Nope,u,manual,,"
+    p = write(tmp_path, f"{HEADER}\n{good}\n{bad}\n")
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        with pytest.raises(BadLinesError, match="line 3: label"):
+            import_file(s, p, user_id_default=None)
+        assert s.label_spans() == []  # nothing from a failing file
+        done = import_file(s, p, user_id_default=None, skip_bad_lines=True, now=NOW)
+        assert (done.read, done.stored, len(done.errors)) == (1, 1, 1)
+        buf = io.StringIO()
+        assert export_store(s, buf, user_id="u") == 1
+        assert export_store(s, io.StringIO(), user_id="other") == 0
+    assert buf.getvalue().splitlines()[1].startswith("2026-03-02T08:00:00+00:00,2026-03-02T09:00:00+00:00,Build,u,")
+
+
+def test_span_from_cli() -> None:
+    from engine.labels_csv import span_from_cli
+
+    s = span_from_cli(start="2026-03-02T09:00Z", end="2026-03-02T10:30+01:00", label="debug",
+                      user_id="me", now=NOW)
+    assert (s.start_ts, s.end_ts, s.label, s.provenance, s.created_at) == (
+        at(0), at(30), "Debug", "manual", NOW)
+    local = span_from_cli(start="2026-03-02T09:00", end="2026-03-02T10:00", label="Meet", user_id="me")
+    assert local.start_ts.utcoffset() == timedelta(0)
+    assert local.start_ts == datetime(2026, 3, 2, 9, 0).astimezone().astimezone(UTC)
+    with pytest.raises(ArtifactError, match="^labels add: --start: not an ISO-8601 time"):
+        span_from_cli(start="9am", end="2026-03-02T10:00Z", label="Meet", user_id="me")
+    with pytest.raises(ArtifactError, match="^labels add: --end: must be after start_ts"):
+        span_from_cli(start="2026-03-02T10:00Z", end="2026-03-02T10:00Z", label="Meet", user_id="me")
+    with pytest.raises(ArtifactError, match="^labels add: --label: unknown label 'Coding'"):
+        span_from_cli(start="2026-03-02T09:00Z", end="2026-03-02T10:00Z", label="Coding", user_id="me")
