@@ -67,6 +67,8 @@ def run_tray(args: argparse.Namespace) -> int:
     from engine.paths import resolve_home
 
     home = resolve_home(getattr(args, "home", None))
+    if getattr(args, "self_test", False):
+        return self_test(getattr(args, "self_test_out", None))
     problem = display_problem()
     if problem is not None:
         print(f"taskclf: {problem}", file=sys.stderr)

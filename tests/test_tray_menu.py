@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tray_fakes import LEARNING_DONE, NOW, block, model_status, record, snap
 
 from agent.snapshot import AgentSnapshot, LearningProgress, ModelStatus
-from agent.tray.menu_model import Action, MenuContext, build_menu
+from agent.tray.menu_model import Action, MenuContext, MenuModel, build_menu
 from engine.labels import CORE_LABELS, MIXED_UNKNOWN
 
 CTX = MenuContext(now=NOW, tz=UTC)
@@ -116,7 +116,8 @@ def test_confidence_is_that_of_the_shown_label() -> None:
     # smoothing keeps the block on Build while this bucket's argmax is Debug (p=0.6)
     s = snap("model", last=replace(record("Debug", 0.6), smoothed_label="Build"))
     m = build_menu(s, CTX)
-    assert m.header == "Now: Build · 6%"  # P(Build) = 0.4 / 7
+    assert m.header == "Now: Build"  # no misleading percentage for a label the model did not pick
+    assert m.tooltip == "taskclf — Build since 10:42"
 
 
 def test_no_block_yet_uses_last_record() -> None:
@@ -234,6 +235,9 @@ def test_json_dump_round_trips() -> None:
     correct = next(i for i in data["items"] if i["key"] == "correct")
     assert [c["text"] for c in correct["submenu"] if c.get("checked")] == ["Build"]
     assert {"key": "sep.1", "separator": True} in data["items"]
+    back = MenuModel.from_json(data)
+    assert back.items == m.items and back.header == m.header
+    assert back.keyboard_steps("correct.Meet") == m.keyboard_steps("correct.Meet")
 
 
 # ---------------------------------------------------------------- invariants over any snapshot

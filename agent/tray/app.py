@@ -467,7 +467,9 @@ def _gtk_menu_texts(icon: Any) -> list[Any] | None:
             if type(child).__name__ == "SeparatorMenuItem":
                 out.append({"separator": True})
                 continue
-            entry: dict[str, Any] = {"text": child.get_label(), "sensitive": bool(child.get_sensitive())}
+            label = child.get_child()
+            text = label.get_text() if hasattr(label, "get_text") else child.get_label()
+            entry: dict[str, Any] = {"text": text, "sensitive": bool(child.get_sensitive())}
             if hasattr(child, "get_active"):
                 entry["active"] = bool(child.get_active())
             sub = child.get_submenu()

@@ -9,6 +9,7 @@ was refused, the store failed or no sampler backend works. Drawn at 4x and downs
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,6 +38,8 @@ FALLBACK_COLOR = "#455A64"
 WARNING_COLOR = "#FFB300"
 WARNING_RING = "#212121"
 
+# FreeType faces are not thread-safe: the worker and the setup thread may both draw.
+_DRAW_LOCK = threading.Lock()
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -93,7 +96,9 @@ def _ink_for(hex_color: str) -> tuple[int, int, int, int]:
 def _font(px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     for name in ("DejaVuSans-Bold.ttf", "Arial Bold.ttf", "arialbd.ttf", "Helvetica.ttc"):
         try:
-            return ImageFont.truetype(name, px)
+            # BASIC layout: initials need no shaping, and libraqm clashes with the HarfBuzz
+            # that GTK loads into the tray process (glyph sizes come out absurd).
+            return ImageFont.truetype(name, px, layout_engine=ImageFont.Layout.BASIC)
         except OSError:
             continue
     return ImageFont.load_default(size=px)
@@ -160,7 +165,8 @@ def render_icon(state: IconState, size: int = 64) -> Image.Image:
     """The colour icon at ``size`` px (cached: a snapshot rarely changes the icon)."""
     if size < 8 or size > 1024:
         raise ValueError(f"icon size {size} out of range 8..1024")
-    return _draw(state, size, template=False)
+    with _DRAW_LOCK:
+        return _draw(state, size, template=False)
 
 
 @lru_cache(maxsize=16)
@@ -168,7 +174,8 @@ def render_template(state: IconState, size: int = 22) -> Image.Image:
     """The macOS menu-bar template variant: black + alpha only (the system tints it)."""
     if size < 8 or size > 1024:
         raise ValueError(f"icon size {size} out of range 8..1024")
-    return _draw(state, size, template=True)
+    with _DRAW_LOCK:
+        return _draw(state, size, template=True)
 
 
 def render_all(state: IconState) -> dict[int, Image.Image]:

@@ -85,6 +85,23 @@ class Item:
         return out
 
 
+def item_from_json(obj: dict[str, Any]) -> Item:
+    """Inverse of ``Item.to_json`` (tests read the tray's dump back into a model)."""
+    if obj.get("separator"):
+        return Item(key=obj["key"], separator=True)
+    act = obj.get("action")
+    return Item(
+        key=obj["key"],
+        text=obj.get("text", ""),
+        enabled=bool(obj.get("enabled", True)),
+        checked=obj.get("checked"),
+        radio=bool(obj.get("radio", False)),
+        default=bool(obj.get("default", False)),
+        action=Action(**act) if act else None,
+        submenu=tuple(item_from_json(i) for i in obj["submenu"]) if "submenu" in obj else None,
+    )
+
+
 def _sep(key: str) -> Item:
     return Item(key=key, separator=True)
 
@@ -160,6 +177,19 @@ class MenuModel:
         steps.append("Return")
         return steps
 
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> MenuModel:
+        known = {"version", "header", "tooltip", "shown_label", "block_id", "items"}
+        return cls(
+            items=tuple(item_from_json(i) for i in obj["items"]),
+            header=obj["header"],
+            tooltip=obj["tooltip"],
+            shown_label=obj.get("shown_label"),
+            block_id=obj.get("block_id"),
+            version=int(obj.get("version", 0)),
+            extra={k: v for k, v in obj.items() if k not in known},
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
@@ -198,13 +228,12 @@ def display_name(core: str, mapped: str | None) -> str:
 
 
 def label_probability(rec: PredictionRecord, label: str) -> float | None:
-    """The calibrated probability of ``label`` in ``rec`` (the confidence shown next to it)."""
-    if label == rec.core_label:
-        return rec.confidence
-    try:
-        return rec.probs[rec.label_order.index(label)]
-    except ValueError:
-        return None
+    """The confidence shown next to ``label``: the model's, when it is the model's own pick.
+
+    When smoothing (or an idle rule) shows another label than this bucket's argmax, a
+    percentage would mislead ("BreakIdle · 0%"), so none is shown.
+    """
+    return rec.confidence if label == rec.core_label else None
 
 
 @dataclass(frozen=True, slots=True)
