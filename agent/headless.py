@@ -66,7 +66,10 @@ def run_headless(
         last_printed: list[str | None] = [None]
         last_notes: list[Any] = [None]
 
+        header_done = threading.Event()
+
         def on_snapshot(snap: AgentSnapshot) -> None:
+            header_done.wait(5.0)
             notes = (snap.store_error, snap.model.policy_error, snap.model.kind,
                      snap.model.model_id)
             if notes != last_notes[0]:
@@ -97,6 +100,7 @@ def run_headless(
         print(f"# taskclf agent: backend {snap.sampler_backend}"
               + (f" (missing: {', '.join(snap.missing_signals)})" if snap.missing_signals else "")
               + f", bucket {bucket_seconds}s, home {home}", file=out, flush=True)
+        header_done.set()
         deadline = None if duration is None else time.monotonic() + duration
         try:
             while not stop.is_set():
