@@ -73,7 +73,8 @@ def _summary(ns: list[int]) -> dict[str, float]:
 def varied_rows(n: int, seed: int = 7) -> list[dict[str, Any]]:
     """``n`` feature rows: fixture rows with numbers jittered (+-30 %), sometimes missing, and
     categories sometimes swapped or unseen."""
-    base = [json.loads(line)["row"] for line in open(SEED / "parity_vectors.jsonl", encoding="utf-8")]
+    text = (SEED / "parity_vectors.jsonl").read_text(encoding="utf-8")
+    base = [json.loads(line)["row"] for line in text.splitlines() if line.strip()]
     vocab = json.loads((BUNDLE / "categorical_encoders.json").read_text())
     rng = random.Random(seed)
     rows = []
