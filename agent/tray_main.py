@@ -81,21 +81,24 @@ def run_tray(args: argparse.Namespace) -> int:
         return 1
 
     from agent.autostart import autostart_for, tray_command
-    from agent.lock import AlreadyRunning
+    from agent.lock import AlreadyRunning, InstanceLock
     from agent.runtime import AgentRuntime
     from agent.tray.app import TrayApp, trainer_command
     from agent.tray.notifications import STATE_FILE, PromptNotifier, PromptPolicy
 
+    lock = InstanceLock(home)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        print(f"taskclf: {exc}; nothing to do.")
+        return 0
+    except OSError as exc:  # a read-only data folder: the runtime reports it in the menu
+        log.warning("could not take the single-instance lock: %s", exc)
     runtime = AgentRuntime(
         home,
         backend=getattr(args, "backend", None),
         bucket_seconds=int(getattr(args, "bucket_seconds", None) or 60),
     )
-    try:
-        runtime.start()
-    except AlreadyRunning as exc:
-        print(f"taskclf: {exc}; nothing to do.")
-        return 0
     try:
         config = _config(home)
         policy = PromptPolicy.from_config(config)
@@ -107,10 +110,12 @@ def run_tray(args: argparse.Namespace) -> int:
             prompts=PromptNotifier(policy, state_path=home / STATE_FILE),
             notify_enabled=policy.notifications,
             trainer=trainer_command(),
+            start_runtime=True,  # after the icon is up: the icon shows "Starting…" at once
         )
         return app.run()
     finally:
         runtime.stop()
+        lock.release()
 
 
 # ---------------------------------------------------------------- self-test

@@ -104,13 +104,13 @@ def started(tmp_path: Path):
         rt, tmp_path, pystray_module=FakePystray,
         autostart=XdgAutostart(["taskclf-tray"], env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")}),
         trainer=["taskclf", "train", "all"], dump_path=tmp_path / "menu.json",
-        monotonic=clock, spawn=lambda cmd: spawned.append(cmd) or _Done(),
+        monotonic=clock, spawn=lambda cmd: spawned.append(cmd) or _Done(), start_runtime=True,
     )
     result: dict[str, int] = {}
     t = threading.Thread(target=lambda: result.setdefault("rc", app.run()), daemon=True)
     t.start()
     deadline = time.monotonic() + 5
-    while (app._icon is None or not app._icon.visible) and time.monotonic() < deadline:
+    while (app._icon is None or not app.dump_path.exists()) and time.monotonic() < deadline:
         time.sleep(0.01)
     yield app, rt, clock, spawned
     app.quit()
@@ -136,6 +136,7 @@ def test_icon_shows_snapshot_and_dump(started: Any) -> None:
     assert icon.visible and icon.title == "taskclf — Build (82 %) since 10:42"
     assert find(top(app), "Now: Build · 82%").enabled is False
     assert rt.subscribers == [app.on_snapshot]
+    assert rt.started  # the runtime starts once the icon is up
     dump = json.loads(app.dump_path.read_text())
     assert dump["header"] == "Now: Build · 82%" and dump["icon"]["text"] == "B"
 

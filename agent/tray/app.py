@@ -109,6 +109,7 @@ class TrayApp:
         monotonic: Callable[[], float] = time.monotonic,
         tz: Any = None,
         spawn: Callable[[list[str]], Any] | None = None,
+        start_runtime: bool = False,
     ) -> None:
         self.runtime = runtime
         self.home = home
@@ -129,6 +130,7 @@ class TrayApp:
         self._icon: Any = None
         self._shown: tuple[IconState | None, str | None, dict[str, Any] | None] = (None, None, None)
         self._retrain_proc: Any = None
+        self.start_runtime = start_runtime
         self.exit_code = 0
         self.model: MenuModel = self._build(self._snapshot)
 
@@ -385,7 +387,11 @@ class TrayApp:
     # ------------------------------------------------------------ main loop
 
     def run(self) -> int:
-        """Blocks the calling (main) thread until Quit; the caller starts and stops the runtime."""
+        """Blocks the calling (main) thread until Quit.
+
+        With ``start_runtime`` the runtime starts in pystray's setup thread once the icon is
+        visible; the caller always stops it after this returns.
+        """
         pystray = self._pystray
         if pystray is None:
             import pystray as _pystray
@@ -402,6 +408,12 @@ class TrayApp:
         def setup(icon: Any) -> None:
             icon.visible = True
             self.refresh()
+            if self.start_runtime:  # off the main thread, after the icon is visible
+                try:
+                    self.runtime.start()
+                except Exception:
+                    log.exception("the agent runtime failed to start")
+                    self._say("⚠ The agent could not start; see the log", failure=True)
             self.on_snapshot(self.runtime.snapshot())
 
         try:
