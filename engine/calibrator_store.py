@@ -55,6 +55,14 @@ def safe_user_filename(user_id: str) -> str:
     return "~" + raw.hex()
 
 
+def _nameable(user_id: str) -> bool:
+    try:
+        safe_user_filename(user_id)
+    except ArtifactError:
+        return False
+    return True
+
+
 class CalibratorStore:
     """A loaded store: the global calibrator and one per eligible user."""
 
@@ -213,7 +221,8 @@ def write_calibrator_store(
     if method not in METHODS:
         raise ArtifactError(out, "method", f"unknown method {method!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    uids = sorted(user_calibrators)
+    # A user id too long to be a file name gets no calibrator of its own (the global one serves).
+    uids = sorted(u for u in user_calibrators if _nameable(u))
     meta: dict[str, Any] = {
         "store_version": STORE_VERSION,
         "method": method,

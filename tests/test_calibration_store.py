@@ -105,7 +105,7 @@ def test_isotonic_with_wrong_regressor_count_is_refused(tmp_path: Path) -> None:
 
 def test_writer_round_trips_and_never_overwrites(tmp_path: Path) -> None:
     b = seed_bundle()
-    users = {"user-a": TemperatureCalibrator(0.8), "bob smith/..": IdentityCalibrator()}
+    users = {"user-a": TemperatureCalibrator(0.8), "bob smith/..": IdentityCalibrator(), "é" * 100: IdentityCalibrator()}
     out = write_calibrator_store(
         tmp_path / "stores" / "s1", method="temperature", global_calibrator=TemperatureCalibrator(1.2),
         user_calibrators=users, bundle=b, eligibility={"user-a": {"rows": 250}}, created_at="2026-01-01T00:00:00+00:00",
@@ -114,6 +114,7 @@ def test_writer_round_trips_and_never_overwrites(tmp_path: Path) -> None:
     assert s.lookup("bob smith/..") == (IdentityCalibrator(), "user")
     assert s.lookup("user-a")[0] == TemperatureCalibrator(0.8)
     assert s.global_calibrator == TemperatureCalibrator(1.2)
+    assert s.lookup("é" * 100)[1] == "global"  # too long for a file name: the global one serves
     assert s.model_sha256 == b.model_sha256 and s.label_order == b.label_order
     names = sorted(p.name for p in (out / "users").iterdir())
     assert names == sorted([f"{safe_user_filename('bob smith/..')}.json", "user-a.json"])
