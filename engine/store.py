@@ -15,6 +15,7 @@ Design, in short (details in docs/store.md):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -25,13 +26,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from engine.activity import BUCKET_SECONDS, ActivityRecord
 from engine.errors import ArtifactError, TaskclfError
 from engine.record import PredictionRecord
 from engine.spans import LabelSpan, resolve
+
+T = TypeVar("T")
+_log = logging.getLogger("taskclf.store")
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 DEFAULT_RETENTION_DAYS = 90
@@ -263,6 +267,8 @@ class Store:
         self.path = path
         self.readonly = readonly
         self._lock = threading.RLock()
+        #: rows skipped because they no longer load (see ``records``)
+        self.unreadable_rows = 0
 
     # ---- opening / closing
 
@@ -396,7 +402,14 @@ class Store:
             return self._conn.execute(sql, args).fetchall()
 
     def _pages(
-        self, select: str, table: str, where: str, args: Sequence[Any], batch: int = 2000
+        self,
+        select: str,
+        table: str,
+        where: str,
+        args: Sequence[Any],
+        batch: int = 2000,
+        *,
+        keys: bool = False,
     ) -> Iterator[Any]:
         """Stream ``select`` ordered by (bucket_start, device_id) in keyset pages.
 
@@ -415,7 +428,7 @@ class Store:
                 page_args,
             )
             for row in rows:
-                yield row[2:]
+                yield (*row[2:], row[0], row[1]) if keys else row[2:]
             if len(rows) < batch:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -479,7 +492,12 @@ class Store:
         end: datetime | None = None,
         device_id: str | None = None,
     ) -> Iterator[ActivityRecord]:
-        """Records with ``start <= bucket_start < end``, ordered by bucket_start, then device."""
+        """Records with ``start <= bucket_start < end``, ordered by bucket_start, then device.
+
+        A stored record that no longer loads (damaged, or refused by a stricter validator of a
+        later version) is skipped and counted in ``unreadable_rows``; one bad bucket must not
+        stop the agent from starting or the trainer from training.
+        """
         where, args = _range_clause(
             "bucket_start",
             None if start is None else to_s(start, "start"),
@@ -487,8 +505,25 @@ class Store:
             user_id,
             device_id,
         )
-        for (payload,) in self._pages("record", "records", where, args):
-            yield ActivityRecord.from_json(json.loads(payload), where=str(self.path))
+        select = "record"
+        for payload, bucket, device in self._pages(select, "records", where, args, keys=True):
+            rec = self._load(ActivityRecord.from_json, payload, "records", bucket, device)
+            if rec is not None:
+                yield rec
+
+    def _load(self, parse: Callable[..., T], payload: str, table: str, bucket: int, device: str) -> T | None:
+        try:
+            obj = json.loads(payload)
+            if table == "records":
+                return parse(obj, where=f"{self.path}: {table} {from_s(bucket).isoformat()}")
+            return parse(obj)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.unreadable_rows += 1
+            _log.warning(
+                "%s: skipped an unreadable row of %s (bucket %s, device %s): %s",
+                self.path, table, from_s(bucket).isoformat(), device, _one_line(exc),
+            )
+            return None
 
     def last_records(self, user_id: str, since: datetime) -> list[ActivityRecord]:
         return list(self.records(user_id=user_id, start=since))
@@ -600,16 +635,23 @@ class Store:
             None if end is None else _ceil_s(end),
             user_id,
         )
-        rows = self._read(f"SELECT record FROM predictions{where} ORDER BY bucket_start, device_id", args)
-        return [PredictionRecord.from_json(json.loads(r[0])) for r in rows]
+        rows = self._read(
+            f"SELECT record, bucket_start, device_id FROM predictions{where}"
+            " ORDER BY bucket_start, device_id",
+            args,
+        )
+        out = (self._load(PredictionRecord.from_json, r[0], "predictions", r[1], r[2]) for r in rows)
+        return [p for p in out if p is not None]
 
     def last_prediction(self, user_id: str) -> PredictionRecord | None:
         rows = self._read(
-            "SELECT record FROM predictions WHERE user_id = ? ORDER BY bucket_start DESC,"
-            " device_id DESC LIMIT 1",
+            "SELECT record, bucket_start, device_id FROM predictions WHERE user_id = ?"
+            " ORDER BY bucket_start DESC, device_id DESC LIMIT 1",
             (user_id,),
         )
-        return PredictionRecord.from_json(json.loads(rows[0][0])) if rows else None
+        if not rows:
+            return None
+        return self._load(PredictionRecord.from_json, rows[0][0], "predictions", rows[0][1], rows[0][2])
 
     # ---- label spans
 
@@ -801,7 +843,9 @@ class Store:
 
     # ---- retention
 
-    def apply_retention(self, now: datetime, activity_days: int = DEFAULT_RETENTION_DAYS) -> dict[str, int]:
+    def apply_retention(
+        self, now: datetime, activity_days: int = DEFAULT_RETENTION_DAYS, *, retention_batch: int = 5000
+    ) -> dict[str, int]:
         """Delete activity, predictions and feedback older than ``activity_days``.
 
         Label spans are kept forever, and so are the feature rows of buckets a span covers
@@ -809,29 +853,33 @@ class Store:
         """
         if isinstance(activity_days, bool) or not isinstance(activity_days, int) or activity_days < 1:
             raise ArtifactError(None, "activity_retention_days", "must be a whole number >= 1")
+        if retention_batch < 1:
+            raise ValueError("retention_batch must be >= 1")
         cutoff_s = to_s(now, "now") - activity_days * 86400
         cutoff_us = cutoff_s * 1_000_000
-
-        def tx(conn: sqlite3.Connection) -> dict[str, int]:
-            out = {
-                "records": conn.execute(
-                    "DELETE FROM records WHERE bucket_start < ?", (cutoff_s,)).rowcount,
-                "predictions": conn.execute(
-                    "DELETE FROM predictions WHERE bucket_start < ?", (cutoff_s,)).rowcount,
-                "feedback_events": conn.execute(
-                    "DELETE FROM feedback_events WHERE at_us < ?", (cutoff_us,)).rowcount,
-                "feature_rows": conn.execute(
-                    "DELETE FROM feature_rows WHERE bucket_start < ? AND NOT EXISTS ("
-                    " SELECT 1 FROM label_spans s WHERE s.user_id = feature_rows.user_id"
-                    " AND s.start_us <= feature_rows.bucket_start * 1000000"
-                    " AND s.end_us >= (feature_rows.bucket_start + ?) * 1000000)",
-                    (cutoff_s, BUCKET_SECONDS),
-                ).rowcount,
-            }
-            return out
-
-        result: dict[str, int] = self._write(tx)
-        return result
+        plans: dict[str, tuple[str, tuple[Any, ...]]] = {
+            "records": ("bucket_start < ?", (cutoff_s,)),
+            "predictions": ("bucket_start < ?", (cutoff_s,)),
+            "feedback_events": ("at_us < ?", (cutoff_us,)),
+            "feature_rows": (
+                "bucket_start < ? AND NOT EXISTS ("
+                " SELECT 1 FROM label_spans s WHERE s.user_id = feature_rows.user_id"
+                " AND s.start_us <= feature_rows.bucket_start * 1000000"
+                " AND s.end_us >= (feature_rows.bucket_start + ?) * 1000000)",
+                (cutoff_s, BUCKET_SECONDS),
+            ),
+        }
+        deleted: dict[str, int] = {}
+        for table, (cond, args) in plans.items():
+            sql = f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {cond} LIMIT ?)"
+            params = (*args, int(retention_batch))
+            deleted[table] = 0
+            while True:  # short transactions: other writers never wait behind a big purge
+                n = int(self._write(_executor(sql, params)))
+                deleted[table] += n
+                if n < retention_batch:
+                    break
+        return deleted
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the main file (cheap housekeeping, e.g. after retention)."""
@@ -870,6 +918,19 @@ def _insert_feedback(conn: sqlite3.Connection, values: tuple[Any, ...]) -> int:
         values,
     )
     return int(cur.lastrowid or 0)
+
+
+def _executor(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection], int]:
+    """A write step that runs one statement and returns how many rows it changed."""
+
+    def run(conn: sqlite3.Connection) -> int:
+        return int(conn.execute(sql, params).rowcount)
+
+    return run
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _ceil_s(value: datetime) -> int:

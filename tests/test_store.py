@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from store_helpers import T0, at, prediction, record, span
 
 from engine.errors import ArtifactError, TaskclfError
-from engine.spans import check_disjoint
+from engine.spans import apply_span, check_disjoint
 from engine.store import SCHEMA_VERSION, Store, from_us, open_store, to_us
 
 
@@ -74,9 +76,9 @@ def test_records_filter_and_order(store: Store) -> None:
 
 
 def test_records_stream_in_pages_in_order(store: Store) -> None:
-    store.put_records([record(m, device=d) for m in range(0, 2600) for d in ("a", "b")])
+    store.put_records([record(m, device=d) for m in range(0, 1100) for d in ("a", "b")])
     got = [(r.bucket_start, r.device_id) for r in store.records()]
-    assert len(got) == 5200 and got == sorted(got) and len(set(got)) == 5200
+    assert len(got) == 2200 and got == sorted(got) and len(set(got)) == 2200  # > one page
 
 
 def test_days_are_utc_dates(store: Store) -> None:
@@ -322,3 +324,72 @@ def test_label_with_feedback_is_one_transaction(store: Store, monkeypatch: pytes
     with pytest.raises(ArtifactError, match="kind"):
         store.add_label_with_feedback(span(20, 25), kind=" ", shown_label=None, answer_label=None,
                                       bucket_start=None, block_start=None, confidence=None, at=at(25))
+
+
+def test_unreadable_rows_are_skipped_and_counted(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    for m in range(3):
+        store.put_record(record(m))
+        store.put_prediction("d1", prediction(m))
+    store._conn.execute("UPDATE records SET record = '{\"user_id\": \"u1\"}' WHERE bucket_start = ?",
+                        (int(at(1).timestamp()),))
+    store._conn.execute("UPDATE predictions SET record = 'not json' WHERE bucket_start = ?",
+                        (int(at(2).timestamp()),))
+    with caplog.at_level("WARNING", logger="taskclf.store"):
+        assert [r.bucket_start for r in store.records()] == [at(0), at(2)]
+        assert [p.bucket_start for p in store.predictions()] == [at(0).isoformat(), at(1).isoformat()]
+        assert store.last_prediction("u1") is None  # the newest one is the damaged one
+    assert store.unreadable_rows == 3
+    assert "skipped an unreadable row of records (bucket 2026-03-02T09:01:00+00:00" in caplog.text
+
+
+def test_retention_deletes_in_small_transactions(store: Store) -> None:
+    store.put_records([record(m) for m in range(11)])
+    store.add_label_span(span(0, 3, "Build"))
+    for m in range(11):
+        store.put_feature_row(user_id="u1", device_id="d1", bucket_start=at(m), session_id=None,
+                              schema_hash="h", feature_builder_version=1, row={"m": m})
+    got = store.apply_retention(T0 + timedelta(days=91), activity_days=90, retention_batch=2)
+    assert got["records"] == 11 and got["feature_rows"] == 8
+    assert [r["m"] for r in store.feature_rows()] == [0, 1, 2]
+
+
+_ADD = st.tuples(st.integers(0, 30), st.integers(1, 20), st.sampled_from(["Build", "Meet", "Write"]),
+                 st.sampled_from(["manual", "correction", "import", "rule", "synthetic"]),
+                 st.integers(0, 10), st.sampled_from(["u1", "u2"]))
+
+
+_SHARED: dict[str, object] = {}
+
+
+def _shared_store() -> Store:
+    """One store for all examples (opening one per example costs several fsyncs)."""
+    import tempfile
+
+    if "store" not in _SHARED:
+        _SHARED["dir"] = tempfile.TemporaryDirectory()
+        _SHARED["store"] = Store.open(Path(_SHARED["dir"].name) / "s.sqlite3")  # type: ignore[attr-defined]
+        _SHARED["n"] = 0
+    _SHARED["n"] = int(_SHARED["n"]) + 1  # type: ignore[call-overload]
+    return _SHARED["store"]  # type: ignore[return-value]
+
+
+@given(st.lists(_ADD, min_size=1, max_size=12), st.integers(0, 3))
+def test_property_store_matches_the_pure_overlap_rule(adds: list, one_by_one: int) -> None:
+    store = _shared_store()
+    run = f"run{_SHARED['n']}-"  # fresh users for every example
+    new = [span(a, a + n, label, prov=prov, created=c, user=run + u) for a, n, label, prov, c, u in adds]
+    model: list = []
+    for s in new:
+        model = apply_span(model, s)
+    split = max(0, len(new) - one_by_one)
+    store.add_label_spans(new[:split])  # one transaction for the first part
+    for s in new[split:]:  # then one by one
+        store.add_label_span(s)
+    got = [s for u in (run + "u1", run + "u2") for s in store.label_spans(user_id=u)]
+    ids = [s.span_id for s in got]
+
+    def key(s):  # type: ignore[no-untyped-def]
+        return (s.user_id, s.start_ts, s.end_ts, s.label, s.provenance, s.created_at)
+
+    assert [key(s) for s in got] == [key(s) for s in model]
+    assert len(set(ids)) == len(ids) and None not in ids
