@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from engine.activity import BUCKET_SECONDS, ActivityRecord
@@ -153,6 +153,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+_UPSERT_FEATURE_ROW = (
+    "INSERT INTO feature_rows (device_id, bucket_start, user_id, session_id,"
+    " schema_hash, feature_builder_version, row) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (device_id, bucket_start) DO UPDATE SET user_id = excluded.user_id,"
+    " session_id = excluded.session_id, schema_hash = excluded.schema_hash,"
+    " feature_builder_version = excluded.feature_builder_version, row = excluded.row"
+)
+
 
 def _current_version(conn: sqlite3.Connection) -> int:
     row = conn.execute(
@@ -191,6 +199,23 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
             conn.execute("ROLLBACK")
             raise
     return version
+
+
+class FeatureRowLike(Protocol):
+    """What ``put_feature_rows`` needs of a row (``engine.features.FeatureRow`` fits)."""
+
+    user_id: str
+    device_id: str
+    bucket_start: datetime
+    session_id: str | None
+
+    @property
+    def schema_hash(self) -> str: ...
+
+    @property
+    def feature_builder_version(self) -> int: ...
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 # --- value objects ------------------------------------------------------------------------
@@ -567,16 +592,26 @@ class Store:
 
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO feature_rows (device_id, bucket_start, user_id, session_id,"
-                " schema_hash, feature_builder_version, row) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (device_id, bucket_start) DO UPDATE SET user_id = excluded.user_id,"
-                " session_id = excluded.session_id, schema_hash = excluded.schema_hash,"
-                " feature_builder_version = excluded.feature_builder_version, row = excluded.row",
+                _UPSERT_FEATURE_ROW,
                 (device_id, start, user_id, session_id, schema_hash, int(feature_builder_version),
                  payload),
             )
 
         self._write(tx)
+
+    def put_feature_rows(self, rows: Sequence[FeatureRowLike]) -> int:
+        """Store (or replace) many feature rows in one transaction; returns how many."""
+        values = [
+            (r.device_id, to_s(r.bucket_start, "bucket_start"), r.user_id, r.session_id,
+             r.schema_hash, int(r.feature_builder_version), _dumps(r.to_json()))
+            for r in rows
+        ]
+
+        def tx(conn: sqlite3.Connection) -> int:
+            conn.executemany(_UPSERT_FEATURE_ROW, values)
+            return len(values)
+
+        return int(self._write(tx))
 
     def feature_rows(
         self,

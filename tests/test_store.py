@@ -393,3 +393,18 @@ def test_property_store_matches_the_pure_overlap_rule(adds: list, one_by_one: in
 
     assert [key(s) for s in got] == [key(s) for s in model]
     assert len(set(ids)) == len(ids) and None not in ids
+
+
+def test_put_feature_rows_with_the_real_builder(store: Store) -> None:
+    from engine.features import FeatureBuilder
+
+    builder = FeatureBuilder()
+    rows = [r for r in (builder.push(record(m)) for m in range(5)) if r is not None]
+    assert len(rows) == 5
+    assert store.put_feature_rows(rows) == 5
+    assert store.put_feature_rows(rows[:2]) == 2  # upsert, no duplicates
+    got = list(store.feature_rows(user_id="u1"))
+    assert len(got) == 5
+    assert [g["_schema_hash"] for g in got] == [rows[0].schema_hash] * 5
+    assert [g["_feature_builder_version"] for g in got] == [rows[0].feature_builder_version] * 5
+    assert {k: v for k, v in got[3].items() if not k.startswith("_")} == rows[3].to_json()
