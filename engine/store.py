@@ -311,6 +311,8 @@ class Store:
             conn = cls._connect(path, readonly, busy_timeout_ms)
         except sqlite3.Error as exc:
             raise ArtifactError(path, None, f"cannot open the store ({exc})") from None
+        except OSError as exc:  # read-only folder, a directory in the way...
+            raise ArtifactError(path, None, f"cannot create the store ({exc.strerror or exc})") from None
         store = cls(conn, path, readonly)
         try:
             store._init_schema()

@@ -408,3 +408,15 @@ def test_put_feature_rows_with_the_real_builder(store: Store) -> None:
     assert [g["_schema_hash"] for g in got] == [rows[0].schema_hash] * 5
     assert [g["_feature_builder_version"] for g in got] == [rows[0].feature_builder_version] * 5
     assert {k: v for k, v in got[3].items() if not k.startswith("_")} == rows[3].to_json()
+
+
+def test_a_directory_in_the_way_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    path.mkdir()
+    for ro in (False, True):
+        with pytest.raises(ArtifactError, match=r"store\.sqlite3: (cannot|not a usable)"):
+            Store.open(path, readonly=ro)
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    with pytest.raises(ArtifactError, match="cannot create the store"):
+        Store.open(blocked / "store.sqlite3")  # parent is a file
