@@ -1,0 +1,132 @@
+"""The agent's commands and small parts: doctor, single instance, argument errors, identity,
+redacted logs, and what `import agent.runtime` (and a running agent) pulls into memory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.identity import load_or_create_identity, load_or_create_title_key
+from agent.lock import AlreadyRunning, InstanceLock
+from agent.logs import redact, setup_logging
+from engine.errors import ArtifactError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def taskclf(*args: str, home: Path, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    e = dict(os.environ if env is None else env)
+    e.pop("DISPLAY", None)
+    return subprocess.run([sys.executable, "-m", "engine.cli.main", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=timeout, env=e, cwd=ROOT)
+
+
+def test_doctor_json_reports_backends_paths_and_model(home: Path) -> None:
+    r = taskclf("doctor", "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["home"] == str(home)
+    assert rep["backend"] == "none"  # no DISPLAY here
+    assert set(rep["backends"]) == {"x11", "windows", "macos", "none"}
+    assert rep["backends"]["x11"]["available"] is False
+    assert "DISPLAY" in rep["backends"]["x11"]["reason"]
+    assert rep["backends"]["none"]["missing_signals"]
+    assert rep["model"]["status"].startswith("rules")
+    text = taskclf("doctor", home=home)
+    assert text.returncode == 0 and "backend:" in text.stdout and "model:" in text.stdout
+
+
+def test_doctor_reports_a_refused_policy(home: Path) -> None:
+    (home / "models").mkdir()
+    (home / "models" / "inference_policy.json").write_text("{not json")
+    rep = json.loads(taskclf("doctor", "--json", home=home).stdout)
+    assert rep["model"]["status"] == "refused" and "JSON" in rep["model"]["reason"]
+
+
+def test_second_instance_says_so_and_exits_zero(home: Path) -> None:
+    lock = InstanceLock(home)
+    lock.acquire()
+    try:
+        r = taskclf("agent", "--headless", "--backend", "none", "--duration", "5", home=home)
+        assert r.returncode == 0
+        assert "already running" in r.stdout
+        with pytest.raises(AlreadyRunning):
+            InstanceLock(home).acquire()
+    finally:
+        lock.release()
+    InstanceLock(home).acquire()  # released: free again
+
+
+def test_headless_runs_for_a_duration_and_prints_buckets(home: Path) -> None:
+    r = taskclf("agent", "--headless", "--backend", "none", "--duration", "2.5",
+                "--bucket-seconds", "1", "--sample-seconds", "0.1", home=home)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if not ln.startswith("#")]
+    assert len(lines) >= 2
+    assert all("rules" in ln and "%" in ln for ln in lines)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["agent", "--headless", "--bucket-seconds", "7"], "--bucket-seconds"),
+    (["infer", "online", "--model-dir", "/etc"], "escapes"),
+    (["infer", "online", "--calibrator-store", "x"], "--model-dir"),
+])
+def test_bad_arguments_give_one_line(home: Path, args: list[str], needle: str) -> None:
+    r = taskclf(*args, home=home)
+    assert r.returncode == 1
+    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_identity_and_title_key_are_created_once_with_0600(home: Path) -> None:
+    a = load_or_create_identity(home)
+    b = load_or_create_identity(home)
+    assert a == b and a.user_id != a.device_id
+    key = load_or_create_title_key(home)
+    assert len(key) == 32 and load_or_create_title_key(home) == key
+    for name in ("identity.json", "title.key"):
+        assert (home / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_broken_identity_is_refused_with_one_line(home: Path) -> None:
+    (home / "identity.json").write_text('{"user_id": "not-a-uuid", "device_id": 3}')
+    with pytest.raises(ArtifactError) as err:
+        load_or_create_identity(home)
+    assert "identity.json: user_id" in str(err.value)
+
+
+def test_logs_are_redacted_and_rotating(home: Path) -> None:
+    assert "<redacted>" in redact("opened https://example.com/secret?q=1 now")
+    assert "alice@example.com" not in redact("mail from alice@example.com")
+    path = setup_logging(home)
+    assert path is not None
+    logging.getLogger("taskclf.test").warning("title was '%s'", "Quarterly secret plan")
+    for h in logging.getLogger("taskclf").handlers:
+        h.flush()
+    text = path.read_text()
+    assert "Quarterly secret plan" not in text and "<redacted>" in text
+
+
+def test_running_agent_imports_no_heavy_or_gui_modules(home: Path) -> None:
+    code = (
+        "import sys, time, json\n"
+        "from pathlib import Path\n"
+        "from agent.runtime import AgentRuntime\n"
+        f"rt = AgentRuntime(Path({str(home)!r}), backend='none', bucket_seconds=1,"
+        " sample_seconds=0.1)\n"
+        "rt.start(); time.sleep(1.5); rt.stop()\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT, env=env, check=True).stdout
+    mods = set(json.loads(out.strip().splitlines()[-1]))
+    assert not mods & {"sklearn", "scipy", "pandas", "lightgbm", "pystray", "PIL", "tkinter",
+                       "gi", "trainer"}
