@@ -30,12 +30,13 @@ def _ints(text: str, *, path: Path | None, field: str) -> list[int]:
         raise ArtifactError(path, field, "not a list of integers") from None
 
 
-def _floats(text: str, *, path: Path | None, field: str) -> list[float]:
+def _floats(text: str, *, path: Path | None, field: str, allow_inf: bool = False) -> list[float]:
     try:
         vals = [float(x) for x in text.split()]
     except ValueError:
         raise ArtifactError(path, field, "not a list of numbers") from None
-    if not all(math.isfinite(v) for v in vals):
+    ok = (lambda v: v == v) if allow_inf else math.isfinite
+    if not all(ok(v) for v in vals):
         raise ArtifactError(path, field, "contains a non-finite number")
     return vals
 
@@ -84,7 +85,8 @@ def _check_tree(tree: dict[str, str], idx: int, n_features: int, *, path: Path |
         arrays[field] = arr
     if "threshold" not in tree:
         raise ArtifactError(path, f"{where}.threshold", "missing")
-    thresholds = _floats(tree["threshold"], path=path, field=f"{where}.threshold")
+    # LightGBM writes "inf" thresholds itself (a split that only routes missing values).
+    thresholds = _floats(tree["threshold"], path=path, field=f"{where}.threshold", allow_inf=True)
     if len(thresholds) != n_internal:
         raise ArtifactError(path, f"{where}.threshold", f"{len(thresholds)} values for {n_internal} nodes")
     for f in arrays["split_feature"]:
@@ -106,7 +108,7 @@ def _check_tree(tree: dict[str, str], idx: int, n_features: int, *, path: Path |
     for node, dt in enumerate(arrays["decision_type"]):
         if dt & 1:  # categorical split: threshold indexes cat_boundaries
             t = thresholds[node]
-            if num_cat == 0 or t != int(t) or not 0 <= int(t) < num_cat:
+            if num_cat == 0 or not math.isfinite(t) or t != int(t) or not 0 <= int(t) < num_cat:
                 raise ArtifactError(path, f"{where}.threshold", "categorical split index out of range")
     # Children: >= 0 internal node, < 0 leaf ~c. Every node reached exactly once from the root.
     left, right = arrays["left_child"], arrays["right_child"]

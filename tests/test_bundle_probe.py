@@ -42,6 +42,7 @@ def test_seed_model_passes() -> None:
         (_mutate("leaf_value", lambda v: ["nan", *v[1:]]), "non-finite"),
         (_mutate("leaf_value", lambda v: v[1:]), "values for"),
         (_mutate("threshold", lambda v: ["abc", *v[1:]]), "numbers"),
+        (_mutate("threshold", lambda v: ["nan", *v[1:]]), "non-finite"),
         (TEXT.replace("Tree=1\n", "Tree=7\n", 1), "out of order"),
         ("not a model", "first line"),
         (TEXT.split("Tree=0")[0], "no trees"),
@@ -73,3 +74,24 @@ def test_probe_refuses_a_broken_bundle(tmp_path: Path) -> None:
 def test_probe_times_out(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="did not answer"):
         probe_bundle(SEED_BUNDLE, timeout=0.01)
+
+
+def test_models_with_categorical_splits_and_inf_thresholds_pass() -> None:
+    """What LightGBM itself writes: categorical splits, ``inf`` thresholds, one-leaf trees."""
+    import numpy as np
+
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 38))
+    x[:, 0] = rng.integers(0, 10, 600)
+    x[:, 1] = rng.integers(0, 8, 600)
+    x[rng.random((600, 38)) < 0.1] = np.nan
+    y = (x[:, 0].astype(int) % 4 + (np.nan_to_num(x[:, 5]) > 0)) % 8
+    params = {"objective": "multiclass", "num_class": 8, "verbose": -1, "num_leaves": 15,
+              "min_data_in_leaf": 5, "cat_smooth": 1, "min_data_per_group": 5, "num_threads": 1}
+    ds = lgb.Dataset(x, y, categorical_feature=[0, 1])
+    text = lgb.train(params, ds, 12).model_to_string()
+    assert "num_cat=1" in text or "num_cat=2" in text
+    check_model_text(text)
+    stump = lgb.train({**params, "min_data_in_leaf": 1000}, lgb.Dataset(x, y), 2).model_to_string()
+    check_model_text(stump)
