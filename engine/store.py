@@ -20,7 +20,6 @@ import math
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -980,17 +979,3 @@ def open_store(home: Path, *, readonly: bool = False) -> Store:
     from engine.paths import store_path
 
     return Store.open(store_path(home), readonly=readonly)
-
-
-def wait_for_unlock(fn: Callable[[], Any], *, timeout_s: float, interval_s: float = 0.05) -> Any:
-    """Retry ``fn`` while SQLite reports the store locked, up to ``timeout_s`` (then re-raise)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(interval_s)

@@ -420,3 +420,14 @@ def test_a_directory_in_the_way_is_a_clear_error(tmp_path: Path) -> None:
     blocked.write_text("x")
     with pytest.raises(ArtifactError, match="cannot create the store"):
         Store.open(blocked / "store.sqlite3")  # parent is a file
+
+
+def test_checkpoint_folds_the_wal_back(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    with Store.open(path) as s:
+        s.put_records([record(m) for m in range(200)])
+        wal = Path(str(path) + "-wal")
+        assert wal.stat().st_size > 0
+        s.checkpoint()
+        assert wal.stat().st_size == 0
+        assert s.count_records() == 200
