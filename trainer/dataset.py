@@ -99,8 +99,13 @@ def user_frame(store: Any, user: str, stats: LoadStats | None = None) -> Frame:
     if stored is not None:
         rows = stored
         starts_dt = [_parse_ts(r["bucket_start_ts"]) for r in rows]
-        days = [local_date_from(dt, r.get("day_of_week"), None).toordinal()
-                for dt, r in zip(starts_dt, rows, strict=True)]
+        cache: dict[tuple[date, Any], int] = {}
+        days = []
+        for dt, r in zip(starts_dt, rows, strict=True):
+            key = (dt.date(), r.get("day_of_week"))
+            if key not in cache:
+                cache[key] = local_date_from(dt, key[1], None).toordinal()
+            days.append(cache[key])
     else:
         rebuilt = _rebuilt_rows(store, user)
         if stats is not None and rebuilt:

@@ -34,6 +34,17 @@ def _num(v: Any) -> float:
         return math.nan
 
 
+def _numeric_matrix(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """(N, 35) floats; None -> NaN, booleans -> 1.0/0.0 (numpy converts both itself)."""
+    cols = NUMERIC_MODEL_COLUMNS
+    if not rows:
+        return np.zeros((0, len(cols)), dtype=np.float64)
+    try:
+        return np.array([[row.get(c) for c in cols] for row in rows], dtype=np.float64)
+    except (TypeError, ValueError):  # an odd value somewhere: convert one by one
+        return np.array([[_num(row.get(c)) for c in cols] for row in rows], dtype=np.float64)
+
+
 @dataclass
 class Frame:
     """Rows in (user, bucket_start) order. ``y`` is the label index or -1 (unlabelled)."""
@@ -64,15 +75,11 @@ class Frame:
         provenance: Sequence[str | None] | None = None,
     ) -> Frame:
         n = len(rows)
-        numeric = np.full((n, len(NUMERIC_MODEL_COLUMNS)), np.nan, dtype=np.float64)
-        cats: dict[str, list[str | None]] = {c: [None] * n for c in CATEGORICAL_COLUMNS}
-        for i, row in enumerate(rows):
-            out = numeric[i]
-            for j, col in enumerate(NUMERIC_MODEL_COLUMNS):
-                out[j] = _num(row.get(col))
-            for col in CATEGORICAL_COLUMNS:
-                v = row.get(col)
-                cats[col][i] = v if isinstance(v, str) else None
+        numeric = _numeric_matrix(rows)
+        cats: dict[str, list[str | None]] = {}
+        for col in CATEGORICAL_COLUMNS:
+            vals = [row.get(col) for row in rows]
+            cats[col] = [v if isinstance(v, str) else None for v in vals]
         return cls(
             numeric=numeric,
             categorical=cats,

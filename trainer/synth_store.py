@@ -43,8 +43,13 @@ def write_synthetic(
     *,
     home: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    feature_rows: bool = True,
 ) -> dict[str, int]:
-    """Generate and store the history; returns counts. Deterministic for a given config."""
+    """Generate and store the history; returns counts. Deterministic for a given config.
+
+    ``feature_rows=False`` stores only what the agent's sampler would (records and labels); the
+    trainer then rebuilds the rows with the same builder, which is faster than storing them.
+    """
     from engine.features import FeatureBuilder
     from engine.jsonio import atomic_write_json
 
@@ -57,7 +62,7 @@ def write_synthetic(
         totals["records"] += store.put_records(records)
         builder = FeatureBuilder(validate=False)
         rows = []
-        for rec in records:
+        for rec in records if feature_rows else ():
             row = builder.push(rec)
             if row is not None:
                 rows.append(row)

@@ -1,0 +1,197 @@
+"""Reject-threshold tuning in the runtime's probability space (spec 5.5).
+
+Out-of-fold calibrated probabilities: the calibration rows are cut into k = 5 folds (each user's
+rows in time order, in k contiguous chunks); for each fold the global and per-user calibrators
+are refitted on the other folds and applied to it, exactly as the engine applies them. The
+sweep covers a 0.01 grid plus points between the confidence quantiles (midpoints, so no
+candidate sits exactly on a bucket's confidence), and picks the threshold minimising Chow's risk
+``(errors among accepted + c * rejected) / buckets`` subject to reject rate <= 30 %.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.labels import LABEL_ORDER
+from trainer.calibrate import fit_store_calibrators
+from trainer.runtime import calibrate_rows, decide
+
+K_FOLDS = 5
+DEFAULT_COST = 0.45
+MAX_REJECT_RATE = 0.30
+
+
+def fold_ids(users: Sequence[str], k: int = K_FOLDS) -> np.ndarray:
+    """Fold of each row: every user's rows (already in time order) in k contiguous chunks."""
+    out = np.zeros(len(users), dtype=np.int64)
+    users_arr = np.asarray(users, dtype=object)
+    for u in sorted(set(users)):
+        idx = np.flatnonzero(users_arr == u)
+        for f, chunk in enumerate(np.array_split(idx, k)):
+            out[chunk] = f
+    return out
+
+
+def oof_probs(
+    method: str,
+    raw: np.ndarray,
+    y: np.ndarray,
+    users: Sequence[str],
+    days: np.ndarray,
+    provenance: Sequence[str | None],
+    calibrated_users: set[str],
+    k: int = K_FOLDS,
+) -> np.ndarray:
+    """Calibrated probabilities of every row from calibrators that never saw its fold."""
+    folds = fold_ids(users, k)
+    out = np.empty_like(raw)
+    users_l = list(users)
+    for f in range(k):
+        test = folds == f
+        if not test.any():
+            continue
+        tr = ~test
+        tr_idx = np.flatnonzero(tr)
+        fit = fit_store_calibrators(
+            method, raw[tr], y[tr], [users_l[i] for i in tr_idx], days[tr],
+            [provenance[i] for i in tr_idx], eligible_users=None,
+        )
+        # the runtime uses a user calibrator exactly for the users of the final store
+        user_cals = {u: c for u, c in fit.user_calibrators.items() if u in calibrated_users}
+        missing = calibrated_users - set(user_cals)
+        if missing:  # eligible on all rows but not on k-1 folds: fit on what there is
+            from trainer.calibrate import fit_calibrator, provenance_weights
+
+            users_arr = np.asarray([users_l[i] for i in tr_idx], dtype=object)
+            for u in sorted(missing):
+                m = users_arr == u
+                if m.any():
+                    w = provenance_weights([provenance[i] for i in tr_idx[m]])
+                    user_cals[u] = fit_calibrator(method, raw[tr][m], y[tr][m], w)
+        te_idx = np.flatnonzero(test)
+        out[test] = calibrate_rows(raw[test], [users_l[i] for i in te_idx], fit.global_calibrator, user_cals)
+    return out
+
+
+def candidates(conf: np.ndarray) -> np.ndarray:
+    grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
+    if len(conf) == 0:
+        return grid
+    s = np.unique(conf)
+    qs = np.quantile(conf, np.linspace(0.01, 0.99, 99))
+    mids = []
+    for q in qs:
+        j = int(np.searchsorted(s, q, side="right"))
+        if 0 < j < len(s):
+            mids.append((s[j - 1] + s[j]) / 2.0)
+    allc = np.unique(np.concatenate([grid, np.asarray(mids, dtype=np.float64)]))
+    return allc[(allc > 0) & (allc < 1)]
+
+
+def _macro_f1(y: np.ndarray, pred: np.ndarray, c: int) -> float:
+    if len(y) == 0:
+        return 0.0
+    tp = np.bincount(y[pred == y], minlength=c).astype(float)
+    sup = np.bincount(y, minlength=c).astype(float)
+    prd = np.bincount(pred, minlength=c).astype(float)
+    present = (sup > 0) | (prd > 0)
+    prec = np.divide(tp, prd, out=np.zeros(c), where=prd > 0)
+    rec = np.divide(tp, sup, out=np.zeros(c), where=sup > 0)
+    f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros(c), where=(prec + rec) > 0)
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def sweep(conf: np.ndarray, pred: np.ndarray, y: np.ndarray, cost: float) -> list[dict[str, float]]:
+    n = len(y)
+    rows = []
+    c = len(LABEL_ORDER)
+    for t in candidates(conf):
+        acc_mask = ~(conf < t)
+        n_acc = int(acc_mask.sum())
+        errors = int((pred[acc_mask] != y[acc_mask]).sum())
+        rejected = n - n_acc
+        rows.append(
+            {
+                "threshold": float(t),
+                "reject_rate": rejected / n if n else 0.0,
+                "coverage": n_acc / n if n else 0.0,
+                "accuracy": (n_acc - errors) / n_acc if n_acc else 0.0,
+                "macro_f1": _macro_f1(y[acc_mask], pred[acc_mask], c),
+                "risk": (errors + cost * rejected) / n if n else 0.0,
+            }
+        )
+    return rows
+
+
+def choose(rows: list[dict[str, float]], max_reject: float = MAX_REJECT_RATE) -> dict[str, float]:
+    """Lowest risk with reject rate <= max_reject (ties: the lower threshold)."""
+    ok = [r for r in rows if r["reject_rate"] <= max_reject + 1e-12]
+    if not ok:
+        ok = [min(rows, key=lambda r: r["reject_rate"])]
+    return min(ok, key=lambda r: (round(r["risk"], 12), r["threshold"]))
+
+
+@dataclass
+class RejectResult:
+    global_threshold: float
+    global_row: dict[str, float]
+    per_user: dict[str, float]
+    per_user_rows: dict[str, dict[str, float]]
+    sweep: list[dict[str, float]]
+    per_user_sweeps: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    cost: float = DEFAULT_COST
+    n_rows: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reject_cost": self.cost,
+            "max_reject_rate": MAX_REJECT_RATE,
+            "k_folds": K_FOLDS,
+            "n_rows": self.n_rows,
+            "global": {"threshold": self.global_threshold, **self.global_row},
+            "per_user": {u: {"threshold": t, **self.per_user_rows[u]} for u, t in sorted(self.per_user.items())},
+            "sweep": self.sweep,
+            "per_user_sweeps": self.per_user_sweeps,
+        }
+
+
+def tune(
+    probs_oof: np.ndarray,
+    raw: np.ndarray,
+    y: np.ndarray,
+    users: Sequence[str],
+    per_user_users: set[str],
+    *,
+    cost: float = DEFAULT_COST,
+) -> RejectResult:
+    """Global threshold on all rows; per-user thresholds for the given users on their own rows."""
+    pred, conf = decide(probs_oof, raw)
+    rows = sweep(conf, pred, y, cost)
+    best = choose(rows)
+    users_arr = np.asarray(users, dtype=object)
+    per_user: dict[str, float] = {}
+    per_rows: dict[str, dict[str, float]] = {}
+    per_sweeps: dict[str, list[dict[str, float]]] = {}
+    for u in sorted(per_user_users):
+        m = users_arr == u
+        if not m.any():
+            continue
+        urows = sweep(conf[m], pred[m], y[m], cost)
+        ub = choose(urows)
+        per_user[u] = ub["threshold"]
+        per_rows[u] = {k: v for k, v in ub.items() if k != "threshold"}
+        per_sweeps[u] = urows
+    return RejectResult(
+        global_threshold=best["threshold"],
+        global_row={k: v for k, v in best.items() if k != "threshold"},
+        per_user=per_user,
+        per_user_rows=per_rows,
+        sweep=rows,
+        per_user_sweeps=per_sweeps,
+        cost=cost,
+        n_rows=int(len(y)),
+    )

@@ -1,0 +1,388 @@
+"""The trainer's steps as functions: train, calibrate, tune reject, evaluate, and all of them.
+
+Each step takes an already loaded ``Frame`` so ``train all`` reads the store once. Steps that
+follow training use the bundle's own split (``split`` in metadata.json): calibration and
+threshold tuning on its calibration days (narrowed by ``--from/--to``; a range that reaches
+into its training days is refused), evaluation on its test days. Nothing is written half: the
+bundle and the calibrator store are written to temporary directories and renamed, the policy
+and the report files atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ArtifactError, TaskclfError
+from trainer.calibrate import CalibrationFit, fit_store_calibrators, usable_for_calibration
+from trainer.frame import Frame
+from trainer.splits import Split
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def load_bundle_dir(home: Path, model_dir: str | Path) -> Any:
+    """The bundle at ``model_dir`` (absolute, relative to cwd, or relative to the home)."""
+    from engine.bundle import load_bundle
+
+    p = Path(model_dir).expanduser()
+    if not p.is_absolute() and not p.exists():
+        p = home / p
+    p = p.resolve()
+    if not p.is_dir():
+        raise ArtifactError(p, None, "not a model bundle directory (no such directory)")
+    if not (p / "model.txt").is_file() or not (p / "metadata.json").is_file():
+        raise ArtifactError(p, None, "not a model bundle (model.txt and metadata.json expected)")
+    return load_bundle(p)
+
+
+def bundle_split(bundle: Any) -> Split | None:
+    obj = getattr(bundle, "split", None)
+    if obj is None:
+        return None
+    return Split.from_json(obj, path=str(bundle.path / "metadata.json"))
+
+
+def part_rows(
+    frame: Frame,
+    bundle: Any,
+    part: str,
+    start: date | None,
+    end: date | None,
+    *,
+    labelled_only: bool = True,
+) -> Frame:
+    """Rows of the bundle's ``part`` days within [start, end]; refuses ranges with training days."""
+    split = bundle_split(bundle)
+    lo = start.toordinal() if start else -(10**9)
+    hi = end.toordinal() if end else 10**9
+    in_range = (frame.local_day >= lo) & (frame.local_day <= hi)
+    if split is not None:
+        if start is not None or end is not None:
+            train_days = split.part_days("train")
+            clash = in_range & frame.day_mask(train_days)
+            if clash.any():
+                i = int(np.flatnonzero(clash)[0])
+                day = date.fromordinal(int(frame.local_day[i]))
+                raise TaskclfError(
+                    f"--from/--to include {day}, a training day of {frame.user_ids[i]} for bundle "
+                    f"{bundle.run_id}: calibrating or tuning on training days would leak"
+                )
+        mask = in_range & frame.day_mask(split.part_days(part))
+    else:
+        if start is None or end is None:
+            raise TaskclfError(
+                f"bundle {bundle.run_id} records no split: give --from and --to (days it was not trained on)"
+            )
+        mask = in_range
+    if labelled_only:
+        mask &= frame.y >= 0
+    return frame.take(np.flatnonzero(mask))
+
+
+def predict_raw(bundle: Any, frame: Frame) -> np.ndarray:
+    """Raw (prior-corrected) probabilities, encoded by the bundle exactly as the engine does."""
+    if len(frame) == 0:
+        return np.zeros((0, bundle.n_classes))
+    x = np.array([bundle.encode_list(frame.features(i)) for i in range(len(frame))], dtype=np.float64)
+    return np.asarray(bundle.predict_raw(x))
+
+
+# -- calibrate ------------------------------------------------------------------------------
+
+
+@dataclass
+class CalibrateOutcome:
+    store_dir: Path
+    fit: CalibrationFit
+    rows: Frame
+    raw: np.ndarray
+    per_user: dict[str, Any] = field(default_factory=dict)
+
+
+def calibrate(
+    home: Path,
+    frame: Frame,
+    bundle: Any,
+    *,
+    method: str = "temperature",
+    start: date | None = None,
+    end: date | None = None,
+    out_dir: Path | None = None,
+    now: datetime | None = None,
+    progress: Progress = _noop,
+) -> CalibrateOutcome:
+    from engine.calibrator_store import write_calibrator_store
+    from engine.paths import calibrator_stores_dir
+    from trainer import metrics as M
+    from trainer.runtime import calibrate_rows
+
+    if method not in ("temperature", "isotonic"):
+        raise TaskclfError(f"--method: unknown calibration method {method!r} (temperature or isotonic)")
+    rows = part_rows(frame, bundle, "calibration", start, end)
+    usable = np.array([usable_for_calibration(p) for p in rows.provenance], dtype=bool)
+    rows = rows.take(np.flatnonzero(usable))
+    if len(rows) == 0:
+        raise TaskclfError("no human-labelled buckets on the calibration days: nothing to calibrate on")
+    raw = predict_raw(bundle, rows)
+    fit = fit_store_calibrators(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance)
+    now = now or datetime.now(UTC)
+    if out_dir is None:
+        out_dir = calibrator_stores_dir(home) / f"{bundle.run_id}_{method}_{now:%Y%m%d%H%M%S}"
+    out_dir = Path(out_dir)
+    k = 1
+    base = out_dir
+    while out_dir.exists():
+        out_dir = base.with_name(f"{base.name}-{k}")
+        k += 1
+    store_dir = write_calibrator_store(
+        out_dir, method=method, global_calibrator=fit.global_calibrator,
+        user_calibrators=fit.user_calibrators, bundle=bundle, eligibility=fit.eligibility,
+        provenance_counts=fit.provenance_counts, created_at=now.isoformat(),
+    )
+    after = calibrate_rows(raw, rows.user_ids, fit.global_calibrator, fit.user_calibrators)
+    users_arr = np.asarray(rows.user_ids, dtype=object)
+    per_user = {}
+    for u in sorted(set(rows.user_ids)):
+        m = users_arr == u
+        per_user[u] = {
+            **fit.eligibility.get(u, {}),
+            "calibrator": "user" if u in fit.user_calibrators else "global",
+            "before": M.calibration_summary(raw[m], rows.y[m]),
+            "after": M.calibration_summary(after[m], rows.y[m]),
+        }
+    progress(f"calibrated ({method}): global + {len(fit.user_calibrators)} per-user calibrators "
+             f"on {len(rows):,} buckets -> {store_dir}")
+    return CalibrateOutcome(store_dir, fit, rows, raw, per_user)
+
+
+# -- tune reject ------------------------------------------------------------------------------
+
+
+@dataclass
+class TuneOutcome:
+    result: Any  # RejectResult
+    policy_path: Path | None
+    result_path: Path
+    engine_reject_rate: float | None = None
+
+
+def tune_reject(
+    home: Path,
+    frame: Frame,
+    bundle: Any,
+    store: Any,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    cost: float = 0.45,
+    write_policy: bool = False,
+    smooth_window: int = 3,
+    source: str = "train tune-reject",
+    now: datetime | None = None,
+    progress: Progress = _noop,
+) -> TuneOutcome:
+    from engine.jsonio import atomic_write_json
+    from engine.paths import reports_dir
+    from trainer import TRAINER_VERSION
+    from trainer.reject import oof_probs, tune
+
+    if not 0.0 < cost < 1.0:
+        raise TaskclfError(f"--reject-cost: must be within (0, 1), got {cost}")
+    rows = part_rows(frame, bundle, "calibration", start, end)
+    usable = np.array([usable_for_calibration(p) for p in rows.provenance], dtype=bool)
+    rows = rows.take(np.flatnonzero(usable))
+    if len(rows) == 0:
+        raise TaskclfError("no human-labelled buckets on the calibration days: nothing to tune on")
+    raw = predict_raw(bundle, rows)
+    method = store.method if store is not None else "identity"
+    cal_users = set(store.user_ids) if store is not None else set()
+    if method == "identity":
+        probs = raw.copy()
+    else:
+        probs = oof_probs(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance, cal_users)
+    res = tune(probs, raw, rows.y, rows.user_ids, cal_users, cost=cost)
+    now = now or datetime.now(UTC)
+    out = res.to_json()
+    out.update(model_bundle_id=bundle.run_id, calibrator_store=str(store.path) if store is not None else None,
+               created_at=now.isoformat())
+    result_path = reports_dir(home) / bundle.run_id / "reject_tuning.json"
+    atomic_write_json(result_path, out)
+    progress(f"reject threshold {res.global_threshold:.3f} (reject rate {res.global_row['reject_rate']:.1%} "
+             f"out of fold), {len(res.per_user)} per-user thresholds")
+    policy_path = None
+    if write_policy:
+        from engine.policy import policy_for
+        from engine.policy import write_policy as _write
+
+        pol = policy_for(
+            home, bundle.path, store.path if store is not None else None, res.global_threshold,
+            res.per_user or None, smooth_window, source, trainer_version=TRAINER_VERSION,
+            created_at=now.isoformat(),
+        )
+        policy_path = _write(home, pol)
+        progress(f"policy written: {policy_path}")
+    return TuneOutcome(res, policy_path, result_path)
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+
+
+def engine_factory(bundle: Any, store: Any, threshold: float, per_user: dict[str, float] | None,
+                   smooth_window: int = 3) -> Callable[[], Any]:
+    from engine.pipeline import Engine
+
+    def make() -> Any:
+        return Engine.from_artifacts(bundle, store, reject_threshold=threshold,
+                                     per_user_thresholds=per_user or None, smooth_window=smooth_window)
+
+    return make
+
+
+def evaluate_bundle(
+    frame: Frame,
+    bundle: Any,
+    store: Any,
+    *,
+    threshold: float,
+    per_user: dict[str, float] | None,
+    smooth_window: int = 3,
+    eligibility: dict[str, Any] | None = None,
+    progress: Progress = _noop,
+) -> dict[str, Any]:
+    """Replay the bundle's test days through the engine and compute the report's metrics."""
+    from engine.calibration import IdentityCalibrator
+    from trainer.evaluate import evaluate, replay
+
+    test = part_rows(frame, bundle, "test", None, None, labelled_only=False)
+    if int((test.y >= 0).sum()) == 0:
+        raise TaskclfError(f"bundle {bundle.run_id}: no labelled buckets on its test days: cannot evaluate")
+    progress(f"replaying {len(test):,} test buckets through the engine")
+    rep = replay(test, engine_factory(bundle, store, threshold, per_user, smooth_window))
+    split = bundle_split(bundle)
+    elig = eligibility
+    if elig is None and store is not None:
+        elig = store.meta.get("eligibility") or {}
+    return evaluate(
+        test, rep,
+        global_calibrator=store.global_calibrator if store is not None else IdentityCalibrator(),
+        user_calibrators=store.user_calibrators if store is not None else {},
+        eligibility=elig or {},
+        holdout_users=split.holdout_users if split is not None else [],
+    )
+
+
+def engine_reject_check(rows: Frame, raw: np.ndarray, bundle: Any, store: Any, threshold: float,
+                        per_user: dict[str, float]) -> dict[str, Any]:
+    """Reject rate on the calibration rows through the engine vs the trainer's vectorised copy."""
+    from trainer.evaluate import replay
+    from trainer.runtime import calibrate_rows, decide
+
+    probs = calibrate_rows(raw, rows.user_ids, store.global_calibrator, store.user_calibrators)
+    _, conf = decide(probs, raw)
+    thr = np.array([per_user.get(u, threshold) for u in rows.user_ids])
+    mine = float((conf < thr).mean()) if len(conf) else 0.0
+    rep = replay(rows, engine_factory(bundle, store, threshold, per_user))
+    eng = float(rep.rejected.mean()) if len(rep.rejected) else 0.0
+    return {"buckets": len(rows), "engine_reject_rate": eng, "trainer_reject_rate": mine,
+            "identical": bool(np.array_equal(rep.rejected, conf < thr))}
+
+
+# -- all ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class AllOutcome:
+    bundle_dir: Path
+    store_dir: Path
+    policy_path: Path | None
+    report_dir: Path
+    report: dict[str, Any]
+
+
+def split_sizes(frame: Frame, split: Split) -> dict[str, dict[str, int]]:
+    out = {}
+    for part in ("train", "calibration", "test"):
+        m = (frame.y >= 0) & frame.day_mask(split.part_days(part))
+        out[part] = {"days": sum(len(v.get(part, [])) for v in split.days.values()), "buckets": int(m.sum())}
+    return out
+
+
+def train_all(
+    home: Path,
+    frame: Frame,
+    *,
+    seed: int = 0,
+    holdout_users: int = 0,
+    method: str = "temperature",
+    cost: float = 0.45,
+    params: Any = None,
+    data_provenance: str = "store",
+    progress: Progress = _noop,
+) -> AllOutcome:
+    """Train -> calibrate -> tune -> policy -> evaluate -> report, on one loaded frame."""
+    from engine.calibrator_store import load_calibrator_store
+    from engine.paths import models_dir, reports_dir
+    from trainer.dataset import require_rows
+    from trainer.report import write_report
+    from trainer.splits import split_days
+    from trainer.train_lgbm import TrainParams, train
+
+    require_rows(frame)
+    labelled = frame.y >= 0
+    user_days: dict[str, set[date]] = {}
+    for u, d in zip(np.asarray(frame.user_ids, dtype=object)[labelled], frame.local_day[labelled].tolist(),
+                    strict=True):
+        user_days.setdefault(u, set()).add(date.fromordinal(int(d)))
+    split = split_days(user_days, holdout_users=holdout_users, seed=seed)
+    sizes = split_sizes(frame, split)
+    progress(f"split: {sizes['train']['days']} train / {sizes['calibration']['days']} calibration / "
+             f"{sizes['test']['days']} test user-days")
+    if sizes["test"]["buckets"] == 0:
+        raise TaskclfError("too little labelled history for a held-out test: each user needs at least "
+                           "5 labelled days (or use --holdout-users)")
+    params = params or TrainParams(seed=seed)
+    res = train(frame, split, models_dir(home), params, data_provenance=data_provenance, log=progress)
+    progress(f"bundle {res.run_id}: {res.best_iteration} rounds on {res.n_train_rows:,} buckets")
+    from engine.bundle import load_bundle
+
+    bundle = load_bundle(res.bundle_dir)
+    cal = calibrate(home, frame, bundle, method=method, progress=progress)
+    store = load_calibrator_store(cal.store_dir, bundle=bundle)
+    tuned = tune_reject(home, frame, bundle, store, cost=cost, write_policy=True, source="train all",
+                        progress=progress)
+    res_t = tuned.result
+    check = engine_reject_check(cal.rows, cal.raw, bundle, store, res_t.global_threshold, res_t.per_user)
+    ev = evaluate_bundle(frame, bundle, store, threshold=res_t.global_threshold, per_user=res_t.per_user,
+                         eligibility=cal.fit.eligibility, progress=progress)
+    report = {
+        "run_id": bundle.run_id,
+        "created_at": datetime.now(UTC).isoformat(),
+        "model_dir": str(bundle.path),
+        "calibrator_store": str(cal.store_dir),
+        "policy": str(tuned.policy_path) if tuned.policy_path else None,
+        "users": len(frame.users()),
+        "buckets": len(frame),
+        "labelled_buckets": int(labelled.sum()),
+        "split_sizes": sizes,
+        "holdout_users": split.holdout_users,
+        "training": {"dataset_hash": res.dataset_hash, "best_iteration": res.best_iteration,
+                     "n_train_rows": res.n_train_rows, "seed": seed},
+        "calibration": {"method": method, "eligibility": cal.fit.eligibility,
+                        "provenance_counts": cal.fit.provenance_counts,
+                        "per_user_calibration_days": cal.per_user},
+        "reject": res_t.to_json(),
+        "engine_check": check,
+        "evaluation": ev,
+    }
+    report_dir = write_report(reports_dir(home) / bundle.run_id, report)
+    return AllOutcome(res.bundle_dir, cal.store_dir, tuned.policy_path, report_dir, report)
