@@ -195,9 +195,18 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
     return version
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is open, without hiding the error that caused it."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
 
 
 class FeatureRowLike(Protocol):
@@ -363,14 +372,7 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            version = _current_version(conn)
-            if version > SCHEMA_VERSION:
-                raise ArtifactError(
-                    self.path, "schema_version",
-                    f"written by a newer taskclf (store version {version}, this one knows "
-                    f"{SCHEMA_VERSION}); upgrade taskclf",
-                )
-            version = migrate(conn)
+            version = migrate(conn)  # a newer store is left as it is and refused below
         if version > SCHEMA_VERSION:
             raise ArtifactError(
                 self.path, "schema_version",
@@ -415,8 +417,7 @@ class Store:
                     result = fn(conn)
                     conn.execute("COMMIT")
                 except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
             finally:
                 if durable:
