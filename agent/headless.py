@@ -70,16 +70,19 @@ def run_headless(
 
         def on_snapshot(snap: AgentSnapshot) -> None:
             header_done.wait(5.0)
+            prev = last_notes[0] or (None, None, None, None)
             notes = (snap.store_error, snap.model.policy_error, snap.model.kind,
                      snap.model.model_id)
-            if notes != last_notes[0]:
+            if notes != prev:
                 last_notes[0] = notes
-                if snap.store_error:
+                if snap.store_error and snap.store_error != prev[0]:
                     print(f"# {snap.store_error}", file=out, flush=True)
-                if snap.model.policy_error:
+                if snap.model.policy_error and snap.model.policy_error != prev[1]:
                     print(f"# policy refused, previous engine kept: {snap.model.policy_error}",
                           file=out, flush=True)
-                if snap.model.kind in ("model", "rules"):
+                engine_changed = (snap.model.kind, snap.model.model_id) != (prev[2], prev[3])
+                error_cleared = prev[1] is not None and snap.model.policy_error is None
+                if snap.model.kind in ("model", "rules") and (engine_changed or error_cleared):
                     print(f"# engine: {snap.model.model_id or 'rules'}", file=out, flush=True)
             if snap.last is not None and snap.last.bucket_start != last_printed[0]:
                 last_printed[0] = snap.last.bucket_start
