@@ -111,7 +111,15 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 
 def _configure_tray(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--self-test", action="store_true", help="check the install and exit")
+    try:
+        from agent.tray_main import configure_parser  # stdlib-only at import time
+    except ImportError:
+        p.add_argument("--self-test", action="store_true", help="check the install and exit")
+        return
+    configure_parser(p)
+    if not any("--self-test" in a.option_strings for a in p._actions):
+        p.add_argument("--self-test", action="store_true",
+                       help="check the engine, icon rendering and samplers, then exit")
 
 
 def register(reg: CommandRegistry) -> None:
