@@ -234,6 +234,11 @@ PERSONAS: tuple[Persona, ...] = (
 #: Local UTC offsets (minutes) given to users in turn.
 OFFSETS = (60, -300, 0, 330, 120, -480, 540, -180)
 
+#: A user's typing speed drifts by ``typing_drift`` over this many working days (then stays).
+DRIFT_DAYS = 30
+#: Working day from which some users start using a new app (an unseen category for the model).
+NEW_APP_DAY = 10
+
 PROVENANCE_MIX = (("manual", 0.7), ("prompt", 0.15), ("confirmation", 0.1), ("correction", 0.05))
 
 
@@ -247,7 +252,7 @@ class SynthUser:
     persona: Persona
     utc_offset_minutes: int
     ambiguity: float  # share of work chunks that look like a confusable task (miscalibration)
-    typing_drift: float  # relative change of typing speed over the whole history
+    typing_drift: float  # relative change of typing speed over DRIFT_DAYS working days
     start_minute: int  # local minute of day the working day usually starts
     new_app_day: int | None  # day index from which a new app is used
 
@@ -320,7 +325,7 @@ def make_users(cfg: SynthConfig) -> list[SynthUser]:
                 ambiguity=cfg.ambiguity if idx in mis_idx else 0.0,
                 typing_drift=rng.uniform(-0.15, 0.15),
                 start_minute=int(8 * 60 + rng.uniform(0, 90)),
-                new_app_day=(cfg.days // 2 if rng.random() < 0.5 and cfg.days >= 4 else None),
+                new_app_day=(NEW_APP_DAY if rng.random() < 0.5 else None),
             )
         )
     return users
@@ -563,8 +568,7 @@ def generate_day(cfg: SynthConfig, user: SynthUser, day_idx: int, day: date) -> 
     lockscreen = _lockscreen()
     blocks, _start, _end, _lunch = _plan_day(rng, user)
     counters = rng.random() >= cfg.missing_counter_day_rate
-    progress = day_idx / max(1, cfg.days - 1)
-    typing_mult = 1.0 + user.typing_drift * progress
+    typing_mult = 1.0 + user.typing_drift * min(1.0, day_idx / DRIFT_DAYS)
     local_midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(
         minutes=user.utc_offset_minutes
     )
