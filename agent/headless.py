@@ -112,8 +112,7 @@ def run_headless(
                     break
                 stop.wait(0.5 if left is None else min(0.5, left))
         finally:
-            rt.stop()
-            time.sleep(0.1)  # let the notifier print the last (partial) bucket
+            rt.stop()  # finalises the open bucket; its line is printed before stop() returns
             for sig, handler in old.items():
                 signal.signal(sig, handler)
         return 0

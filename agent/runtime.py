@@ -139,6 +139,7 @@ class AgentRuntime:
         self._notify_pending: AgentSnapshot | None = None
 
         self._stop = threading.Event()
+        self._notify_stop = threading.Event()  # set after the writer drained: last publish lands
         self._started = False
         self._threads: list[threading.Thread] = []
         self._pause_lock = threading.Lock()
@@ -264,10 +265,11 @@ class AgentRuntime:
         if self._guard is not None:
             self._guard.stop()
         with self._notify_cv:
+            self._notify_stop.set()
             self._notify_cv.notify_all()
         for t in self._threads:
             if t.name == "taskclf-notify":
-                t.join(1.0)
+                t.join(timeout)
 
     def snapshot(self) -> AgentSnapshot:
         with self._snap_lock:
@@ -379,22 +381,16 @@ class AgentRuntime:
     def _notify_loop(self) -> None:
         while True:
             with self._notify_cv:
-                while self._notify_pending is None and not self._stop.is_set():
-                    self._notify_cv.wait(1.0)
+                while self._notify_pending is None and not self._notify_stop.is_set():
+                    self._notify_cv.wait()
                 snap, self._notify_pending = self._notify_pending, None
-            if snap is None:
-                if self._stop.is_set():
-                    return
-                continue
+            if snap is None:  # stopped and everything delivered
+                return
             for cb in list(self._subscribers):
                 try:
                     cb(snap)
                 except Exception:
                     log.exception("a snapshot subscriber failed")
-            if self._stop.is_set() and self._notify_pending is None and not (
-                self._writer and self._writer._thread.is_alive()
-            ):
-                return
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
