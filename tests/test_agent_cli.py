@@ -130,3 +130,19 @@ def test_running_agent_imports_no_heavy_or_gui_modules(home: Path) -> None:
     mods = set(json.loads(out.strip().splitlines()[-1]))
     assert not mods & {"sklearn", "scipy", "pandas", "lightgbm", "pystray", "PIL", "tkinter",
                        "gi", "trainer"}
+
+
+def test_infer_online_overrides_replace_the_policy_for_the_run(home: Path, seed_dir: Path) -> None:
+    import shutil
+
+    bundle = next((seed_dir / "models").iterdir())
+    shutil.copytree(bundle, home / "models" / bundle.name)
+    shutil.copytree(seed_dir / "calibrator_store_temperature",
+                    home / "artifacts" / "calibrator_store")
+    r = taskclf("infer", "online", "--model-dir", f"models/{bundle.name}",
+                "--calibrator-store", "artifacts/calibrator_store", "--backend", "none",
+                "--duration", "4", "--bucket-seconds", "1", "--sample-seconds", "0.1", home=home)
+    assert r.returncode == 0, r.stderr
+    assert f"# engine: {bundle.name}" in r.stdout
+    assert any(ln.endswith(bundle.name) for ln in r.stdout.splitlines() if not ln.startswith("#"))
+    assert not (home / "models" / "inference_policy.last_good.json").exists()
