@@ -127,6 +127,23 @@ def open_menu(stack: TrayStack, app: App, icon: Box) -> Box:
     return menus[0]
 
 
+def open_menu_model(stack: TrayStack, app: App, icon: Box) -> tuple[Box, MenuModel, dict[str, Any]]:
+    """Open the menu and return the model it was built from.
+
+    A menu already open stays as built when the tray refreshes (GTK keeps the old popup), so
+    the model is the dump written before the click; if a refresh raced the click, reopen.
+    """
+    for _ in range(5):
+        before = app.model()
+        menu = open_menu(stack, app, icon)
+        after = app.model()
+        if before is not None and after is not None and before["written_at"] == after["written_at"]:
+            return menu, MenuModel.from_json(after), after
+        close_menus(stack, app)
+        time.sleep(0.3)
+    raise AssertionError("the menu changed during every attempt to open it")
+
+
 def close_menus(stack: TrayStack, app: App) -> None:
     for _ in range(3):
         if not stack.find_menus(app.pid):
@@ -212,15 +229,13 @@ def _run_scenario(stack: TrayStack, app: App, home: Path, first_model: str, art:
         assert re.fullmatch(rf"Now: {shown}( · \d+%)?", model.header), model.header
 
     # 3. Open the real menu: GTK shows the model's texts, header first (bold, disabled).
-    menu = open_menu(stack, app, icon)
-    shot = wait_for("the menu painted",
-                    lambda: (s := stack.screenshot(art / "02-menu-open.png")) and painted_menu(s, menu) and s, 5)
-    dump = app.model()
-    assert dump is not None
+    menu, model, dump = open_menu_model(stack, app, icon)
+    wait_for("the menu painted",
+             lambda: (s := stack.screenshot(art / "02-menu-open.png")) and painted_menu(s, menu) and s, 5)
     assert gtk_texts(dump["gtk"]) == model_texts(dump["items"])
     assert dump["gtk"][0]["text"] == dump["header"] and dump["gtk"][0]["sensitive"] is False
-    model = MenuModel.from_json(dump)
     assert model.find("model.status").text.startswith(first_model)
+    shown = model.shown_label
 
     # 4. Correct the block through the submenu, with key presses derived from the model.
     target = "Debug" if shown != "Debug" else "Write"
@@ -251,7 +266,7 @@ def _run_scenario(stack: TrayStack, app: App, home: Path, first_model: str, art:
              lambda: (d := app.model()) and SECOND_MODEL in json.dumps(d["items"]), 40, interval=0.3)
     model = stable_model(app)
     assert model.find("model.status").text.startswith(f"{SECOND_MODEL} · ")
-    menu = open_menu(stack, app, icon)
+    menu, model, _ = open_menu_model(stack, app, icon)
     steps = model.keyboard_steps("model.reload")
     stack.keys(steps[: steps.index("Right") + 1])
     menus = wait_for("the model submenu", lambda: (m := stack.find_menus(app.pid)) and len(m) == 2 and m, 5)
@@ -265,8 +280,7 @@ def _run_scenario(stack: TrayStack, app: App, home: Path, first_model: str, art:
     # 6. Pause for 15 minutes: the icon turns grey and the menu offers Resume.
     icon = wait_for("the icon", lambda: stack.find_icon(app.pid), 5)
     before = grey_fraction(stack.screenshot(art / "05-before-pause.png"), icon, PAUSED_COLOR)
-    model = MenuModel.from_json(app.model() or {})
-    open_menu(stack, app, icon)
+    _, model, _ = open_menu_model(stack, app, icon)
     stack.keys(model.keyboard_steps("pause.900"))
     wait_for("the paused state in the menu",
              lambda: (d := app.model()) and d["icon"]["kind"] == "paused" and d, 10)
@@ -284,8 +298,7 @@ def _run_scenario(stack: TrayStack, app: App, home: Path, first_model: str, art:
     close_menus(stack, app)
 
     # 7. Quit from the menu: the process ends cleanly.
-    model = MenuModel.from_json(app.model() or {})
-    open_menu(stack, app, icon)
+    _, model, _ = open_menu_model(stack, app, icon)
     stack.keys(model.keyboard_steps("quit"))
     rc = app.proc.wait(15)
     assert rc == 0, (stack.run / "app.log").read_text()[-2000:]
