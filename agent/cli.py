@@ -12,7 +12,7 @@ from engine.cli.registry import CommandRegistry
 
 
 def _backend_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=("x11", "windows", "macos", "none"), default=None,
+    p.add_argument("--backend", choices=("x11", "windows", "macos", "activitywatch", "none"), default=None,
                    help="force a sampler backend (default: the one for this OS/session)")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop after this many seconds (default: run until Ctrl+C)")

@@ -46,11 +46,13 @@ def _tray_host_present() -> bool | None:
         return None
 
 
-def _backend_report(name: str) -> dict[str, Any]:
+def _backend_report(name: str, aw_url: str | None) -> dict[str, Any]:
     from agent.sampler import BackendUnavailable, create_backend
 
     try:
-        b = create_backend(name)
+        b = create_backend(name, activitywatch_url=aw_url)
+        if name == "activitywatch":
+            b.start()
     except BackendUnavailable as exc:
         return {"name": name, "available": False, "reason": str(exc)}
     except Exception as exc:
@@ -115,11 +117,14 @@ def _store_report(home: Path) -> dict[str, Any]:
 
 
 def collect(home: Path) -> dict[str, Any]:
+    from agent.engines import load_config
     from agent.sampler import BACKEND_NAMES, default_backend_name
     from engine.paths import identity_path, logs_dir, models_dir, title_key_path
 
-    chosen = default_backend_name()
-    backends = {n: _backend_report(n) for n in BACKEND_NAMES}
+    config, config_warnings = load_config(home)
+    aw_url = getattr(config, "activitywatch_url", None)
+    chosen = default_backend_name(activitywatch_url=aw_url)
+    backends = {n: _backend_report(n, aw_url) for n in BACKEND_NAMES}
     active = chosen if backends[chosen]["available"] else "none"
     return {
         "home": str(home),
@@ -134,6 +139,7 @@ def collect(home: Path) -> dict[str, Any]:
         "backend": active,
         "backend_preferred": chosen,
         "backends": backends,
+        "config_warnings": list(config_warnings),
         "store": _store_report(home),
         "model": _policy_report(home),
     }

@@ -410,7 +410,8 @@ class AgentRuntime:
 
                 return NoneBackend(), f"{arg.NAME} backend failed to start: {type(exc).__name__}"
         try:
-            return open_backend(arg)
+            return open_backend(arg, activitywatch_url=getattr(self._config, "activitywatch_url",
+                                                                None))
         except Exception as exc:
             raise TaskclfError(str(exc)) from None
 
@@ -512,7 +513,8 @@ class AgentRuntime:
     def _enqueue_bucket(self, rec: ActivityRecord) -> None:
         if self._writer is None:
             return
-        self._writer.submit(lambda store: self._process_bucket(store, rec))
+        fut = self._writer.submit(lambda store: self._process_bucket(store, rec))
+        fut.add_done_callback(_log_failure)
 
     def _store_failed(self, what: str, exc: BaseException) -> None:
         msg = _store_message(exc)
@@ -796,6 +798,13 @@ class AgentRuntime:
                 self._store_failed("remember the pause", exc)
 
         self._writer.submit(job)
+
+
+def _log_failure(fut: Any) -> None:
+    """A bucket job never takes the agent down; its failure goes to the log."""
+    exc = fut.exception()
+    if exc is not None:
+        log.error("a bucket could not be processed: %s", type(exc).__name__)
 
 
 def _span_from_item(item: dict[str, Any]) -> Any:

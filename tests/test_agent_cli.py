@@ -34,7 +34,7 @@ def test_doctor_json_reports_backends_paths_and_model(home: Path) -> None:
     rep = json.loads(r.stdout)
     assert rep["home"] == str(home)
     assert rep["backend"] == "none"  # no DISPLAY here
-    assert set(rep["backends"]) == {"x11", "windows", "macos", "none"}
+    assert set(rep["backends"]) == {"x11", "windows", "macos", "activitywatch", "none"}
     assert rep["backends"]["x11"]["available"] is False
     assert "DISPLAY" in rep["backends"]["x11"]["reason"]
     assert rep["backends"]["none"]["missing_signals"]

@@ -35,11 +35,13 @@ __all__ = [
 
 log = logging.getLogger("taskclf.agent.sampler")
 
-BACKEND_NAMES = ("x11", "windows", "macos", "none")
+BACKEND_NAMES = ("x11", "windows", "macos", "activitywatch", "none")
 
 
-def default_backend_name(platform: str | None = None, env: dict[str, str] | None = None) -> str:
-    """The backend this OS/session should use (Wayland without XWayland -> ``none``)."""
+def default_backend_name(platform: str | None = None, env: dict[str, str] | None = None,
+                         activitywatch_url: str | None = None) -> str:
+    """The backend this OS/session should use: the OS's own; on Linux without an X display
+    (Wayland without XWayland) a configured ActivityWatch server, else ``none``."""
     platform = platform or sys.platform
     env = dict(os.environ) if env is None else env
     if platform.startswith("win"):
@@ -48,10 +50,12 @@ def default_backend_name(platform: str | None = None, env: dict[str, str] | None
         return "macos"
     if env.get("DISPLAY"):
         return "x11"
+    if activitywatch_url:
+        return "activitywatch"
     return "none"
 
 
-def create_backend(name: str) -> Backend:
+def create_backend(name: str, *, activitywatch_url: str | None = None) -> Backend:
     """Construct (not start) a backend by name; ``BackendUnavailable`` says why it cannot."""
     if name == "x11":
         from agent.sampler._x11 import X11Backend
@@ -65,6 +69,10 @@ def create_backend(name: str) -> Backend:
         from agent.sampler._macos import MacBackend
 
         return MacBackend()
+    if name == "activitywatch":
+        from agent.sampler._activitywatch import ActivityWatchBackend
+
+        return ActivityWatchBackend(activitywatch_url)
     if name == "none":
         from agent.sampler._none import NoneBackend
 
@@ -72,11 +80,12 @@ def create_backend(name: str) -> Backend:
     raise BackendUnavailable(f"unknown sampler backend {name!r} (choose from {', '.join(BACKEND_NAMES)})")
 
 
-def open_backend(name: str | None = None) -> tuple[Backend, str | None]:
+def open_backend(name: str | None = None, *,
+                 activitywatch_url: str | None = None) -> tuple[Backend, str | None]:
     """Start the requested (or default) backend; fall back to ``none`` with the reason."""
-    wanted = name or default_backend_name()
+    wanted = name or default_backend_name(activitywatch_url=activitywatch_url)
     try:
-        backend = create_backend(wanted)
+        backend = create_backend(wanted, activitywatch_url=activitywatch_url)
         backend.start()
         return backend, None
     except BackendUnavailable as exc:
@@ -91,12 +100,15 @@ def open_backend(name: str | None = None) -> tuple[Backend, str | None]:
     return NoneBackend(), reason
 
 
-def available_backends() -> dict[str, str]:
-    """Backend name -> "ok" or the reason it cannot run here (constructs, never starts)."""
+def available_backends(activitywatch_url: str | None = None) -> dict[str, str]:
+    """Backend name -> "ok" or the reason it cannot run here. Constructs the OS backends without
+    starting them; ActivityWatch is asked (on loopback) whether it is there."""
     out: dict[str, str] = {}
     for name in BACKEND_NAMES:
         try:
-            b = create_backend(name)
+            b = create_backend(name, activitywatch_url=activitywatch_url)
+            if name == "activitywatch":
+                b.start()
             out[name] = "ok"
             b.stop()
         except BackendUnavailable as exc:

@@ -76,28 +76,37 @@ class XSession:
         raise AssertionError(f"window {wid} did not become active")
 
 
-def _free_display() -> int:
-    for n in range(90, 200):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return n
-    raise RuntimeError("no free X display number")
+def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    """Start Xvfb on a display number it picks itself (``-displayfd``): no race between
+    parallel test workers."""
+    rfd, wfd = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1280x800x24",
+                             "-nolisten", "tcp"], pass_fds=(wfd,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(wfd)
+    buf = b""
+    deadline = time.monotonic() + 15
+    with os.fdopen(rfd, "rb", buffering=0) as r:
+        while not buf.endswith(b"\n"):
+            if time.monotonic() > deadline or xvfb.poll() is not None:
+                xvfb.kill()
+                pytest.fail("Xvfb did not start")
+            chunk = r.read(16)
+            if not chunk:
+                break
+            buf += chunk
+    if not buf.strip().isdigit():
+        xvfb.kill()
+        pytest.fail("Xvfb did not report its display")
+    return xvfb, f":{int(buf)}"
 
 
 @pytest.fixture
 def xsession() -> Iterator[XSession]:
     require_x()
-    n = _free_display()
-    display = f":{n}"
+    xvfb, display = start_xvfb()
     env = dict(os.environ, DISPLAY=display)
     env.pop("WAYLAND_DISPLAY", None)
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{n}").exists():
-        if time.monotonic() > deadline or xvfb.poll() is not None:
-            xvfb.kill()
-            pytest.fail("Xvfb did not start")
-        time.sleep(0.05)
     wm = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
     sess = XSession(display, env, [wm, xvfb])  # type: ignore[list-item]
