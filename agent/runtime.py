@@ -283,16 +283,18 @@ class AgentRuntime:
         block = self._find_block(block_id)
         if block is None:
             return ActionResult(False, "That block is no longer shown; nothing was changed.", True)
-        if block.label not in CORE_LABELS:
+        override = self._override
+        shown = override[1] if override is not None and override[0] == block_id else block.label
+        if shown not in CORE_LABELS:
             return ActionResult(False, "Nothing to confirm: the current block is Mixed/Unknown.", True)
         start = parse_iso(block.start)
         end = self._open_bucket_end()
         last = self.snapshot().last
         return self._label(
-            "confirmation", start, end, block.label, kind="confirmation",
-            shown=block.label, confidence=last.confidence if last else None,
-            block_start=start, key=("confirmation", block_id, block.label),
-            message=f"Thanks: {block.label} confirmed",
+            "confirmation", start, end, shown, kind="confirmation",
+            shown=shown, confidence=last.confidence if last else None,
+            block_start=start, key=("confirmation", block_id, shown),
+            message=f"Thanks: {shown} confirmed",
         )
 
     def correct(self, block_id: int, label: str) -> ActionResult:
