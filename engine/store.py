@@ -226,6 +226,37 @@ class FeatureRowLike(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
+_Columns = dict[str, list[tuple[str, str, int, int]]]
+_EXPECTED: list[_Columns] = []
+
+
+def _columns(conn: sqlite3.Connection) -> _Columns:
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return {
+        t: [(r[0], str(r[1]).upper(), int(r[2]), int(r[3]))
+            for r in conn.execute('SELECT name, type, "notnull", pk FROM pragma_table_info(?)', (t,))]
+        for t in tables
+    }
+
+
+def _schema_problem(conn: sqlite3.Connection) -> str | None:
+    """Compare the tables with what the migrations create (a damaged schema is refused at
+    open, instead of failing later with 'no such column')."""
+    if not _EXPECTED:
+        mem = sqlite3.connect(":memory:", isolation_level=None)
+        migrate(mem)
+        _EXPECTED.append(_columns(mem))
+        mem.close()
+    have = _columns(conn)
+    for table, cols in _EXPECTED[0].items():
+        if table not in have:
+            return f"table {table} is missing"
+        if have[table] != cols:
+            return f"table {table} does not have the expected columns"
+    return None
+
+
 # --- value objects ------------------------------------------------------------------------
 
 
@@ -327,9 +358,9 @@ class Store:
         except sqlite3.OperationalError as exc:  # read-only folder, disk full, locked...
             conn.close()
             raise ArtifactError(path, None, f"cannot use the store ({exc})") from None
-        except sqlite3.DatabaseError as exc:  # not a database, corrupt
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # not a database, corrupt
             conn.close()
-            raise ArtifactError(path, None, f"not a usable taskclf store ({exc})") from None
+            raise ArtifactError(path, None, f"not a usable taskclf store ({_one_line(exc)})") from None
         except BaseException:
             conn.close()
             raise
@@ -359,6 +390,9 @@ class Store:
                 str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
             )
         conn.execute(f"PRAGMA busy_timeout = {int(max(busy_timeout_ms, 0))}")
+        # Damaged text must not make whole queries fail: it decodes with U+FFFD and the row
+        # is then refused (and skipped) by its own validation.
+        conn.text_factory = _decode_text
         return conn
 
     def _init_schema(self) -> None:
@@ -385,6 +419,9 @@ class Store:
                 f"store version {version} is older than {SCHEMA_VERSION}; start the agent once "
                 "(or open it writable) to upgrade it",
             )
+        problem = _schema_problem(conn)
+        if problem:
+            raise ArtifactError(self.path, None, f"the store is damaged ({problem})")
 
     def close(self) -> None:
         with self._lock:
@@ -419,6 +456,10 @@ class Store:
                 except BaseException:
                     _rollback(conn)
                     raise
+            except sqlite3.OperationalError:
+                raise
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+                raise self._damaged(exc) from None
             finally:
                 if durable:
                     conn.execute("PRAGMA synchronous = NORMAL")
@@ -426,7 +467,18 @@ class Store:
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.OperationalError:
+                raise
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+                raise self._damaged(exc) from None
+
+    def _damaged(self, exc: Exception) -> ArtifactError:
+        """A corrupt file: one clear line instead of a sqlite3 traceback."""
+        return ArtifactError(
+            self.path, None, f"the store is damaged ({_one_line(exc)}); restore a backup or move it aside"
+        )
 
     def _pages(
         self,
@@ -461,11 +513,15 @@ class Store:
             after = (rows[-1][0], rows[-1][1])
 
     def schema_version(self) -> int:
-        with self._lock:
-            return _current_version(self._conn)
+        rows = self._read("SELECT MAX(version) FROM schema_version")
+        return int(rows[0][0] or 0)
 
     def integrity_check(self) -> str:
-        rows = self._read("PRAGMA integrity_check")
+        """``"ok"`` for a sound file, else SQLite's description of the damage."""
+        try:
+            rows = self._read("PRAGMA integrity_check")
+        except ArtifactError as exc:
+            return exc.reason
         return "; ".join(str(r[0]) for r in rows)
 
     # ---- activity records
@@ -964,6 +1020,10 @@ def _executor(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection
         return int(conn.execute(sql, params).rowcount)
 
     return run
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def _one_line(exc: BaseException) -> str:
