@@ -170,3 +170,76 @@ class FakeRuntime:
 
 
 LEARNING_DONE = LearningProgress(labelled_buckets=250, labelled_days=4, distinct_labels=5)
+
+
+# ---------------------------------------------------------------- a fake pystray
+
+
+class FakeMenuItem:
+    def __init__(self, text: str, action: Any, checked: Any = None, radio: bool = False,
+                 default: bool = False, enabled: bool = True) -> None:
+        self.text, self.action, self.radio, self.default, self.enabled = text, action, radio, default, enabled
+        self.checked = checked(self) if callable(checked) else None
+
+
+class FakeMenu:
+    SEPARATOR = object()
+
+    def __init__(self, *items: Any) -> None:
+        self._items = items
+
+    @property
+    def items(self) -> list[Any]:
+        if len(self._items) == 1 and callable(self._items[0]):
+            return list(self._items[0]())
+        return list(self._items)
+
+
+class FakeIcon:
+    HAS_NOTIFICATION = True
+
+    def __init__(self, name: str, icon: Any, title: str, menu: FakeMenu) -> None:
+        self.name, self.icon, self.title, self.menu = name, icon, title, menu
+        self.visible = False
+        self.menu_updates = 0
+        self.notes: list[str] = []
+        self._stopped = threading.Event()
+        self.images: list[Any] = []
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key == "icon" and value is not None:
+            self.__dict__.setdefault("images", []).append(value)
+        super().__setattr__(key, value)
+
+    def run(self, setup: Any = None) -> None:
+        threading.Thread(target=setup, args=(self,), daemon=True).start()
+        self._stopped.wait(20)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def update_menu(self) -> None:
+        self.menu_updates += 1
+
+    def notify(self, message: str, title: str | None = None) -> None:
+        self.notes.append(message)
+
+
+class FakePystray:
+    Menu = FakeMenu
+    MenuItem = FakeMenuItem
+    Icon = FakeIcon
+
+
+def find(items: list[Any], *texts: str) -> FakeMenuItem:
+    """Follow menu texts down the submenus."""
+    cur: Any = None
+    for t in texts:
+        cur = next(i for i in items if i is not FakeMenu.SEPARATOR and i.text == t)
+        if isinstance(cur.action, FakeMenu):
+            items = cur.action.items
+    return cur
+
+
+def click(item: FakeMenuItem) -> None:
+    item.action(None, item)

@@ -330,8 +330,8 @@ class TrayApp:
         message = str(getattr(res, "message", "") or "")
         if ok and saved:
             self._say(f"✓ {message or fallback}")
-        elif ok:
-            self._say(f"… {message or 'Saving…'}")
+        elif ok:  # queued durably: the runtime retries until the store takes it
+            self._say(message if message.startswith("Saving") else f"Saving… {message}".strip())
         else:
             self._say(f"⚠ {message or 'Could not save'}", failure=True)
 

@@ -1,0 +1,119 @@
+"""The tray on the real agent runtime (store, writer, engine), with a fake pystray and no display.
+
+Covers the bad inputs of the tray issue end to end through the store: double clicks make one
+span, a correction covers at most the block (<= 60 min), a locked store gives a short message
+and the label is saved once the lock is gone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tray_fakes import FakePystray, click, find
+
+from agent.runtime import AgentRuntime
+from agent.tray.app import TrayApp
+from engine.paths import store_path
+from engine.store import Store
+
+pytestmark = pytest.mark.slow
+
+BUCKET = 1
+
+
+class Mono:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def wait(what: str, fn: Any, timeout: float = 15.0) -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def tray(home: Path) -> Iterator[tuple[TrayApp, AgentRuntime, Mono]]:
+    (home / "config.toml").write_text("spot_checks_per_day = 0\n")
+    rt = AgentRuntime(home, backend="none", bucket_seconds=BUCKET)
+    mono = Mono()
+    app = TrayApp(rt, home, pystray_module=FakePystray, monotonic=mono, start_runtime=True,
+                  dump_path=home / "menu.json")
+    th = threading.Thread(target=app.run, daemon=True)
+    th.start()
+    try:
+        wait("a current block in the menu", lambda: app.model.block_id is not None)
+        yield app, rt, mono
+    finally:
+        app.quit()
+        th.join(5)
+        rt.stop()
+
+
+def spans(home: Path, provenance: str) -> list[Any]:
+    with Store.open(store_path(home), readonly=True) as s:
+        return [sp for sp in s.label_spans() if sp.provenance == provenance]
+
+
+def top(app: TrayApp) -> list[Any]:
+    return app._icon.menu.items
+
+
+def test_double_click_one_span_bounded_to_block(tray: Any, home: Path) -> None:
+    app, rt, mono = tray
+    item = find(top(app), "I'm actually doing", "Debug")
+    block = next(b for b in (rt.snapshot().current_block, *rt.snapshot().today_blocks)
+                 if b is not None and b.block_id == app.model.block_id)
+    click(item)
+    mono.t += 10  # past the tray's debounce: the runtime itself must not add a second span
+    click(item)
+    got = spans(home, "correction")
+    assert len(got) == 1
+    sp = got[0]
+    assert sp.label == "Debug"
+    assert 0 < (sp.end_ts - sp.start_ts).total_seconds() <= 3600
+    assert sp.start_ts == datetime.fromisoformat(block.start)  # from the block the user saw
+    wait("the user's label in the header", lambda: app.model.header == "Now: Debug · your label")
+    assert app.model.find("notice").text.startswith("✓")
+
+
+def test_confirmation_span(tray: Any, home: Path) -> None:
+    app, rt, _ = tray
+    wait("a core label to confirm", lambda: app.model.find("confirm").enabled)
+    shown = app.model.shown_label
+    click(find(top(app), "Yes, that's right"))
+    got = wait("the confirmation span", lambda: spans(home, "confirmation"))
+    assert [s.label for s in got] == [shown]
+
+
+def test_locked_store_says_saving_then_saves(tray: Any, home: Path) -> None:
+    app, rt, _ = tray
+    con = sqlite3.connect(store_path(home), timeout=0.1, isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.monotonic()
+        click(find(top(app), "Label the last", "15 min", "Write"))
+        assert time.monotonic() - t0 < 2.0  # the click never hangs the main thread for long
+        notice = app.model.find("notice").text
+        assert notice.startswith("Saving…"), notice  # queued, not lost, not an error
+        assert len(notice) <= 120
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    got = wait("the queued label in the store", lambda: spans(home, "manual"), timeout=20)
+    assert [s.label for s in got] == ["Write"]
+    assert abs((got[0].end_ts - got[0].start_ts).total_seconds() - 15 * 60) <= BUCKET
