@@ -79,16 +79,24 @@ def export_spans(spans: Iterable[LabelSpan], fh: IO[str]) -> int:
 
     Open files with ``newline=""`` so the csv module controls line endings.
     """
-    writer = csv.writer(fh, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    fh.write(",".join(COLUMNS) + "\n")
     n = 0
     for s in spans:
-        writer.writerow([
+        cells = (
             format_ts(s.start_ts), format_ts(s.end_ts), s.label, s.user_id, s.provenance,
             format_confidence(s.confidence), format_ts(s.created_at),
-        ])
+        )
+        fh.write(",".join(_quote(c) for c in cells) + "\n")
         n += 1
     return n
+
+
+def _quote(cell: str) -> str:
+    """RFC 4180 quoting, also for a lone carriage return (the csv writer leaves it bare when
+    lines end with "\n", and a reader would then split the row there)."""
+    if any(ch in cell for ch in ',"\r\n') or cell != cell.strip():
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 def spans_to_csv(spans: Iterable[LabelSpan]) -> str:
