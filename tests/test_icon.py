@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 from PIL import Image
 from tray_fakes import block, record, snap
 
+from agent.snapshot import AgentSnapshot
 from agent.tray.icon import (
     LABEL_COLORS,
     MIXED_COLOR,
     PAUSED_COLOR,
     SIZES,
+    STARTING_COLOR,
     IconState,
     icon_state,
     initials,
@@ -54,6 +56,9 @@ def test_state_per_snapshot() -> None:
     assert icon_state(snap("paused")) == IconState("paused", "", PAUSED_COLOR)
     assert icon_state(snap("rejected")) == IconState("mixed", "?", MIXED_COLOR)
     assert icon_state(snap("starting")).kind == "starting"
+    # before the runtime's first publish, the snapshot's default "none" sampler is no warning
+    assert icon_state(AgentSnapshot(user_id="")) == IconState("starting", "", STARTING_COLOR)
+    assert icon_state(AgentSnapshot(user_id="u1")).warning is True  # started, no sampler
     assert icon_state(snap("refused")).warning is True
     assert icon_state(snap("model", sampler_backend="none")).warning is True
     assert icon_state(snap("model", store_error="disk full")).warning is True

@@ -16,7 +16,7 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from agent.snapshot import AgentSnapshot
-from agent.tray.menu_model import current_of
+from agent.tray.menu_model import current_of, sampler_missing
 
 SIZES: tuple[int, ...] = (16, 22, 32, 64)
 SUPERSAMPLE = 4
@@ -67,7 +67,7 @@ def _color(value: str | None, fallback: str) -> str:
 def icon_state(s: AgentSnapshot) -> IconState:
     """The icon for a snapshot; shares ``current_of`` with the menu so both always agree."""
     cur = current_of(s)
-    warning = bool(s.model.policy_error or s.store_error or s.sampler_backend == "none")
+    warning = bool(s.model.policy_error or s.store_error or sampler_missing(s))
     if cur.state == "paused":
         return IconState("paused", "", PAUSED_COLOR, warning)
     if cur.state == "starting":

@@ -323,12 +323,21 @@ def warning_lines(s: AgentSnapshot) -> list[str]:
         out.append(f"⚠ Model refused: {s.model.policy_error}")
     if s.store_error:
         out.append(f"⚠ {s.store_error}")
-    if s.sampler_backend == "none":
+    if sampler_missing(s):
         out.append("⚠ No activity sampler works on this desktop")
     if s.taxonomy_warning:
         out.append(f"⚠ {s.taxonomy_warning}")
     out.extend(f"⚠ {w}" for w in s.config_warnings)
     return out
+
+
+def _booting(s: AgentSnapshot) -> bool:
+    """Before the runtime's first publish every field is a default: nothing to warn about."""
+    return s.model.kind == "starting" and s.last is None and not s.user_id
+
+
+def sampler_missing(s: AgentSnapshot) -> bool:
+    return s.sampler_backend == "none" and not _booting(s)
 
 
 def _minutes(start: str, now: datetime) -> int:
