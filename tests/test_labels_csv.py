@@ -236,3 +236,41 @@ def test_span_from_cli() -> None:
         span_from_cli(start="2026-03-02T10:00Z", end="2026-03-02T10:00Z", label="Meet", user_id="me")
     with pytest.raises(ArtifactError, match="^labels add: --label: unknown label 'Coding'"):
         span_from_cli(start="2026-03-02T09:00Z", end="2026-03-02T10:00Z", label="Coding", user_id="me")
+
+
+@given(st.binary(max_size=400), st.booleans(), st.booleans())
+def test_property_any_file_is_read_or_refused_in_one_line(body: bytes, with_header: bool, skip: bool) -> None:
+    import tempfile
+
+    data = (HEADER.encode() + b"\n" + body) if with_header else body
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "labels.csv"
+        p.write_bytes(data)
+        try:
+            result = import_spans(p, user_id_default="me", skip_bad_lines=skip, now=NOW)
+        except ArtifactError as exc:
+            assert str(exc).startswith(f"{p}:") and "\n" not in str(exc)
+            return
+        for s in result.spans:
+            assert s.validate() is s
+        assert all(e.startswith(f"{p}:line ") for e in result.errors)
+
+
+_CELL = st.sampled_from([
+    "2026-03-02T09:00:00Z", "2026-03-02T10:00:00+01:00", "2026-03-02T09:30:00.5+00:00",
+    "2026-03-02T09:00:00", "tomorrow", "", " ", "Build", "meet", "Nope", "u1", "manual", "rule",
+    "guess", "0.5", "1", "2", "-0", "nan", "inf", '"', '"a,b"', "1e-9",
+])
+
+
+@given(st.lists(st.lists(_CELL, min_size=0, max_size=9), max_size=6), st.booleans())
+def test_property_structured_garbage_is_read_or_refused(rows: list, skip: bool) -> None:
+    text = HEADER + "\n" + "\n".join(",".join(r) for r in rows) + "\n"
+    try:
+        result = parse_spans_csv(text, source="f.csv", user_id_default=None, skip_bad_lines=skip, now=NOW)
+    except ArtifactError as exc:
+        assert str(exc).startswith("f.csv:line ") and "\n" not in str(exc)
+        return
+    for s in result.spans:
+        assert s.validate() is s and s.end_ts > s.start_ts
+    assert len(result.spans) + len(result.errors) <= len(rows)
