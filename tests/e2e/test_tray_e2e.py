@@ -303,3 +303,24 @@ def _run_scenario(stack: TrayStack, app: App, home: Path, first_model: str, art:
     rc = app.proc.wait(15)
     assert rc == 0, (stack.run / "app.log").read_text()[-2000:]
     (art / "timings.json").write_text(json.dumps({"start_to_icon_s": round(first_icon_s, 3)}))
+
+
+def test_tray_stops_cleanly_on_sigterm(tray_stack: TrayStack, tmp_path: Path) -> None:  # noqa: F811
+    """Logout / `kill`: the tray quits its loop, the runtime flushes, exit status 0."""
+    stack = tray_stack
+    home, _ = make_home(tmp_path)
+    app = App(stack, home, tmp_path / "menu.json")
+    try:
+        wait_for("the icon docked in the tray", lambda: stack.find_icon(app.pid), 20)
+        wait_for("a prediction", lambda: (d := app.model()) and d["header"].startswith("Now:"), 40)
+        maps = Path(f"/proc/{app.pid}/maps").read_text()
+        assert not [m for m in ("sklearn", "scipy", "pandas") if f"/{m}/" in maps]
+        psutil.Process(app.pid).terminate()
+        assert app.proc.wait(15) == 0, (stack.run / "app.log").read_text()[-2000:]
+    finally:
+        app.stop()
+    from engine.store import Store
+
+    with Store.open(store_path(home), readonly=True) as store:
+        assert store.integrity_check() == "ok"
+        assert store.predictions()
