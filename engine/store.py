@@ -403,7 +403,10 @@ class Store:
             if version == 0:
                 raise ArtifactError(self.path, None, "not a taskclf store (no schema_version)")
         else:
-            conn.execute("PRAGMA journal_mode = WAL")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                # e.g. some network file systems: it works, but readers can block the writer
+                _log.warning("%s: WAL journal not available (mode %s)", self.path, mode and mode[0])
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             version = migrate(conn)  # a newer store is left as it is and refused below

@@ -431,3 +431,16 @@ def test_checkpoint_folds_the_wal_back(tmp_path: Path) -> None:
         s.checkpoint()
         assert wal.stat().st_size == 0
         assert s.count_records() == 200
+
+
+def test_users_and_span_windows(store: Store) -> None:
+    store.put_record(record(0, user="b"))
+    store.add_label_span(span(0, 10, user="a"))
+    store.put_feature_row(user_id="c", device_id="d1", bucket_start=at(5), session_id=None,
+                          schema_hash="h", feature_builder_version=1, row={})
+    assert store.users() == ["a", "b", "c"]
+    # a window touching a span's end (exclusive) or start does not include it
+    assert store.label_spans(start=at(10), end=at(20)) == []
+    assert store.label_spans(start=at(-5), end=at(0)) == []
+    assert len(store.label_spans(start=at(9.99), end=at(20))) == 1
+    assert store.label_spans(user_id="b") == []
