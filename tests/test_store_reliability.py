@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -156,15 +157,14 @@ def test_kill_during_a_stream_of_writes_loses_nothing_committed(tmp_path: Path) 
     Store.open(path).close()
     confirmed: list[int] = []
     start = 0
-    for cycle in range(6):
+    rng = random.Random(7)
+    for _cycle in range(6):
         p = _child(path, "loop", start)
-        deadline = time.monotonic() + 0.15 + 0.05 * cycle
         assert p.stdout is not None
-        while time.monotonic() < deadline:
-            line = p.stdout.readline()
-            if not line:
-                break
-            confirmed.append(int(line))
+        first = p.stdout.readline()  # wait until it writes (start-up time varies with load)
+        assert first, p.stderr.read() if p.stderr else ""
+        confirmed.append(int(first))
+        time.sleep(rng.uniform(0.0, 0.08))  # then kill it at a random moment of its writes
         p.send_signal(signal.SIGKILL)
         out, _ = p.communicate(timeout=30)
         confirmed.extend(int(x) for x in out.split())
@@ -193,7 +193,7 @@ def test_reader_snapshot_does_not_block_the_writer(tmp_path: Path) -> None:
         t0 = time.monotonic()
         assert w.put_record(record(1))
         assert w.add_label_span(span(0, 1)).span_id is not None
-        assert time.monotonic() - t0 < 1.0
+        assert time.monotonic() - t0 < 3.0  # a blocked writer would wait its 5 s busy timeout
         # the reader keeps its consistent snapshot until it ends its transaction
         assert r._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 1
         r._conn.execute("COMMIT")
@@ -246,7 +246,7 @@ def test_readers_in_threads_while_the_writer_writes(tmp_path: Path) -> None:
     for t in threads:
         t.join(timeout=60)
     assert not errors, errors
-    assert worst_write[0] < 2.0
+    assert worst_write[0] < 4.0  # never stuck behind a reader (busy timeout is 5 s)
     with Store.open(path, readonly=True) as r:
         assert r.count_records() == n
 
