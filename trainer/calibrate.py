@@ -11,6 +11,7 @@ the weight of the unbiased sources (``manual``, ``prompt``, ``import``), which a
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -88,21 +89,40 @@ def fit_temperature(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None)
     if w.sum() <= 0:
         return 1.0
     logp = np.log(np.clip(raw, 1e-12, None))
-    idx = np.arange(len(y))
+    logp_y = logp[np.arange(len(y)), y]
+    m = logp.max(axis=1)
+    shifted = logp - m[:, None]
+    wsum = float(w.sum())
 
     def nll(t: float) -> float:
-        ls = _log_softmax(logp / t)
-        return float(-(w * ls[idx, y]).sum() / w.sum())
+        # -log softmax(logp / t)_y = logsumexp(logp / t) - logp_y / t
+        lse = m / t + np.log(np.exp(shifted / t).sum(axis=1))
+        return float((w * (lse - logp_y / t)).sum() / wsum)
 
     grid = np.round(np.arange(0.05, 5.0001, 0.05), 4)
     vals = [nll(float(t)) for t in grid]
-    best = float(grid[int(np.argmin(vals))])
-    fine = np.round(np.arange(max(0.01, best - 0.05), best + 0.0501, 0.001), 4)
-    fvals = [nll(float(t)) for t in fine]
-    t_best = float(fine[int(np.argmin(fvals))])
-    if min(fvals) >= nll(1.0) - 1e-9:
+    k = int(np.argmin(vals))
+    # refine: golden-section search in the grid cell on either side of the best point
+    lo, hi = float(grid[max(k - 1, 0)]), float(grid[min(k + 1, len(grid) - 1)])
+    g = (math.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = nll(a), nll(b)
+    while hi - lo > 1e-4:
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = nll(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = nll(b)
+    t_best = round((lo + hi) / 2, 4)
+    best_val = min(nll(t_best), vals[k])
+    if vals[k] < nll(t_best):
+        t_best = float(grid[k])
+    if best_val >= nll(1.0) - 1e-9:
         return 1.0
-    return round(t_best, 4)
+    return t_best
 
 
 def fit_isotonic(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> IsotonicCalibrator:

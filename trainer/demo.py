@@ -119,9 +119,8 @@ def run_demo(
     from engine.paths import ensure_home, store_path
     from engine.policy import load_policy
     from engine.store import Store
-    from trainer.dataset import load_frame
     from trainer.synth import SynthConfig
-    from trainer.synth_store import write_synthetic
+    from trainer.synth_store import frame_from_days, write_synthetic
     from trainer.workflow import bundle_split, train_all
 
     if days < 10:
@@ -138,14 +137,15 @@ def run_demo(
     clock.say(f"1/5 generating {users} synthetic users x {days} working days "
               "(personas, semi-Markov tasks, noisy partial labels)")
     cfg = SynthConfig(users=users, days=days, seed=seed)
+    generated: list[Any] = []
     with Store.open(store_path(home)) as store:
         totals = write_synthetic(store, cfg, home=home, progress=lambda m: clock.say(m.strip()),
-                                 feature_rows=False)
-    clock.say(f"    {totals['records']:,} buckets, {totals['spans']:,} label spans")
+                                 feature_rows=False, keep_days=generated)
+    clock.say(f"    {totals['records']:,} buckets and {totals['spans']:,} label spans stored in {store_path(home)}")
     clock.say("2/5 building feature rows with the engine's feature builder")
-    with Store.open(store_path(home), readonly=True) as store:
-        frame, stats = load_frame([store])
-    clock.say(f"    {stats.rows:,} rows, {stats.labelled:,} labelled")
+    frame = frame_from_days(generated)
+    del generated
+    clock.say(f"    {len(frame):,} rows, {int((frame.y >= 0).sum()):,} labelled")
     clock.say("3/5 train -> calibrate -> tune reject -> policy -> evaluate")
     res = train_all(home, frame, seed=seed, data_provenance="synthetic", progress=lambda m: clock.say("    " + m))
     clock.say("4/5 replaying one held-out day per user through the online engine")

@@ -155,11 +155,14 @@ class Frame:
 
     def day_mask(self, user_days: Mapping[str, set[int]]) -> np.ndarray:
         """Rows whose (user, local day) is in ``user_days``."""
-        return np.fromiter(
-            (int(d) in user_days.get(u, ()) for u, d in zip(self.user_ids, self.local_day.tolist(), strict=True)),
-            dtype=bool,
-            count=len(self),
-        )
+        out = np.zeros(len(self), dtype=bool)
+        if not len(self):
+            return out
+        users = np.asarray(self.user_ids, dtype=object)
+        for u, days in user_days.items():
+            if days:
+                out |= (users == u) & np.isin(self.local_day, np.fromiter(days, dtype=np.int64))
+        return out
 
 
 def local_date_from(bucket_start: datetime, day_of_week: int | None, utc_offset_minutes: int | None) -> date:

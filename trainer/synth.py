@@ -508,16 +508,15 @@ def _minute_record(
                                 _title_hash(user, a, state.doc), state.domain))
     # idleness inside the minute
     if behaviour == "BreakIdle":
-        idle_run = 60.0 if rng.random() < 0.85 else rng.uniform(35, 60)
+        idle_run = 60.0 if rng.random() < 0.9 else rng.uniform(50, 60)
     elif rng.random() < sig.idle_prob:
-        idle_run = rng.uniform(20, 58)
+        idle_run = rng.uniform(20, 48)
     else:
         idle_run = rng.uniform(0, 12)
     active_any = max(0.0, min(60.0, 60.0 - idle_run - rng.uniform(0, 6)))
     frac = active_any / 60.0
     keys = float(_poisson(rng, sig.keys * p.typing * typing_mult * frac))
-    back = float(sum(1 for _ in range(int(keys)) if rng.random() < sig.backspace_ratio)) if keys < 400 else \
-        float(int(keys * sig.backspace_ratio))
+    back = float(min(keys, _poisson(rng, keys * sig.backspace_ratio)))
     shortcuts = float(_poisson(rng, sig.shortcuts * frac))
     clicks = float(_poisson(rng, sig.clicks * p.mouse * frac))
     scrolls = float(_poisson(rng, sig.scrolls * p.mouse * frac))

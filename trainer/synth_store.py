@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.schema import FEATURE_BUILDER_VERSION, SCHEMA_HASH_V2
+from trainer.frame import Frame
 from trainer.synth import SynthConfig, SynthDay, generate_day, make_users
 
 
@@ -44,10 +45,11 @@ def write_synthetic(
     home: Path | None = None,
     progress: Callable[[str], None] | None = None,
     feature_rows: bool = True,
+    keep_days: list[SynthDay] | None = None,
 ) -> dict[str, int]:
     """Generate and store the history; returns counts. Deterministic for a given config.
 
-    ``feature_rows=False`` stores only what the agent's sampler would (records and labels); the
+    ``keep_days`` (a list) receives the generated days. ``feature_rows=False`` stores only what the agent's sampler would (records and labels); the
     trainer then rebuilds the rows with the same builder, which is faster than storing them.
     """
     from engine.features import FeatureBuilder
@@ -57,6 +59,8 @@ def write_synthetic(
     totals = {"records": 0, "feature_rows": 0, "spans": 0}
     for user in make_users(cfg):
         generated: list[SynthDay] = [generate_day(cfg, user, i, d) for i, d in enumerate(days)]
+        if keep_days is not None:
+            keep_days.extend(generated)
         records = [r for day in generated for r in day.records]
         spans = [s for day in generated for s in day.spans]
         totals["records"] += store.put_records(records)
@@ -85,3 +89,39 @@ def write_synthetic(
     if home is not None:
         atomic_write_json(home / "artifacts" / "synth" / "manifest.json", manifest(cfg))
     return totals
+
+
+def frame_from_days(days: list[SynthDay]) -> Frame:
+    """The trainer's frame for generated days, built in memory with the one feature builder.
+
+    The same rows ``dataset.load_frame`` rebuilds from a store holding these records and spans
+    (a test checks it); the demo uses it to avoid reading back what it has just written.
+    """
+    from engine.features import FeatureBuilder
+    from trainer.dataset import _label_rows
+
+    frames = []
+    by_user: dict[str, list[SynthDay]] = {}
+    for d in days:
+        by_user.setdefault(d.user.user_id, []).append(d)
+    for uid in sorted(by_user):
+        udays = sorted(by_user[uid], key=lambda d: d.day)
+        builder = FeatureBuilder(validate=False)
+        rows: list[dict[str, Any]] = []
+        starts: list[int] = []
+        local: list[int] = []
+        sessions: list[str | None] = []
+        for d in udays:
+            for rec in d.records:
+                row = builder.push(rec)
+                if row is None:
+                    continue
+                rows.append(row.features)  # type: ignore[arg-type]
+                starts.append(int(row.bucket_start.timestamp()))
+                local.append(d.day.toordinal())
+                sessions.append(row.session_id)
+        spans = [s for d in udays for s in d.spans]
+        y, prov = _label_rows(starts, spans)
+        frames.append(Frame.from_rows(rows, user_ids=[uid] * len(rows), bucket_starts=starts, local_days=local,
+                                      session_ids=sessions, labels=y, provenance=prov))
+    return Frame.concat(frames)

@@ -39,10 +39,6 @@ from trainer.frame import Frame
 from trainer.metrics import classification_scores
 from trainer.splits import Split
 
-# LightGBM's OpenMP threads spin while waiting by default; on a busy 2-core machine that turns
-# a 50 ms boosting round into a second. Passive waiting must be chosen before the library loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 UNKNOWN = "__unknown__"
 CAT_POS = {c: MODEL_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS}
 NUM_POS = [MODEL_COLUMNS.index(c) for c in NUMERIC_MODEL_COLUMNS]
@@ -54,9 +50,11 @@ class TrainParams:
 
     seed: int = 0
     num_leaves: int = 31
-    learning_rate: float = 0.1
+    learning_rate: float = 0.15
     max_rounds: int = 300
-    early_stopping_rounds: int = 20
+    early_stopping_rounds: int = 15
+    bagging_fraction: float = 0.7
+    feature_fraction: float = 0.8
     min_data_in_leaf: int = 40
     lambda_l2: float = 1.0
     max_bin: int = 63
@@ -76,8 +74,11 @@ class TrainParams:
             "max_bin": self.max_bin,
             "max_cat_to_onehot": 4,
             "cat_smooth": 10.0,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1 if self.bagging_fraction < 1.0 else 0,
+            "feature_fraction": self.feature_fraction,
             "deterministic": True,
-            "force_col_wise": True,
+            "force_row_wise": True,
             "seed": self.seed,
             "num_threads": self.num_threads,
             "verbose": -1,

@@ -89,12 +89,31 @@ def part_rows(
     return frame.take(np.flatnonzero(mask))
 
 
+def encode_for_bundle(bundle: Any, frame: Frame) -> np.ndarray:
+    """The (N, F) model matrix in the bundle's feature order, with the engine's encoding rules
+    (vocabulary code, unseen -> ``__unknown__`` code or missing; booleans 1/0; missing -> the
+    bundle's missing value). A test checks it against ``bundle.encode_list`` row by row."""
+    from trainer.frame import NUMERIC_INDEX
+
+    n = len(frame)
+    miss = np.nan if bundle.missing_values == "nan" else 0.0
+    x = np.empty((n, len(bundle.feature_names)), dtype=np.float64)
+    for j, name in enumerate(bundle.feature_names):
+        if name in bundle.encoders:
+            enc = bundle.encoders[name]
+            unseen = enc.get("__unknown__", miss)
+            x[:, j] = [miss if v is None else enc.get(v, unseen) for v in frame.categorical[name]]
+        else:
+            col = frame.numeric[:, NUMERIC_INDEX[name]]
+            x[:, j] = np.where(np.isnan(col), miss, col)
+    return x
+
+
 def predict_raw(bundle: Any, frame: Frame) -> np.ndarray:
-    """Raw (prior-corrected) probabilities, encoded by the bundle exactly as the engine does."""
+    """Raw (prior-corrected) probabilities, encoded by the bundle's rules as the engine does."""
     if len(frame) == 0:
         return np.zeros((0, bundle.n_classes))
-    x = np.array([bundle.encode_list(frame.features(i)) for i in range(len(frame))], dtype=np.float64)
-    return np.asarray(bundle.predict_raw(x))
+    return np.asarray(bundle.predict_raw(encode_for_bundle(bundle, frame)))
 
 
 # -- calibrate ------------------------------------------------------------------------------
