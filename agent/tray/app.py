@@ -198,6 +198,9 @@ class TrayApp:
                 icon.icon = image
             if tip is not None:
                 icon.title = tip
+                status_icon = getattr(icon, "_status_icon", None)  # pystray's GTK backend
+                if status_icon is not None and hasattr(status_icon, "set_tooltip_text"):
+                    status_icon.set_tooltip_text(tip)  # GTK shows the tooltip, not the title
             if menu_changed:
                 icon.update_menu()
                 # GTK rebuilds the menu in an idle callback of its own: dump after it ran
@@ -237,6 +240,9 @@ class TrayApp:
         gtk = _gtk_menu_texts(self._icon)
         if gtk is not None:
             data["gtk"] = gtk
+            status_icon = getattr(self._icon, "_status_icon", None)
+            if status_icon is not None:
+                data["gtk_tooltip"] = status_icon.get_tooltip_text()
         tmp = self.dump_path.with_suffix(".tmp")
         try:
             tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -235,6 +235,7 @@ def _run_scenario(stack: TrayStack, app: App, home: Path, first_model: str, art:
     assert gtk_texts(dump["gtk"]) == model_texts(dump["items"])
     assert dump["gtk"][0]["text"] == dump["header"] and dump["gtk"][0]["sensitive"] is False
     assert model.find("model.status").text.startswith(first_model)
+    assert dump["gtk_tooltip"] == dump["tooltip"] and dump["tooltip"].startswith("taskclf — ")
     shown = model.shown_label
 
     # 4. Correct the block through the submenu, with key presses derived from the model.
