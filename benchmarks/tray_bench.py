@@ -49,7 +49,7 @@ def start_tray(stack: TrayStack, home: Path, log: Path) -> tuple[subprocess.Pope
     t0 = time.monotonic()
     with log.open("ab") as fh:
         proc = subprocess.Popen(
-            ["timeout", "-k", "2", "3600", sys.executable, "-m", "agent.tray_main", "--home", str(home)],
+            ["timeout", "-k", "2", "7200", sys.executable, "-m", "agent.tray_main", "--home", str(home)],
             env={**stack.env, "TASKCLF_HOME": str(home)}, stdout=fh, stderr=fh,
             stdin=subprocess.DEVNULL,
         )
@@ -82,7 +82,8 @@ def main() -> int:
     import psutil
 
     with tempfile.TemporaryDirectory(prefix="taskclf-traybench-") as tmp:
-        stack = TrayStack(Path(tmp) / "stack").start()
+        life = args.minutes * 60 + args.runs * 30 + 120  # the X server must outlive the idle run
+        stack = TrayStack(Path(tmp) / "stack", life=life).start()
         try:
             starts: list[float] = []
             proc = None
@@ -99,11 +100,17 @@ def main() -> int:
             t0 = time.monotonic()
             rss: list[float] = []
             end = t0 + args.minutes * 60
-            while time.monotonic() < end:
+            try:
+                while time.monotonic() < end:
+                    rss.append(p.memory_info().rss / 2**20)
+                    time.sleep(min(5.0, max(0.1, end - time.monotonic())))
                 rss.append(p.memory_info().rss / 2**20)
-                time.sleep(min(5.0, max(0.1, end - time.monotonic())))
-            rss.append(p.memory_info().rss / 2**20)
-            cpu = (sum(p.cpu_times()[:2]) - cpu0) / (time.monotonic() - t0) * 100
+                cpu = (sum(p.cpu_times()[:2]) - cpu0) / (time.monotonic() - t0) * 100
+            except psutil.NoSuchProcess:
+                log = (Path(tmp) / "app.log").read_text(errors="replace")[-3000:]
+                print(f"tray_bench: the tray exited during the idle run (rc {proc.wait()}):\n{log}",
+                      file=sys.stderr)
+                return 1
             mods = subprocess.run(
                 [sys.executable, "-c", "import sys; print(open('/proc/%d/maps' % int(sys.argv[1])).read().count('sklearn'))", str(pid)],
                 capture_output=True, text=True,

@@ -82,7 +82,8 @@ class Box:
 
 
 class TrayStack:
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, life: float = LIFE) -> None:
+        self.life = life
         self.run = run_dir
         self.run.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -94,7 +95,7 @@ class TrayStack:
 
     def _spawn(self, name: str, args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
         log = open(self.run / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        p = subprocess.Popen(["timeout", "-k", "2", str(LIFE), *args], stdout=log, stderr=log,
+        p = subprocess.Popen(["timeout", "-k", "2", str(int(self.life)), *args], stdout=log, stderr=log,
                              stdin=subprocess.DEVNULL, **kw)
         self.procs.append(p)
         return p
