@@ -89,7 +89,7 @@ def test_store_from_a_newer_taskclf_is_refused_untouched(tmp_path: Path) -> None
 def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "store.sqlite3"
     _make_v1_store(path)
-    import engine.store as mod
+    import engine.store_schema as mod
 
     broken = (MIGRATIONS[0], (*MIGRATIONS[1][:2], "CREATE TABLE oops (x"))
     monkeypatch.setattr(mod, "MIGRATIONS", broken)
