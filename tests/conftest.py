@@ -52,3 +52,42 @@ def artifact_dir(name: str) -> Path:
     d = ARTIFACTS / name
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+@pytest.fixture(scope="session")
+def demo_home() -> Path:
+    """ONE trained home (``taskclf demo``: synthetic history, train all, policy, report) shared by
+    every test that needs a trained model. Built once per source version: cached under the
+    system temp dir, keyed by a hash of the engine and trainer sources, behind an fcntl lock so
+    parallel workers build it once. Tests must not modify it (copy it first)."""
+    import fcntl
+    import hashlib
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for pkg in ("engine", "trainer"):
+        for f in sorted((root / pkg).rglob("*.py")):
+            digest.update(f.relative_to(root).as_posix().encode())
+            digest.update(f.read_bytes())
+    base = Path(tempfile.gettempdir()) / f"taskclf-test-demo-{digest.hexdigest()[:16]}"
+    base.mkdir(exist_ok=True)
+    with open(base / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "done").exists():
+            home = base / "home"
+            shutil.rmtree(home, ignore_errors=True)
+            env = {k: v for k, v in os.environ.items() if k != "TASKCLF_HOME"}
+            proc = subprocess.run(
+                [sys.executable, "-m", "engine.cli.main", "demo", "--home", str(home)],
+                capture_output=True, text=True, env=env, cwd=root, timeout=600,
+            )
+            (base / "demo_stdout.txt").write_text(proc.stdout)
+            (base / "demo_stderr.txt").write_text(proc.stderr)
+            if proc.returncode != 0:
+                pytest.fail(f"taskclf demo failed ({proc.returncode}): {proc.stderr[-2000:]}")
+            (base / "done").write_text("ok")
+    return base / "home"
