@@ -1,6 +1,6 @@
 """Hot reload of ``models/inference_policy.json`` (spec 6.3, 4.3, 3.4).
 
-A watcher thread stats the policy file about once a second (mtime, size, inode) and, when that
+A watcher thread stats the policy file twice a second (mtime, size, inode) and, when that
 changes, hashes the content; a new content is validated completely, its model is probed in a
 short-lived subprocess (LightGBM's C code may abort a process on a crafted model, so never ours)
 and the engine is built here, off the hot path. The ready engine is handed to the runtime,
@@ -121,7 +121,7 @@ class PolicyWatcher:
         home: Path,
         *,
         submit: Submit,
-        interval: float = 1.0,
+        interval: float = 0.5,
         overrides: Any = None,
         taxonomy_loader: TaxonomyLoader | None = None,
         probe_timeout: float = PROBE_TIMEOUT_S,

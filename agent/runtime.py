@@ -118,7 +118,7 @@ class AgentRuntime:
         sample_seconds: float | None = None,
         clock: Clock | None = None,
         overrides: EngineOverrides | None = None,
-        watch_interval: float = 2.0,
+        watch_interval: float = 0.5,
         sampler_timeout: float = 0.5,
         retry_seconds: float = 5.0,
     ) -> None:
