@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -138,3 +139,17 @@ def test_every_label_state_renders(label: str, paused: bool, warning: bool, size
     img = render_icon(st_, SIZES[size_i])
     assert img.getbbox() is not None
     assert replace(st_) == st_
+
+
+def test_gallery_writes_every_state(tmp_path: Path) -> None:
+    from agent.tray.gallery import STATES, write_gallery
+
+    paths = write_gallery(tmp_path)
+    names = {p.name for p in paths}
+    for state in STATES:
+        assert {f"{state}-64.png", f"{state}-22.png", f"{state}-template.png"} <= names
+    with Image.open(tmp_path / "gallery.png") as im:
+        assert im.width > 600 and im.height == 76 * len(STATES)
+    # the committed gallery in docs/ covers the same states
+    docs = Path(__file__).resolve().parent.parent / "docs" / "icons"
+    assert {f"{s}-64.png" for s in STATES} <= {p.name for p in docs.glob("*.png")}
