@@ -20,6 +20,8 @@ from engine.titles import DOMAIN_CATEGORIES
 RECORD_VERSION = 1
 BUCKET_SECONDS = 60
 _EPS = 1e-6
+#: No input counter of one bucket comes near this; beyond it a value is corrupt, not busy.
+MAX_COUNT = 1e9
 
 NAN = float("nan")
 
@@ -328,8 +330,8 @@ def validate_record(rec: ActivityRecord, *, where: str | None = None) -> Activit
         raise _fail(where, "segments", "more foreground seconds than observed seconds")
     for name in COUNTER_FIELDS + ("input_events",):
         v = getattr(rec, name)
-        if not math.isnan(v) and not (0 <= v < math.inf):
-            raise _fail(where, name, "must be a finite number >= 0 (or null when unknown)")
+        if not math.isnan(v) and not (0 <= v <= MAX_COUNT):
+            raise _fail(where, name, f"must be a number within 0..{MAX_COUNT:.0e} (or null when unknown)")
     for name in SECONDS_FIELDS:
         v = getattr(rec, name)
         if math.isnan(v):
@@ -347,7 +349,6 @@ _HEX = frozenset("0123456789abcdef")
 _FLAGS: dict[str, tuple[bool, bool, bool]] = {
     c: (c == "browser", c == "editor", c == "terminal") for c in CATEGORIES
 }
-_INF = math.inf
 
 
 def _quick_ok(rec: ActivityRecord) -> bool:
@@ -390,7 +391,7 @@ def _quick_ok(rec: ActivityRecord) -> bool:
         return False
     for v in (rec.keys, rec.backspaces, rec.shortcuts, rec.clicks, rec.scrolls, rec.mouse_px,
               rec.input_events):
-        if v == v and not 0 <= v < _INF:
+        if v == v and not 0 <= v <= MAX_COUNT:
             return False
     for v in (rec.active_seconds_keyboard, rec.active_seconds_mouse):
         if v == v and not 0 <= v <= length:

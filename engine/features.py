@@ -319,7 +319,11 @@ class FeatureBuilder:
         spm = record.scrolls * scale
         shortcut_rate = record.shortcuts * scale
         backs = record.backspaces
-        backspace_ratio = backs / keys if keys > 0.0 and not math.isnan(backs) else NAN
+        if keys > 0.0 and backs == backs:
+            # backspaces are key downs too; a backend that counts them apart cannot exceed 1
+            backspace_ratio = backs / keys if backs < keys else 1.0
+        else:
+            backspace_ratio = NAN
         mouse = float(record.mouse_px)
         active_any = float(record.active_seconds_any)
         events = record.input_events
@@ -328,7 +332,8 @@ class FeatureBuilder:
         if math.isnan(events):
             density = NAN
         elif active_any > 0.0:
-            density = events / active_any
+            # an active second is a whole second: a sliver of activity is not a rate of 1e9/s
+            density = events / (active_any if active_any > 1.0 else 1.0)
         else:
             density = 0.0
 
@@ -446,8 +451,8 @@ def _entropy(secs: dict[str, float]) -> float:
         return NAN
     h = 0.0
     for v in secs.values():
-        if v > 0.0:
-            p = v / total
+        p = v / total
+        if p > 0.0:  # (a subnormal share underflows to 0 and adds nothing)
             h -= p * math.log2(p)
     return h
 
