@@ -98,15 +98,17 @@ def test_labels_are_partial_noisy_and_never_overlap() -> None:
     assert 0.0 < mismatched / labelled < 0.15  # boundary jitter + a few percent of noise
 
 
-def test_some_users_are_miscalibrated_and_the_manifest_knows() -> None:
+def test_some_users_are_miscalibrated_twins_of_regular_users() -> None:
     users = make_users(SynthConfig(users=6))
     mis = [u for u in users if u.miscalibrated]
-    assert len(mis) == 2
+    assert [u.user_id for u in mis] == ["user-05", "user-06"]
     assert all(u.ambiguity > 0 for u in mis)
-    assert len({u.persona.name for u in users}) >= 5
-    assert len({u.utc_offset_minutes for u in users}) >= 5
+    regular = {u.persona.name for u in users if not u.miscalibrated}
+    assert len(regular) == 4 and {u.persona.name for u in mis} <= regular  # same persona as a regular user
+    assert len({u.utc_offset_minutes for u in users}) == 6
     none = make_users(SynthConfig(users=6, miscalibrated_users=0))
     assert not any(u.miscalibrated for u in none)
+    assert len({u.persona.name for u in none}) == 5
 
 
 def test_missing_counter_days_are_nan_not_zero() -> None:

@@ -276,8 +276,8 @@ class SynthConfig:
     days: int = 20  # working days per user
     seed: int = 0
     start: date = DEFAULT_START
-    miscalibrated_users: int | None = None  # default: about a third of the users, at least 1 when >= 3
-    ambiguity: float = 0.35
+    miscalibrated_users: int | None = None  # default: a third of the users (the last ones)
+    ambiguity: float = 0.4
     missing_counter_day_rate: float = 0.05
     label_noise: float = 0.03
 
@@ -301,17 +301,15 @@ def make_users(cfg: SynthConfig) -> list[SynthUser]:
     n_mis = cfg.miscalibrated_users
     if n_mis is None:
         n_mis = cfg.users // 3 if cfg.users >= 3 else 0
-    mis_idx = set(range(1, 1 + 3 * n_mis, 3)) if n_mis else set()
-    # keep the chosen indices inside range, topping up from the end when needed
-    mis_idx = {i for i in mis_idx if i < cfg.users}
-    i = cfg.users - 1
-    while len(mis_idx) < min(n_mis, cfg.users) and i >= 0:
-        mis_idx.add(i)
-        i -= 1
+    n_mis = max(0, min(n_mis, cfg.users - 1))
+    n_regular = cfg.users - n_mis
     users = []
     for idx in range(cfg.users):
         rng = random.Random(_seed_int("user", cfg.seed, idx))
-        persona = PERSONAS[idx % len(PERSONAS)]
+        # a miscalibrated user is the twin of a regular one: same persona, so the global model
+        # cannot tell them apart, but their work is ambiguous (looks like a confusable task)
+        miscalibrated = idx >= n_regular
+        persona = PERSONAS[(idx - n_regular if miscalibrated else idx) % len(PERSONAS)]
         uid = f"user-{idx + 1:02d}"
         dev = hashlib.sha256(f"device:{cfg.seed}:{idx}".encode()).hexdigest()[:32]
         device_id = f"{dev[:8]}-{dev[8:12]}-4{dev[13:16]}-8{dev[17:20]}-{dev[20:32]}"
@@ -322,7 +320,7 @@ def make_users(cfg: SynthConfig) -> list[SynthUser]:
                 device_id=device_id,
                 persona=persona,
                 utc_offset_minutes=OFFSETS[idx % len(OFFSETS)],
-                ambiguity=cfg.ambiguity if idx in mis_idx else 0.0,
+                ambiguity=cfg.ambiguity if miscalibrated else 0.0,
                 typing_drift=rng.uniform(-0.15, 0.15),
                 start_minute=int(8 * 60 + rng.uniform(0, 90)),
                 new_app_day=(NEW_APP_DAY if rng.random() < 0.5 else None),
