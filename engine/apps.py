@@ -325,10 +325,10 @@ def lookup(name: str | None) -> AppInfo | None:
     return _BY_NAME.get(_key(name))
 
 
-def normalise_name(name: str) -> str:
+def normalise_name(name: str, *, strip_suffix: bool = True) -> str:
     """A safe, stable suffix for ``unknown.<name>``: lowercase ``[a-z0-9.+-]``, at most 64."""
     k = name.strip().casefold()
-    for suffix in (".exe", ".app"):
+    for suffix in (".exe", ".app") if strip_suffix else ():
         if k.endswith(suffix):
             k = k[: -len(suffix)]
     k = _UNSAFE.sub("-", k).strip("-.")
@@ -371,7 +371,7 @@ def identify_app(
     for h in hints:
         if _key(h) in UWP_HOSTS:
             continue
-        norm = normalise_name(h)
+        norm = normalise_name(h, strip_suffix=h != bundle_id)
         if norm:
             return AppInfo(f"unknown.{norm}", "other")
     return UNKNOWN_APP
