@@ -53,8 +53,8 @@ class Segment:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "offset_s": self.offset_s,
-            "seconds": self.seconds,
+            "offset_s": float(self.offset_s),
+            "seconds": float(self.seconds),
             "app_id": self.app_id,
             "app_category": self.app_category,
             "is_browser": self.is_browser,
@@ -110,7 +110,7 @@ class ActivityRecord:
 
     def to_json(self) -> dict[str, Any]:
         def num(x: float) -> float | None:
-            return None if (isinstance(x, float) and math.isnan(x)) else x
+            return None if math.isnan(x) else float(x)
 
         out: dict[str, Any] = {
             "record_version": self.record_version,
@@ -118,7 +118,7 @@ class ActivityRecord:
             "device_id": self.device_id,
             "bucket_start": self.bucket_start.astimezone(UTC).isoformat(),
             "bucket_seconds": self.bucket_seconds,
-            "observed_seconds": self.observed_seconds,
+            "observed_seconds": float(self.observed_seconds),
             "utc_offset_minutes": self.utc_offset_minutes,
             "tz_name": self.tz_name,
             "segments": [s.to_json() for s in self.segments],
