@@ -210,6 +210,7 @@ def _evaluate_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrator-store", metavar="DIR")
     p.add_argument("--reject-threshold", type=float, metavar="T",
                    help="default: the tuned thresholds of this bundle (reject_tuning.json), else 0.55")
+    _add_strict(p)
     _add_store(p)
 
 
@@ -244,7 +245,12 @@ def _evaluate_run(args: argparse.Namespace) -> int:
     out = write_report(reports_dir(home) / bundle.run_id, report)
     _print_gates(ev)
     print(out / "report.md")
-    return 0 if not ev["failed_gates"] else 3
+    return 3 if args.strict_gates and ev["failed_gates"] else 0
+
+
+def _add_strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict-gates", action="store_true",
+                   help="exit with status 3 when a quality gate fails (the report is written either way)")
 
 
 def _print_gates(ev: dict[str, Any]) -> None:
@@ -263,6 +269,7 @@ def _all_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout-users", type=int, default=0, metavar="K")
     p.add_argument("--method", choices=("temperature", "isotonic"), default="temperature")
     p.add_argument("--reject-cost", type=float, default=0.45, metavar="C")
+    _add_strict(p)
 
 
 def _all_run(args: argparse.Namespace) -> int:
@@ -275,7 +282,7 @@ def _all_run(args: argparse.Namespace) -> int:
                     cost=args.reject_cost, progress=_say)
     _print_gates(out.report["evaluation"])
     print(out.report_dir / "report.md")
-    return 0 if not out.report["evaluation"]["failed_gates"] else 3
+    return 3 if args.strict_gates and out.report["evaluation"]["failed_gates"] else 0
 
 
 # -- infer batch --------------------------------------------------------------------------------
