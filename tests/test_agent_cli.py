@@ -132,6 +132,7 @@ def test_running_agent_imports_no_heavy_or_gui_modules(home: Path) -> None:
                        "gi", "trainer"}
 
 
+@pytest.mark.slow
 def test_infer_online_overrides_replace_the_policy_for_the_run(home: Path, seed_dir: Path) -> None:
     import shutil
 

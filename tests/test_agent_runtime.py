@@ -159,8 +159,7 @@ def test_confirm_correct_label_last_and_prompt_write_spans_and_feedback(home: Pa
         bid = _wait_block(rt)
         block = rt.snapshot().current_block
         assert block is not None
-        # rules on an editor with typing say Build; confirm it
-        res = rt.confirm(bid)
+        res = rt.confirm(bid)  # what the rules said (1 s buckets: BreakIdle)
         assert res.ok and res.saved, res
         again = rt.confirm(bid)  # a double click
         assert again.ok
@@ -337,3 +336,54 @@ def test_read_only_data_folder_gives_a_clear_state_and_keeps_predicting(home: Pa
             rt.stop()
     finally:
         _undo_read_only(home)
+
+
+def test_correction_shows_until_the_model_disagrees_twice(home: Path) -> None:
+    rt = make_runtime(home)
+    rt.start()
+    try:
+        bid = _wait_block(rt)
+        last = rt.snapshot().last
+        assert last is not None and last.smoothed_label != "Debug"
+        assert rt.correct(bid, "Debug").ok
+        assert rt.snapshot().user_label_override == "Debug"
+        v = rt.snapshot().last.bucket_start  # type: ignore[union-attr]
+        wait_for(lambda: rt.snapshot().last.bucket_start != v)  # type: ignore[union-attr]
+        assert rt.snapshot().user_label_override == "Debug", "one disagreeing bucket is not enough"
+        wait_for(lambda: rt.snapshot().user_label_override is None, timeout=5)
+    finally:
+        rt.stop()
+
+
+class _FullDiskRuntime(AgentRuntime):
+    """The store stops growing after start, as on a full disk (SQLITE_FULL)."""
+
+    def _open_store(self):  # type: ignore[no-untyped-def]
+        store = super()._open_store()
+        conn = store._conn
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        return store
+
+
+def test_full_disk_is_reported_and_predictions_continue(home: Path) -> None:
+    rt = _FullDiskRuntime(home, backend=FakeBackend(), bucket_seconds=1, sample_seconds=0.1,
+                          watch_interval=0.2, retry_seconds=0.5)
+    rt.start()
+    try:
+        wait_for(lambda: rt.snapshot().store_error, timeout=15)
+        assert "disk is full" in (rt.snapshot().store_error or "").lower()
+        v = rt.snapshot().last.bucket_start if rt.snapshot().last else None
+        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.bucket_start != v)
+        bid = _wait_block(rt)
+        res = rt.correct(bid, "Debug")
+        assert res.ok  # saved if it still fits, else queued durably ("saving…")
+    finally:
+        rt.stop()
+    from agent.writer import LabelQueue
+
+    st = _store(home)
+    labels = [s.label for s in st.label_spans()]
+    st.close()
+    queued = [item["span"]["label"] for _, item in LabelQueue(home).pending()]
+    assert labels + queued == ["Debug"]
