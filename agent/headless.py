@@ -55,7 +55,11 @@ def run_headless(
         print(f"taskclf: cannot use the data folder {home} ({exc.strerror}); running without "
               "the single-instance lock", file=sys.stderr)
     try:
-        setup_logging(home, console=True)
+        from agent.engines import load_config
+
+        config, _ = load_config(home)
+        setup_logging(home, level=str(getattr(config, "log_level", "INFO") or "INFO"),
+                      console=True)
         clock = None
         if time_scale != 1.0:
             from agent.runtime import ScaledClock

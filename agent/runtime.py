@@ -40,6 +40,7 @@ PAUSED_FOREVER = "forever"
 LABEL_WAIT_SECONDS = 0.3
 MAX_CORRECTION_SECONDS = 3600
 STATE_PAUSED_UNTIL = "agent.paused_until"
+PROMPT_EXPIRY_SECONDS = 3600
 STORE_BUSY_TIMEOUT_MS = 2000  # a bucket write may wait this long for a reader's lock
 
 
@@ -618,6 +619,11 @@ class AgentRuntime:
                 label = override[1]
         prompt = self._maybe_prompt(pred)
         changes: dict[str, Any] = {"user_label_override": label, "last_app_category": None}
+        pending = self.snapshot().pending_prompt
+        if pending is not None and prompt is None:
+            ts = _parse_ts(pending)
+            if ts is None or self.clock.time() - ts > PROMPT_EXPIRY_SECONDS:
+                changes["pending_prompt"] = None  # a question about long ago is not asked
         if rec.segments:
             longest: dict[str, float] = {}
             for s in rec.segments:

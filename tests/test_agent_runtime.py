@@ -387,3 +387,48 @@ def test_full_disk_is_reported_and_predictions_continue(home: Path) -> None:
     st.close()
     queued = [item["span"]["label"] for _, item in LabelQueue(home).pending()]
     assert labels + queued == ["Debug"]
+
+
+def _pred(bucket: str, *, rejected: bool, model_id: str = "m1") -> object:
+    from engine.record import PredictionRecord
+
+    return PredictionRecord(
+        bucket_start=bucket, user_id="u", session_id="s", model_id=model_id, model_sha256=None,
+        label_order=("Build", "Debug"), raw_probs=(0.5, 0.5), probs=(0.5, 0.5),
+        core_label="Build", confidence=0.5, threshold=0.55, threshold_source="global",
+        rejected=rejected, accepted_label="Mixed/Unknown" if rejected else "Build",
+        smoothed_label="Build", mapped_label="Build", mapped_probs={"Build": 0.5, "Debug": 0.5},
+        calibrator="identity",
+    )
+
+
+def test_low_confidence_prompt_after_three_rejected_buckets_rate_limited(home: Path) -> None:
+    from types import SimpleNamespace
+
+    rt = make_runtime(home)
+    rt._config = SimpleNamespace(low_confidence_prompts=True, spot_checks_per_day=0)
+    got = [rt._maybe_prompt(_pred(f"2026-03-02T10:0{i}:00+00:00", rejected=True))  # type: ignore[arg-type]
+           for i in range(3)]
+    assert got == [None, None, "2026-03-02T10:02:00+00:00"]
+    # rate limited: not again within the hour, and never for accepted buckets
+    more = [rt._maybe_prompt(_pred(f"2026-03-02T10:1{i}:00+00:00", rejected=True))  # type: ignore[arg-type]
+            for i in range(5)]
+    assert more == [None] * 5
+    rt._config = SimpleNamespace(low_confidence_prompts=False, spot_checks_per_day=0)
+    assert rt._maybe_prompt(_pred("2026-03-02T11:00:00+00:00", rejected=True)) is None  # type: ignore[arg-type]
+
+
+def test_spot_checks_only_with_a_model(home: Path) -> None:
+    from types import SimpleNamespace
+
+    rt = make_runtime(home, bucket_seconds=60)
+    rt._config = SimpleNamespace(low_confidence_prompts=False, spot_checks_per_day=2)
+    import random
+
+    rt._rng = random.Random(1)
+    rules = [rt._maybe_prompt(_pred("2026-03-02T10:00:00+00:00", rejected=False,  # type: ignore[arg-type]
+                                    model_id="rules")) for _ in range(2000)]
+    assert set(rules) == {None}
+    asked = sum(rt._maybe_prompt(_pred("2026-03-02T10:00:00+00:00", rejected=False))  # type: ignore[arg-type]
+                is not None for _ in range(4800))  # ten 8-hour days of buckets
+    assert 5 <= asked <= 40  # about 2 a day
