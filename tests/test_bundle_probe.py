@@ -86,7 +86,7 @@ def test_models_with_categorical_splits_and_inf_thresholds_pass() -> None:
     x[:, 0] = rng.integers(0, 10, 600)
     x[:, 1] = rng.integers(0, 8, 600)
     x[rng.random((600, 38)) < 0.1] = np.nan
-    y = (x[:, 0].astype(int) % 4 + (np.nan_to_num(x[:, 5]) > 0)) % 8
+    y = (np.nan_to_num(x[:, 0]).astype(int) % 4 + (np.nan_to_num(x[:, 5]) > 0)) % 8
     params = {"objective": "multiclass", "num_class": 8, "verbose": -1, "num_leaves": 15,
               "min_data_in_leaf": 5, "cat_smooth": 1, "min_data_per_group": 5, "num_threads": 1}
     ds = lgb.Dataset(x, y, categorical_feature=[0, 1])
