@@ -109,9 +109,25 @@ class EngineHost:
         )
         return row, pred
 
-    def replay(self, rec: ActivityRecord) -> None:
-        """Push a stored bucket through builder and engine (restart), persisting nothing."""
-        self.step(rec)
+    def rebuild(self, built: BuiltEngine | None, records: list[ActivityRecord]) -> None:
+        """Start over with a fresh builder (and ``built``'s engine, or a fresh one of the same
+        kind) and push ``records`` through both, persisting nothing: after a restart the
+        builder and smoothing state are what batch inference over the same records gives."""
+        from engine.features import FeatureBuilder
+
+        self.builder = FeatureBuilder()
+        if built is not None:
+            self.engine = built.engine
+            self.kind, self.model_id = built.kind, built.model_id
+            self.last_good_in_use = built.last_good_in_use
+            self.policy_error = None
+        else:
+            self.engine.reset()
+        for rec in records:
+            try:
+                self.step(rec)
+            except Exception:
+                log.exception("could not replay a stored bucket")
 
     @staticmethod
     def persist(store: Any, device_id: str, rec: ActivityRecord, row: Any,

@@ -546,21 +546,8 @@ class AgentRuntime:
                     self._paused_until = until
                 self._set(paused_until=paused)
         now = self.clock.time()
-        off, _ = self.clock.local_offset(now)
-        day_start = math.floor((now + off * 60) / 86400) * 86400 - off * 60
-        since = min(day_start, now - 15 * 60)
-        since = math.floor(since / self.bucket_seconds) * self.bucket_seconds
-        try:
-            recs = [r for r in store.last_records(self.user_id, datetime.fromtimestamp(since, UTC))
-                    if r.device_id == self.device_id]
-        except Exception as exc:
-            self._store_failed("read recent records", exc)
-            recs = []
-        for rec in recs:
-            try:
-                self._host.replay(rec)
-            except Exception:
-                log.exception("could not replay a stored bucket")
+        recs = self._recent_records(store)
+        self._host.rebuild(None, recs)
         current = math.floor(now / self.bucket_seconds) * self.bucket_seconds
         if recs and recs[-1].bucket_start_ts >= current and self._aggregator is not None:
             self._aggregator.skip_until(recs[-1].bucket_start_ts + self.bucket_seconds)
@@ -568,6 +555,20 @@ class AgentRuntime:
         self._refresh_learning(store)
         self._retry_pending(store)
         self._apply_retention(store)
+
+    def _recent_records(self, store: Any) -> list[ActivityRecord]:
+        """This device's records of today (local), and at least of the last 15 minutes."""
+        now = self.clock.time()
+        off, _ = self.clock.local_offset(now)
+        day_start = math.floor((now + off * 60) / 86400) * 86400 - off * 60
+        since = min(day_start, now - 15 * 60)
+        since = math.floor(since / self.bucket_seconds) * self.bucket_seconds
+        try:
+            return [r for r in store.last_records(self.user_id, datetime.fromtimestamp(since, UTC))
+                    if r.device_id == self.device_id]
+        except Exception as exc:
+            self._store_failed("read recent records", exc)
+            return []
 
     def _apply_retention(self, store: Any) -> None:
         days = int(getattr(self._config, "activity_retention_days", 90) or 90)
@@ -671,9 +672,15 @@ class AgentRuntime:
             return
 
         def job(store: Any) -> None:
-            if self._host is None:
+            host = self._host
+            if host is None:
                 return
-            self._host.swap(build, error)
+            if host.kind == "starting" and build is not None and error is None and store is not None:
+                # The first engine of this run: rebuild today's state with it rather than carry
+                # over the placeholder's, so a restart gives what batch inference would.
+                host.rebuild(build, self._recent_records(store))
+            else:
+                host.swap(build, error)
             self._publish_engine_state(None)
 
         self._writer.submit(job)
