@@ -346,6 +346,7 @@ def validate_record(rec: ActivityRecord, *, where: str | None = None) -> Activit
 
 
 _HEX = frozenset("0123456789abcdef")
+_DOMAINS: frozenset[str] = frozenset(DOMAIN_CATEGORIES)
 _FLAGS: dict[str, tuple[bool, bool, bool]] = {
     c: (c == "browser", c == "editor", c == "terminal") for c in CATEGORIES
 }
@@ -378,7 +379,7 @@ def _quick_ok(rec: ActivityRecord) -> bool:
         if not (o >= 0.0 and d >= 0.0 and o + d <= length and o + _EPS >= prev_end):
             return False
         a = s.app_id
-        if type(a) is not str or not a or s.domain_category not in DOMAIN_CATEGORIES:
+        if type(a) is not str or not a or s.domain_category not in _DOMAINS:
             return False
         if (s.is_browser, s.is_editor, s.is_terminal) != _FLAGS.get(s.app_category):
             return False

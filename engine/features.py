@@ -11,9 +11,10 @@ session depend only on the records of that session: a builder that is fed the re
 any session start onwards produces the same rows as one that saw the whole history (this is
 how the agent resumes after a restart).
 
-Window sums are recomputed from the ring on each push rather than kept as running sums with
-subtraction, because floating-point running sums would make a row depend on how long the
-builder had been running.
+Foreground time per app is summed over the windows in integer microseconds, so the running
+sums (add the new bucket, subtract the buckets that leave a window) are exact: a window's
+numbers depend only on the buckets in it, never on how long the builder has been running.
+Entropy is summed with ``math.fsum`` for the same reason (order-independent, exactly rounded).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class _Bucket:
     """What the windows need of one past bucket of the session."""
 
     start: float
-    apps: dict[str, float]
+    apps: tuple[tuple[str, int], ...]  # foreground microseconds per app, first seen first
     changes: int
     last_app: str | None
     dominant: str
@@ -179,7 +180,9 @@ class FeatureBuilder:
         self.max_titles = max_titles
         self._clock = clock
         self._validate = validate
-        self._ring: deque[_Bucket] = deque()
+        self._ring: deque[_Bucket] = deque()  # buckets of the last 15 minutes
+        self._ring5: deque[_Bucket] = deque()  # ... and of the last 5 minutes
+        self._w = _Windows()
         self._sessions = SessionTracker()
         self._session: _SessionState | None = None
         self._user_id: str | None = None
@@ -187,11 +190,16 @@ class FeatureBuilder:
 
     def reset(self) -> None:
         """Forget everything (a new user, or a rebuild from scratch)."""
-        self._ring.clear()
+        self._clear_windows()
         self._sessions.reset()
         self._session = None
         self._user_id = None
         self._last_start = None
+
+    def _clear_windows(self) -> None:
+        self._ring.clear()
+        self._ring5.clear()
+        self._w = _Windows()
 
     @property
     def user_id(self) -> str | None:
@@ -244,9 +252,9 @@ class FeatureBuilder:
 
     def _build(self, record: ActivityRecord, start_dt: datetime, t: float) -> FeatureRow:
         bs = record.bucket_seconds
-        new_session = self._sessions.advance(record)
+        new_session = self._sessions.advance(record, t)
         if new_session or self._session is None:
-            self._ring.clear()
+            self._clear_windows()
             self._session = _SessionState(start_dt, t, session_id(record.user_id, start_dt))
         sess = self._session
         self._user_id = record.user_id
@@ -337,27 +345,38 @@ class FeatureBuilder:
         else:
             density = 0.0
 
-        # Windows over the session's recent buckets (t included).
-        cur = _Bucket(t, apps, changes, last_app, app_id, dwell, kpm, cpm, mouse)
+        # Windows over the session's recent buckets (t included): exact running sums.
+        app_us = tuple((a, round(secs * 1e6)) for a, secs in apps.items())
+        cur = _Bucket(t, app_us, changes, last_app, app_id, dwell, kpm, cpm, mouse)
+        w = self._w
+        agg5 = w.agg5
+        agg15 = w.agg15
+        for a, us in app_us:
+            agg5[a] = agg5.get(a, 0) + us
+            agg15[a] = agg15.get(a, 0) + us
+        w.sw5 += changes
+        w.sw15 += changes
         ring.append(cur)
+        ring5 = self._ring5
+        ring5.append(cur)
         lo15 = t - WINDOW_LONG_S
         while ring[0].start <= lo15:
-            ring.popleft()
+            old = ring.popleft()
+            w.sw15 -= old.changes
+            _subtract(agg15, old.apps)
         lo5 = t - WINDOW_SHORT_S
-        agg5: dict[str, float] = {}
-        agg15: dict[str, float] = {}
-        sw5 = sw15 = 0
+        while ring5[0].start <= lo5:
+            old = ring5.popleft()
+            w.sw5 -= old.changes
+            _subtract(agg5, old.apps)
+        sw5 = w.sw5
+        sw15 = w.sw15
         k5 = k15 = m5 = m15 = 0.0
         nk5 = nk15 = nm5 = nm15 = 0
         for b in ring:
-            in5 = b.start > lo5
-            for a, secs in b.apps.items():
-                agg15[a] = agg15.get(a, 0.0) + secs
-                if in5:
-                    agg5[a] = agg5.get(a, 0.0) + secs
-            sw15 += b.changes
             kv = b.kpm
             mv = b.mouse
+            in5 = b.start > lo5
             if kv == kv:  # not NaN
                 k15 += kv
                 nk15 += 1
@@ -370,8 +389,6 @@ class FeatureBuilder:
                 if in5:
                     m5 += mv
                     nm5 += 1
-            if in5:
-                sw5 += b.changes
 
         # Session-wide title repeats (LRU-capped map).
         if title is not None:
@@ -442,35 +459,57 @@ class FeatureBuilder:
         )
 
 
-def _entropy(secs: dict[str, float]) -> float:
-    """Shannon entropy in bits of the seconds per app; NaN with no foreground time."""
-    total = 0.0
-    for v in secs.values():
-        total += v
-    if total <= 0.0:
+@dataclass(slots=True)
+class _Windows:
+    """Running sums over the 5- and 15-minute windows (integers: exact under subtraction)."""
+
+    agg5: dict[str, int] = field(default_factory=dict)
+    agg15: dict[str, int] = field(default_factory=dict)
+    sw5: int = 0
+    sw15: int = 0
+
+
+def _subtract(agg: dict[str, int], apps: tuple[tuple[str, int], ...]) -> None:
+    for a, us in apps:
+        left = agg[a] - us
+        if left:
+            agg[a] = left
+        else:
+            del agg[a]
+
+
+def _entropy(us: dict[str, int]) -> float:
+    """Shannon entropy in bits of the foreground time per app; NaN with no foreground time.
+
+    Summed over the sorted shares, so the result depends only on the window's content."""
+    n = len(us)
+    if n == 1:
+        return 0.0 if next(iter(us.values())) > 0 else NAN
+    total = sum(us.values())
+    if total <= 0:
         return NAN
     h = 0.0
-    for v in secs.values():
+    log2 = math.log2
+    for v in sorted(us.values()):
         p = v / total
-        if p > 0.0:  # (a subnormal share underflows to 0 and adds nothing)
-            h -= p * math.log2(p)
+        if p > 0.0:
+            h -= p * log2(p)
     return h
 
 
-def _top2(secs: dict[str, float]) -> float:
-    """Share of the two largest apps' seconds; NaN with no foreground time."""
-    total = 0.0
-    a = b = 0.0
-    for v in secs.values():
+def _top2(us: dict[str, int]) -> float:
+    """Share of the two largest apps' time; NaN with no foreground time."""
+    total = 0
+    a = b = 0
+    for v in us.values():
         total += v
         if v > a:
             a, b = v, a
         elif v > b:
             b = v
-    if total <= 0.0:
+    if total <= 0:
         return NAN
-    share = (a + b) / total
-    return 1.0 if share > 1.0 else share
+    return (a + b) / total
 
 
 def build_rows(

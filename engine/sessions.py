@@ -58,9 +58,11 @@ class SessionTracker:
         self.prev_end_ts = None
         self.idle_run = 0.0
 
-    def advance(self, record: ActivityRecord) -> bool:
-        """Account for ``record``; True when it starts a new session."""
-        start = record.bucket_start.timestamp()
+    def advance(self, record: ActivityRecord, start: float | None = None) -> bool:
+        """Account for ``record`` (``start``: its bucket start as a UTC timestamp, when the
+        caller has it already); True when it starts a new session."""
+        if start is None:
+            start = record.bucket_start.timestamp()
         end = start + record.bucket_seconds
         meeting = has_meeting_in_front(record)
         idle_bucket = is_fully_idle(record)
