@@ -276,7 +276,8 @@ class Engine:
             assert self._rules is not None
             raw = self._rules.predict(features)
         # 4. calibrate (user -> global -> identity; degenerate rows fall through)
-        chain, threshold, tsrc = self._user_choice(user_id)
+        choice = self._user_cache.get(user_id)
+        chain, threshold, tsrc = choice if choice is not None else self._user_choice(user_id)
         probs: list[float] | None = None
         cal_name = "identity"
         for cal, name in chain:
@@ -310,8 +311,11 @@ class Engine:
             while votes and votes[0][0] <= horizon:
                 votes.popleft()
         votes.append((t, accepted))
-        if len(votes) == 1:
+        n_votes = len(votes)
+        if n_votes == 1:
             smoothed = accepted
+        elif n_votes <= 3:  # the default window: decide without building a tally
+            smoothed = self._vote3(votes, accepted)
         else:
             smoothed = self._vote(votes)
         self._prev_smoothed = smoothed
@@ -343,6 +347,24 @@ class Engine:
             calibrator=cal_name,
             engine_version=ENGINE_VERSION,
         )
+
+    def _vote3(self, votes: deque[tuple[float, str]], newest: str) -> str:
+        """``_vote`` for two or three votes (same rules, no dictionary)."""
+        prev = self._prev_smoothed
+        if len(votes) == 2:
+            older = votes[0][1]
+            if older == newest:
+                return newest
+            return older if prev == older else newest  # a tie: previous, else most recent
+        a, b = votes[0][1], votes[1][1]
+        if b == newest or a == newest:
+            return newest
+        if a == b:
+            return a
+        # three different labels: a tie of all three
+        if prev is not None and prev in (a, b):
+            return prev
+        return newest
 
     def _vote(self, votes: deque[tuple[float, str]]) -> str:
         counts: dict[str, int] = {}

@@ -279,3 +279,16 @@ def test_invalid_engine_settings_are_refused() -> None:
     for kw in ({"reject_threshold": 1.0}, {"reject_threshold": 0}, {"smooth_window": 0}, {"per_user_thresholds": {"u": 2}}):
         with pytest.raises(ArtifactError):
             _engine(**kw)
+
+
+@given(
+    labels=st.lists(st.sampled_from(["A", "B", "C"]), min_size=2, max_size=3),
+    prev=st.one_of(st.none(), st.sampled_from(["A", "B", "C"])),
+)
+def test_the_short_window_vote_equals_the_general_vote(labels: list[str], prev: str | None) -> None:
+    from collections import deque
+
+    e = Engine.rules()
+    e._prev_smoothed = prev
+    votes = deque((float(i), lab) for i, lab in enumerate(labels))
+    assert e._vote3(votes, labels[-1]) == e._vote(votes)
