@@ -98,7 +98,8 @@ class FeatureRow:
         return dict(self.features)
 
     def to_json(self) -> dict[str, Any]:
-        """Every registry column by name, plus user_id, session_start and the builder version.
+        """Every registry column by name, then user_id, bucket_start (= bucket_start_ts, the
+        name `taskclf infer rows` reads), session_start and the builder version.
 
         NaN is written as null; datetimes as ISO-8601 UTC.
         """
@@ -123,6 +124,7 @@ class FeatureRow:
             out[name] = v
         ordered = {name: out[name] for name, _t in REGISTRY_V2}
         ordered["user_id"] = self.user_id
+        ordered["bucket_start"] = ordered["bucket_start_ts"]  # the key `infer rows` reads
         ordered["session_start"] = _iso(self.session_start)
         ordered["feature_builder_version"] = self.feature_builder_version
         return ordered

@@ -111,3 +111,36 @@ def test_missing_input_and_unknown_zone(tmp_path: Path, capsys: pytest.CaptureFi
     src = _write(tmp_path / "r.jsonl", [active(0)])
     assert main(["features", "build", "--input", str(src), "--tz", "Mars/Olympus"]) == 1
     assert "--tz: unknown time zone" in capsys.readouterr().err
+
+
+def test_rows_feed_infer_rows_unchanged(tmp_path: Path, seed_bundle_dir: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from features_helpers import FIREFOX, ZOOM
+
+    records = [active(i, keys=150, active_kb=40, active_any=50) for i in range(6)]
+    records += [active(6 + i, FIREFOX, "PR - GitHub - Mozilla Firefox", scrolls=20)
+                for i in range(4)]
+    records += [active(20 + i, ZOOM, "Zoom Meeting") for i in range(3)]  # after a gap
+    src = _write(tmp_path / "records.jsonl", records)
+    rows_path = tmp_path / "rows.jsonl"
+    assert main(["features", "build", "--input", str(src), "--output", str(rows_path)]) == 0
+    capsys.readouterr()
+    assert main(["infer", "rows", "--model-dir", str(seed_bundle_dir),
+                 "--input", str(rows_path)]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows = _read(rows_path)
+    assert len(out) == len(rows) == len(records)
+    for pred, row in zip(out, rows, strict=True):
+        assert pred["bucket_start"] == row["bucket_start_ts"]
+        assert pred["session_id"] == row["session_id"] and pred["user_id"] == row["user_id"]
+        assert abs(sum(pred["probs"]) - 1.0) < 1e-9
+    # the same rows one at a time through the engine give the same predictions
+    from engine.bundle import load_bundle
+    from engine.pipeline import Engine
+
+    engine = Engine.from_artifacts(load_bundle(seed_bundle_dir))
+    for pred, row in zip(out, build_rows(records, clock=CLOCK), strict=True):
+        rec = engine.step(row.model_features(), user_id=row.user_id,
+                          bucket_start=row.bucket_start, session_id=row.session_id)
+        assert list(rec.raw_probs) == pred["raw_probs"]
+        assert rec.smoothed_label == pred["smoothed_label"]
