@@ -154,6 +154,7 @@ class EngineHost:
             new = Engine.rules(self.taxonomy)
             kind, model_id, last_good = "rules", None, False
         else:
+            self.taxonomy = getattr(built.engine, "taxonomy", self.taxonomy)
             new, kind, model_id, last_good = (built.engine, built.kind, built.model_id,
                                               built.last_good_in_use)
         adopted = new.adopt_state(self.engine)

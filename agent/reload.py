@@ -124,6 +124,7 @@ class PolicyWatcher:
         interval: float = 0.5,
         overrides: Any = None,
         taxonomy_loader: TaxonomyLoader | None = None,
+        taxonomy_file: Callable[[], Path | None] | None = None,
         probe_timeout: float = PROBE_TIMEOUT_S,
     ) -> None:
         self.home = Path(home)
@@ -131,6 +132,8 @@ class PolicyWatcher:
         self.interval = interval
         self.overrides = overrides
         self.taxonomy_loader = taxonomy_loader or (lambda: (None, None))
+        self.taxonomy_file = taxonomy_file or (lambda: None)
+        self._seen_taxonomy: tuple[int, int, int] | None = None
         self.probe_timeout = probe_timeout
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -162,21 +165,33 @@ class PolicyWatcher:
             self._initial()
         except Exception:
             log.exception("initial engine load failed; running the rules")
-            self.submit(None, None)
+            self.submit(self._rules(), None)
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
-            if self.overrides is not None:
-                continue
             try:
                 self._check(force=self._force)
             except Exception:
                 log.exception("policy check failed")
             self._force = False
 
+    def _rules(self) -> BuiltEngine:
+        from engine.pipeline import Engine
+
+        tax, _ = self.taxonomy_loader()
+        return BuiltEngine(engine=Engine.rules(tax), kind="rules", model_id=None, source="none")
+
+    def _taxonomy_changed(self) -> bool:
+        path = self.taxonomy_file()
+        key = _stat_key(path) if path is not None else None
+        changed = key != self._seen_taxonomy
+        self._seen_taxonomy = key
+        return changed
+
     def _initial(self) -> None:
+        self._taxonomy_changed()
         if self.overrides is not None and getattr(self.overrides, "model_dir", None) is not None:
             tax, _ = self.taxonomy_loader()
             try:
@@ -195,7 +210,7 @@ class PolicyWatcher:
         path = policy_path(self.home)
         self._seen_stat = _stat_key(path)
         if self._seen_stat is None:
-            self.submit(None, None)  # no policy: the rule baseline
+            self.submit(self._rules(), None)  # no policy: the rule baseline
             return
         self._seen_hash = self._hash(path)
         tax, _ = self.taxonomy_loader()
@@ -233,6 +248,13 @@ class PolicyWatcher:
             return None
 
     def _check(self, *, force: bool = False) -> None:
+        if self._taxonomy_changed():
+            log.info("taxonomy changed: rebuilding the engine with it")
+            force = True
+        if self.overrides is not None:
+            if force:
+                self._initial()
+            return
         path = policy_path(self.home)
         st = _stat_key(path)
         if st == self._seen_stat and not force:
@@ -243,7 +265,7 @@ class PolicyWatcher:
             if self._have_policy or force:
                 log.info("inference policy removed: back to the rule baseline")
                 self._have_policy = False
-                self.submit(None, None)
+                self.submit(self._rules(), None)
             return
         digest = self._hash(path)
         if digest == self._seen_hash and not force:

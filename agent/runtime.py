@@ -244,6 +244,7 @@ class AgentRuntime:
             interval=self._watch_interval,
             overrides=self.overrides,
             taxonomy_loader=self._load_taxonomy,
+            taxonomy_file=self._taxonomy_file,
         )
         self._watcher.start()
 
@@ -684,6 +685,15 @@ class AgentRuntime:
             self._publish_engine_state(None)
 
         self._writer.submit(job)
+
+    def _taxonomy_file(self) -> Path | None:
+        from engine.paths import inside_home
+
+        name = getattr(self._config, "taxonomy", None) or "taxonomy.toml"
+        try:
+            return inside_home(self.home, name, file=None, field="taxonomy")
+        except TaskclfError:
+            return None
 
     def _load_taxonomy(self) -> tuple[Any, str | None]:
         from agent import engines

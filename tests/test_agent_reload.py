@@ -47,7 +47,8 @@ def test_no_policy_means_rules(home: Path) -> None:
     w, rec = _watch(home)
     try:
         wait_for(lambda: rec.calls)
-        assert rec.calls[0] == (None, None)
+        built, err = rec.calls[0]
+        assert err is None and built is not None and built.kind == "rules"
     finally:
         w.stop()
 
@@ -83,7 +84,8 @@ def test_policy_changes_are_validated_refused_and_reverted(home: Path, seed_dir:
         n = len(rec.calls)
         policy_path(home).unlink()
         wait_for(lambda: len(rec.calls) > n, timeout=10)
-        assert rec.calls[-1] == (None, None)
+        built, err = rec.calls[-1]
+        assert err is None and built is not None and built.kind == "rules"
     finally:
         w.stop()
 
@@ -178,3 +180,23 @@ def test_restart_rebuilds_state_with_the_model_like_batch_inference(home: Path,
     for b in model_buckets:
         assert stored[b].smoothed_label == batch[b].smoothed_label, b
         assert stored[b].probs == batch[b].probs, b
+
+
+def test_taxonomy_edit_is_picked_up_and_a_broken_one_is_reported(home: Path) -> None:
+    rt = make_runtime(home, bucket_seconds=1)
+    rt.start()
+    try:
+        wait_for(lambda: rt.snapshot().model.kind == "rules", timeout=30)
+        assert "Deep Work" not in rt.snapshot().taxonomy_colors
+        (home / "taxonomy.toml").write_text(
+            'version = "1"\n[[buckets]]\nname = "Deep Work"\n'
+            'core_labels = ["Build", "Debug", "Write", "BreakIdle"]\ncolor = "#2E7D32"\n')
+        wait_for(lambda: "Deep Work" in rt.snapshot().taxonomy_colors, timeout=10)
+        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.mapped_label == "Deep Work",
+                 timeout=10)
+        assert rt.snapshot().taxonomy_warning is None
+        (home / "taxonomy.toml").write_text("[[buckets]]\nname = 3\n")
+        wait_for(lambda: rt.snapshot().taxonomy_warning, timeout=10)
+        assert "taxonomy" in (rt.snapshot().taxonomy_warning or "")
+    finally:
+        rt.stop()
