@@ -326,26 +326,27 @@ class Engine:
         # 8. segments
         self._extend_block(t, smoothed, mapped_label, session_id, bucket_start)
         self._last_t = t
+        # Positional (in field order): measurably cheaper than keywords, once per bucket.
         return PredictionRecord(
-            bucket_start=bucket_start.isoformat() if bucket_start.tzinfo is UTC else _iso(t),
-            user_id=user_id,
-            session_id=session_id,
-            model_id=self.model_id,
-            model_sha256=self.model_sha256,
-            label_order=self.label_order,
-            raw_probs=tuple(raw),
-            probs=tuple(probs),
-            core_label=core,
-            confidence=conf,
-            threshold=threshold,
-            threshold_source=tsrc,
-            rejected=rejected,
-            accepted_label=accepted,
-            smoothed_label=smoothed,
-            mapped_label=mapped_label,
-            mapped_probs=mapped_probs,
-            calibrator=cal_name,
-            engine_version=ENGINE_VERSION,
+            bucket_start.isoformat() if bucket_start.tzinfo is UTC else _iso(t),
+            user_id,
+            session_id,
+            self.model_id,
+            self.model_sha256,
+            self.label_order,
+            tuple(raw),
+            tuple(probs),
+            core,
+            conf,
+            threshold,
+            tsrc,
+            rejected,
+            accepted,
+            smoothed,
+            mapped_label,
+            mapped_probs,
+            cal_name,
+            ENGINE_VERSION,
         )
 
     def _vote3(self, votes: deque[tuple[float, str]], newest: str) -> str:
