@@ -68,14 +68,17 @@ def _stored_rows(store: Any, user: str) -> list[dict[str, Any]] | None:
     return rows
 
 
-def _rebuilt_rows(store: Any, user: str) -> list[tuple[dict[str, Any], int]]:
-    """(model features + meta, utc offset) per record, through the one builder."""
+def _rebuilt_rows(store: Any, user: str) -> list[tuple[dict[str, Any], int, int]]:
+    """(model features + session id, bucket start epoch s, utc offset) per record, rebuilt with
+    the one builder (records were validated when the store read them)."""
     from engine.features import FeatureBuilder, FeatureInputError
 
-    out: list[tuple[dict[str, Any], int]] = []
+    out: list[tuple[dict[str, Any], int, int]] = []
     builders: dict[str, FeatureBuilder] = {}
     for rec in store.records(user_id=user):
-        b = builders.setdefault(rec.device_id, FeatureBuilder())
+        b = builders.get(rec.device_id)
+        if b is None:
+            b = builders[rec.device_id] = FeatureBuilder(validate=False)
         try:
             row = b.push(rec)
         except FeatureInputError as exc:
@@ -85,9 +88,9 @@ def _rebuilt_rows(store: Any, user: str) -> list[tuple[dict[str, Any], int]]:
             continue
         d = dict(row.features)
         d["session_id"] = row.session_id
-        d["bucket_start_ts"] = row.bucket_start.isoformat()
-        out.append((d, rec.utc_offset_minutes))
-    out.sort(key=lambda x: x[0]["bucket_start_ts"])
+        out.append((d, int(row.bucket_start.timestamp()), rec.utc_offset_minutes))
+    if len(builders) > 1:  # several devices: interleave by time
+        out.sort(key=lambda x: x[1])
     return out
 
 
@@ -106,15 +109,14 @@ def user_frame(store: Any, user: str, stats: LoadStats | None = None) -> Frame:
             if key not in cache:
                 cache[key] = local_date_from(dt, key[1], None).toordinal()
             days.append(cache[key])
+        starts = [int(dt.timestamp()) for dt in starts_dt]
     else:
         rebuilt = _rebuilt_rows(store, user)
         if stats is not None and rebuilt:
             stats.rebuilt_users += 1
-        rows = [r for r, _ in rebuilt]
-        starts_dt = [_parse_ts(r["bucket_start_ts"]) for r in rows]
-        days = [local_date_from(dt, None, off).toordinal()
-                for dt, (_, off) in zip(starts_dt, rebuilt, strict=True)]
-    starts = [int(dt.timestamp()) for dt in starts_dt]
+        rows = [r for r, _, _ in rebuilt]
+        starts = [t for _, t, _ in rebuilt]
+        days = [local_date_from(datetime.fromtimestamp(t, UTC), None, off).toordinal() for _, t, off in rebuilt]
     y, prov = _label_rows(starts, store.label_spans(user_id=user))
     return Frame.from_rows(rows, user_ids=[user] * len(rows), bucket_starts=starts, local_days=days,
                            session_ids=[r.get("session_id") for r in rows], labels=y, provenance=prov)
