@@ -50,6 +50,7 @@ def oof_probs(
     folds = fold_ids(users, k)
     out = np.empty_like(raw)
     users_l = list(users)
+    prov_l = list(provenance)
     for f in range(k):
         test = folds == f
         if not test.any():
@@ -57,8 +58,8 @@ def oof_probs(
         tr = ~test
         tr_idx = np.flatnonzero(tr)
         fit = fit_store_calibrators(
-            method, raw[tr], y[tr], [users_l[i] for i in tr_idx], days[tr],
-            [provenance[i] for i in tr_idx], eligible_users=None,
+            method, raw[tr], y[tr], [users_l[i] for i in tr_idx.tolist()], days[tr],
+            [prov_l[i] for i in tr_idx.tolist()], eligible_users=None,
         )
         # the runtime uses a user calibrator exactly for the users of the final store
         user_cals = {u: c for u, c in fit.user_calibrators.items() if u in calibrated_users}
@@ -70,7 +71,7 @@ def oof_probs(
             for u in sorted(missing):
                 m = users_arr == u
                 if m.any():
-                    w = provenance_weights([provenance[i] for i in tr_idx[m]])
+                    w = provenance_weights([prov_l[i] for i in tr_idx[m].tolist()])
                     user_cals[u] = fit_calibrator(method, raw[tr][m], y[tr][m], w)
         te_idx = np.flatnonzero(test)
         out[test] = calibrate_rows(raw[test], [users_l[i] for i in te_idx], fit.global_calibrator, user_cals)

@@ -208,7 +208,7 @@ def train(
     lgb_params = params.lgb_params()
     dtrain = lgb.Dataset(x_tr, label=y_tr, weight=weights, feature_name=list(MODEL_COLUMNS),
                          categorical_feature=cat_idx, free_raw_data=True, params={"verbose": -1})
-    callbacks = []
+    callbacks: list[Any] = []
     valid_sets = []
     ca = frame.take(np.flatnonzero(ca_mask))
     if len(ca) > 0:
@@ -233,8 +233,7 @@ def train(
         part = frame.take(np.flatnonzero(mask))
         if len(part) == 0:
             return None
-        p = booster.predict(encode_matrix(part, vocab), num_iteration=best)
-        p = p * np.asarray(pc)
+        p = np.asarray(booster.predict(encode_matrix(part, vocab), num_iteration=best)) * np.asarray(pc)
         return classification_scores(part.y, p.argmax(axis=1), LABEL_ORDER)
 
     val = raw_scores(ca_mask)
