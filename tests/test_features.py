@@ -394,3 +394,16 @@ def test_nan_constant_is_shared_only_by_value() -> None:
     f = row.model_features()
     f["keys_per_min"] = 1.0
     assert isnan(row.model_features()["keys_per_min"]) and NAN != NAN
+
+
+def test_rows_are_immutable_and_build_rows_drops_duplicates() -> None:
+    import dataclasses
+
+    rows = _rows(active(0), active(0, keys=50), active(1))
+    assert [r.bucket_start for r in rows] == [T0, T0 + timedelta(minutes=1)]
+    with pytest.raises(TypeError):
+        rows[0].values["keys_per_min"] = 1.0  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rows[0].session_id = "x"  # type: ignore[misc]
+    assert rows[0].values == rows[0].model_features()
+    assert rows[0].bucket_end == T0 + timedelta(minutes=1)
