@@ -209,6 +209,25 @@ class ModelBundle:
         """One encoded row (any float sequence) -> raw probabilities (Python floats)."""
         return self.predict_array(array("d", values))
 
+    def predict_features_batch(self, rows: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+        """Stages 2-3 for many rows in one batch call (same numbers as one row at a time)."""
+        if not rows:
+            return []
+        flat = array("d")
+        for r in rows:
+            flat.extend(self.encode_array(r))
+        x = np.frombuffer(flat, dtype=np.float64).reshape(len(rows), self._n_features)
+        out: list[list[float]] = self.booster.predict_matrix(x).tolist()
+        pc = self.prior_correction
+        if pc is not None:
+            fixed = []
+            for p in out:
+                q = [a * b for a, b in zip(p, pc, strict=True)]
+                s = sum(q)
+                fixed.append([a / s for a in q])
+            out = fixed
+        return out
+
     def predict_features(self, features: Mapping[str, Any]) -> list[float]:
         """Stages 2-3 of the pipeline for one feature row."""
         return self.predict_array(self.encode_array(features))

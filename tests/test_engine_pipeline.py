@@ -292,3 +292,23 @@ def test_the_short_window_vote_equals_the_general_vote(labels: list[str], prev: 
     e._prev_smoothed = prev
     votes = deque((float(i), lab) for i, lab in enumerate(labels))
     assert e._vote3(votes, labels[-1]) == e._vote(votes)
+
+
+@pytest.mark.parametrize("kind", ["model", "rules"])
+def test_step_many_equals_stepping_one_at_a_time(kind: str) -> None:
+    rows = seed_rows()[:120] if kind == "model" else [ROWS["BMCR?"[i % 5]] for i in range(40)]
+    users = [r.get("user_id", "u") for r in rows]
+    starts = [T0 + timedelta(minutes=i + (i // 17) * 3) for i in range(len(rows))]
+    sessions = [f"s{i // 50}" for i in range(len(rows))]
+    def make() -> Engine:
+        return _engine(reject_threshold=0.5) if kind == "model" else Engine.rules()
+    one = make()
+    want = [one.step(r, user_id=u, bucket_start=t, session_id=s) for r, u, t, s in zip(rows, users, starts, sessions, strict=True)]
+    many = make()
+    got = many.step_many(rows[:70], user_ids=users[:70], bucket_starts=starts[:70], session_ids=sessions[:70])
+    got += many.step_many(rows[70:], user_ids=users[70:], bucket_starts=starts[70:], session_ids=sessions[70:])
+    assert got == want
+    assert many.today_blocks() == one.today_blocks()
+    with pytest.raises(ValueError, match="not after"):
+        many.step_many(rows[:2], user_ids=users[:2], bucket_starts=[starts[-1], starts[-1]], session_ids=sessions[:2])
+    assert many.step_many([], user_ids=[], bucket_starts=[], session_ids=[]) == []
