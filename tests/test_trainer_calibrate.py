@@ -169,3 +169,22 @@ def test_sweep_is_monotone_in_the_threshold(seed: int) -> None:
     for r in rows:
         assert 0 <= r["reject_rate"] <= 1 and r["coverage"] == pytest.approx(1 - r["reject_rate"])
         assert 0 < r["threshold"] < 1
+
+
+def test_own_calibrator_only_when_it_helps_on_held_out_days() -> None:
+    from trainer.calibrate import own_calibrator_helps
+
+    glob_cal = TemperatureCalibrator(1.0)
+    days = np.repeat(np.arange(4) + 700_000, 750)
+    w = np.ones(3000)
+    raw_b, y_b = _sample(3000, 2.0, seed=11)  # over-confident for this user: own fit helps
+    assert own_calibrator_helps("temperature", raw_b, y_b, days, w, glob_cal) is True
+    raw_a, y_a = _sample(3000, 1.0, seed=12)  # already calibrated: a per-day refit only adds noise
+    fit = fit_store_calibrators("temperature", raw_a, y_a, ["a"] * 3000, days, ["manual"] * 3000)
+    assert "a" in fit.user_calibrators  # eligible users always get a calibrator...
+    assert fit.eligibility["a"]["own_fit"] == fit.own_choice["a"]
+    if not fit.own_choice["a"]:  # ...which is the global one when their own does not generalise
+        assert fit.user_calibrators["a"] == fit.global_calibrator
+    forced = fit_store_calibrators("temperature", raw_b, y_b, ["b"] * 3000, days, ["manual"] * 3000,
+                                   own_choice={"b": False})
+    assert forced.user_calibrators["b"] == forced.global_calibrator

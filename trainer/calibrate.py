@@ -159,6 +159,28 @@ class CalibrationFit:
     user_calibrators: dict[str, Calibrator]
     eligibility: dict[str, dict[str, Any]]
     provenance_counts: dict[str, Any] = field(default_factory=dict)
+    own_choice: dict[str, bool] = field(default_factory=dict)
+
+
+def _weighted_nll(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    py = np.clip(p[np.arange(len(y)), y], 1e-12, None)
+    return float(-(w * np.log(py)).sum() / max(w.sum(), 1e-12))
+
+
+def own_calibrator_helps(method: str, raw: np.ndarray, y: np.ndarray, days: np.ndarray, w: np.ndarray,
+                         global_cal: Calibrator) -> bool:
+    """Leave-one-day-out check on the user's calibration rows: does a calibrator fitted on the
+    user's other days beat the global one on the held-out day? (A few days of one person's work
+    are correlated; a per-user fit that only memorises them would hurt on new days.)"""
+    own_nll = glob_nll = 0.0
+    for d in np.unique(days):
+        held = days == d
+        if held.all() or w[held].sum() <= 0:
+            continue
+        cal = fit_calibrator(method, raw[~held], y[~held], w[~held])
+        own_nll += _weighted_nll(cal.apply(raw[held]), y[held], w[held]) * w[held].sum()
+        glob_nll += _weighted_nll(global_cal.apply(raw[held]), y[held], w[held]) * w[held].sum()
+    return bool(own_nll < glob_nll)
 
 
 def fit_store_calibrators(
@@ -170,8 +192,13 @@ def fit_store_calibrators(
     provenance: Sequence[str | None],
     *,
     eligible_users: set[str] | None = None,
+    own_choice: dict[str, bool] | None = None,
 ) -> CalibrationFit:
-    """Global + per-user calibrators on labelled calibration rows (machine labels dropped)."""
+    """Global + per-user calibrators on labelled calibration rows (machine labels dropped).
+
+    Every eligible user gets a calibrator. It is fitted on the user's own rows when that helps
+    out of sample (``own_calibrator_helps``; or as ``own_choice`` says, so refits on folds keep
+    the decision), otherwise it is the global calibrator (the file records that choice)."""
     use = np.array([usable_for_calibration(p) for p in provenance], dtype=bool)
     raw, y, days = raw[use], y[use], days[use]
     users = [u for u, k in zip(users, use.tolist(), strict=True) if k]
@@ -184,10 +211,17 @@ def fit_store_calibrators(
     global_cal = fit_calibrator(method, raw, y, w) if len(y) else IdentityCalibrator()
     users_arr = np.asarray(users, dtype=object)
     user_cals: dict[str, Calibrator] = {}
+    choice: dict[str, bool] = {}
     for u in sorted(chosen):
         m = users_arr == u
-        user_cals[u] = fit_calibrator(method, raw[m], y[m], w[m])
-    return CalibrationFit(method, global_cal, user_cals, elig, provenance_counts(prov, y))
+        if own_choice is not None and u in own_choice:
+            own = own_choice[u]
+        else:
+            own = own_calibrator_helps(method, raw[m], y[m], days[m], w[m], global_cal)
+        choice[u] = own
+        user_cals[u] = fit_calibrator(method, raw[m], y[m], w[m]) if own else global_cal
+        elig[u]["own_fit"] = own
+    return CalibrationFit(method, global_cal, user_cals, elig, provenance_counts(prov, y), choice)
 
 
 def provenance_counts(provenance: Sequence[str | None], y: np.ndarray | None = None) -> dict[str, Any]:

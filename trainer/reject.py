@@ -45,6 +45,7 @@ def oof_probs(
     provenance: Sequence[str | None],
     calibrated_users: set[str],
     k: int = K_FOLDS,
+    own_choice: dict[str, bool] | None = None,
 ) -> np.ndarray:
     """Calibrated probabilities of every row from calibrators that never saw its fold."""
     folds = fold_ids(users, k)
@@ -59,7 +60,7 @@ def oof_probs(
         tr_idx = np.flatnonzero(tr)
         fit = fit_store_calibrators(
             method, raw[tr], y[tr], [users_l[i] for i in tr_idx.tolist()], days[tr],
-            [prov_l[i] for i in tr_idx.tolist()], eligible_users=None,
+            [prov_l[i] for i in tr_idx.tolist()], eligible_users=None, own_choice=own_choice,
         )
         # the runtime uses a user calibrator exactly for the users of the final store
         user_cals = {u: c for u, c in fit.user_calibrators.items() if u in calibrated_users}
@@ -72,7 +73,8 @@ def oof_probs(
                 m = users_arr == u
                 if m.any():
                     w = provenance_weights([prov_l[i] for i in tr_idx[m].tolist()])
-                    user_cals[u] = fit_calibrator(method, raw[tr][m], y[tr][m], w)
+                    own = True if own_choice is None else own_choice.get(u, True)
+                    user_cals[u] = fit_calibrator(method, raw[tr][m], y[tr][m], w) if own else fit.global_calibrator
         te_idx = np.flatnonzero(test)
         out[test] = calibrate_rows(raw[test], [users_l[i] for i in te_idx], fit.global_calibrator, user_cals)
     return out

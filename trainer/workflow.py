@@ -228,7 +228,10 @@ def tune_reject(
     if method == "identity":
         probs = raw.copy()
     else:
-        probs = oof_probs(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance, cal_users)
+        elig = (store.meta.get("eligibility") or {}) if store is not None else {}
+        own = {u: bool(e.get("own_fit", True)) for u, e in elig.items() if isinstance(e, dict) and u in cal_users}
+        probs = oof_probs(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance, cal_users,
+                          own_choice=own)
     res = tune(probs, raw, rows.y, rows.user_ids, cal_users, cost=cost)
     now = now or datetime.now(UTC)
     out = res.to_json()
