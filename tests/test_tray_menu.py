@@ -59,8 +59,23 @@ def test_model() -> None:
     assert m.shown_label == "Build" and m.block_id == 7
 
 
+def test_calibration_text_follows_the_last_prediction() -> None:
+    # the status says per-user, but this model's last bucket fell back to the global calibrator
+    s = snap("model", last=replace(record(), calibrator="global (user degenerate)"))
+    assert build_menu(s, CTX).find("model.status").text == "run-a · calibrated (global) · threshold 0.55"
+    s2 = snap("model", last=replace(record(), calibrator="identity"))
+    assert build_menu(s2, CTX).find("model.status").text == "run-a · not calibrated · threshold 0.55"
+    s3 = snap("model", last=replace(record(), calibrator="user"),
+              model=model_status(calibrated_for_user=False))
+    assert build_menu(s3, CTX).find("model.status").text.startswith("run-a · calibrated (user)")
+    # a prediction from the previous model says nothing about the new one
+    s4 = snap("model", last=replace(record(), model_id="old", calibrator="identity"))
+    assert build_menu(s4, CTX).find("model.status").text.startswith("run-a · calibrated (user)")
+
+
 def test_model_global_calibration_and_last_good() -> None:
-    s = snap("model", model=model_status(calibrated_for_user=False, threshold=0.4, last_good_in_use=True))
+    s = snap("model", model=model_status(calibrated_for_user=False, threshold=0.4, last_good_in_use=True),
+             last=record(calibrator="global"))
     m = build_menu(s, CTX)
     assert m.find("model.status").text == "run-a · calibrated (global) · threshold 0.40"
     assert m.find("model.last_good").text == "Using the last good policy"

@@ -24,6 +24,7 @@ def record(
     rejected: bool = False,
     mapped: str | None = None,
     bucket_start: str = "2026-02-23T11:16:00+00:00",
+    calibrator: str = "user",
 ) -> PredictionRecord:
     probs = [0.0] * len(LABEL_ORDER)
     core = label if label != MIXED_UNKNOWN else "Debug"
@@ -49,7 +50,7 @@ def record(
         smoothed_label=label,
         mapped_label=mapped or label,
         mapped_probs={mapped or label: 1.0},
-        calibrator="global",
+        calibrator=calibrator,
     )
 
 

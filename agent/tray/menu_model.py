@@ -515,6 +515,20 @@ def _today(s: AgentSnapshot, tz: tzinfo | None) -> Item:
     return Item(key="today", text="Today", submenu=sub)
 
 
+def _calibration_text(s: AgentSnapshot) -> str:
+    """From the last prediction's calibrator when it came from this model, else the status."""
+    last = s.last
+    if last is not None and last.model_id == s.model.model_id:
+        used = last.calibrator
+        if used.startswith("user"):
+            return "calibrated (user)"
+        if used.startswith("global"):
+            return "calibrated (global)"
+        if used.startswith("identity"):
+            return "not calibrated"
+    return "calibrated (user)" if s.model.calibrated_for_user else "calibrated (global)"
+
+
 def _model_menu(s: AgentSnapshot, ctx: MenuContext) -> Item:
     m = s.model
     sub: list[Item] = []
@@ -523,7 +537,7 @@ def _model_menu(s: AgentSnapshot, ctx: MenuContext) -> Item:
     elif m.kind == "rules" or not m.model_id:
         status = "Rules (no model yet)"
     else:
-        calib = "calibrated (user)" if m.calibrated_for_user else "calibrated (global)"
+        calib = _calibration_text(s)
         thr = f" · threshold {m.threshold:.2f}" if m.threshold is not None else ""
         status = f"{m.model_id} · {calib}{thr}"
     sub.append(Item(key="model.status", text=status, enabled=False))
