@@ -183,6 +183,21 @@ def own_calibrator_helps(method: str, raw: np.ndarray, y: np.ndarray, days: np.n
     return bool(own_nll < glob_nll)
 
 
+#: Weighted buckets at which a user's own temperature and the global one count equally.
+SHRINK_BUCKETS = 500.0
+
+
+def _shrunk(own: Calibrator, global_cal: Calibrator, n: float) -> Calibrator:
+    """A user's temperature pulled toward the global one in log space, by n / (n + 500):
+    a few days of one person's work are correlated, so their evidence is worth less than its
+    row count suggests. Isotonic maps are kept as fitted."""
+    if isinstance(own, TemperatureCalibrator) and isinstance(global_cal, TemperatureCalibrator):
+        a = n / (n + SHRINK_BUCKETS)
+        t = math.exp(a * math.log(own.temperature) + (1 - a) * math.log(global_cal.temperature))
+        return TemperatureCalibrator(round(t, 4))
+    return own
+
+
 def fit_store_calibrators(
     method: str,
     raw: np.ndarray,
@@ -219,7 +234,8 @@ def fit_store_calibrators(
         else:
             own = own_calibrator_helps(method, raw[m], y[m], days[m], w[m], global_cal)
         choice[u] = own
-        user_cals[u] = fit_calibrator(method, raw[m], y[m], w[m]) if own else global_cal
+        user_cals[u] = _shrunk(fit_calibrator(method, raw[m], y[m], w[m]), global_cal, float(w[m].sum())) \
+            if own else global_cal
         elig[u]["own_fit"] = own
     return CalibrationFit(method, global_cal, user_cals, elig, provenance_counts(prov, y), choice)
 

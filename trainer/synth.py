@@ -15,7 +15,8 @@ Model of a user:
   typing speed, and for some users an ``ambiguity`` that makes their work look like a
   confusable task (the global model is then over-confident on them: the known miscalibration
   their per-user calibrator has to fix);
-- labels: partial coverage, boundary jitter, a few percent of noise on confusable pairs; the
+- labels: partial coverage, boundary jitter (none next to a break: the lock screen marks it), a
+  few percent of noise on confusable pairs; the
   true per-minute task is kept separately (``SynthDay.truth``).
 
 Everything is deterministic per (seed, user, day): each day has its own RNG.
@@ -605,11 +606,15 @@ def _label_spans(
     """The user's labels: partial coverage, boundary jitter, a little noise; never overlapping."""
     spans: list[LabelSpan] = []
     last_end = -10**9
-    for b in blocks:
+    for i, b in enumerate(blocks):
         if b.end - b.start < 2 or rng.random() > user.persona.label_coverage:
             continue
-        s = b.start + int(round(rng.uniform(-1.5, 1.5)))
-        e = b.end + int(round(rng.uniform(-1.5, 1.5)))
+        # boundaries next to a break are exact (the lock screen / idle return marks them)
+        near_break_start = b.label == "BreakIdle" or (i > 0 and blocks[i - 1].label == "BreakIdle")
+        near_break_end = b.label == "BreakIdle" or (i + 1 < len(blocks) and blocks[i + 1].label == "BreakIdle")
+        js, je = rng.uniform(-1.5, 1.5), rng.uniform(-1.5, 1.5)
+        s = b.start + (0 if near_break_start else int(round(js)))
+        e = b.end + (0 if near_break_end else int(round(je)))
         s = max(s, last_end)
         if e - s < 1:
             continue
