@@ -102,7 +102,10 @@ def test_bad_line_stops_with_file_line_and_field(
     assert main(["features", "build", "--input", str(src), "--output", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{src}{message}" in err, err
-    assert not out.exists()  # nothing half-written
+    assert sorted(tmp_path.iterdir()) == [src]  # nothing half-written, no temp file left
+    out.write_text("previous rows\n", encoding="utf-8")
+    assert main(["features", "build", "--input", str(src), "--output", str(out)]) == 1
+    assert out.read_text(encoding="utf-8") == "previous rows\n"  # an old output survives
 
 
 def test_missing_input_and_unknown_zone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,8 +3,8 @@
 Lets a user or a test check the one feature builder from outside. Records of several users
 may be mixed in one file: each user gets its own builder, rows come out in input order. Hour
 and day come from each record's ``utc_offset_minutes``; ``--tz`` only fills records that lack
-it. A bad line stops the run with ``FILE:LINE: field: reason`` and nothing is written to
-``--output`` (it is replaced atomically at the end).
+it. A bad line stops the run with ``FILE:LINE: field: reason`` and ``--output`` is left
+untouched (rows go to a temporary file that replaces it only at the end).
 """
 
 from __future__ import annotations
@@ -28,51 +28,88 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from engine.activity import record_from_json
-    from engine.errors import ArtifactError, TaskclfError
+    from engine.errors import TaskclfError
     from engine.features import FeatureBuilder, FeatureInputError, FeatureRow
-    from engine.jsonio import atomic_write_bytes, loads_strict
+    from engine.jsonio import loads_strict
 
     tz = _zone(args.tz) if args.tz else None
     src_name = "<stdin>" if args.input == "-" else args.input
     builders: dict[str, FeatureBuilder] = {}
-    out_lines: list[str] = []
-    skipped = 0
-    for lineno, line in _lines(args.input):
-        where = f"{src_name}:{lineno}"
-        if not line.strip():
-            continue
-        if len(line) > MAX_LINE_CHARS:
-            raise ArtifactError(where, None, f"line longer than {MAX_LINE_CHARS} characters")
-        obj: Any = loads_strict(line, path=where)
-        record = record_from_json(obj, where=where, default_tz=tz)
-        builder = builders.get(record.user_id)
-        if builder is None:
-            builder = builders[record.user_id] = FeatureBuilder()
-        try:
-            row: FeatureRow | None = builder.push(record)
-        except FeatureInputError as exc:
-            raise TaskclfError(f"{where}: {exc}") from None
-        if row is None:
-            skipped += 1
-            print(f"{where}: warning: duplicate bucket ignored", file=sys.stderr)
-            continue
-        out_lines.append(json.dumps(row.to_json(), separators=(",", ":"), allow_nan=False))
-    data = ("\n".join(out_lines) + ("\n" if out_lines else "")).encode("utf-8")
-    if args.output == "-":
-        sys.stdout.write(data.decode("utf-8"))
-        sys.stdout.flush()
-    else:
-        try:
-            atomic_write_bytes(Path(args.output), data)
-        except OSError as exc:
-            raise ArtifactError(args.output, None, f"cannot write ({exc.strerror})") from None
+    written = skipped = 0
+    dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
+    with _Output(args.output) as out:
+        for lineno, line in _lines(args.input):
+            where = f"{src_name}:{lineno}"
+            if not line.strip():
+                continue
+            if len(line) > MAX_LINE_CHARS:
+                raise TaskclfError(f"{where}: line longer than {MAX_LINE_CHARS} characters")
+            obj: Any = loads_strict(line, path=where)
+            record = record_from_json(obj, where=where, default_tz=tz)
+            builder = builders.get(record.user_id)
+            if builder is None:
+                builder = builders[record.user_id] = FeatureBuilder()
+            try:
+                row: FeatureRow | None = builder.push(record)
+            except FeatureInputError as exc:
+                raise TaskclfError(f"{where}: {exc}") from None
+            if row is None:
+                skipped += 1
+                print(f"{where}: warning: duplicate bucket ignored", file=sys.stderr)
+                continue
+            out.write(dumps(row.to_json()) + "\n")
+            written += 1
     if args.output != "-" or skipped:
-        print(f"{len(out_lines)} rows from {len(builders)} user(s)"
+        print(f"{written} rows from {len(builders)} user(s)"
               + (f", {skipped} duplicate(s) skipped" if skipped else ""), file=sys.stderr)
     return 0
+
+
+class _Output:
+    """stdout, or a temporary file next to ``--output`` renamed over it only on success."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._tmp: Any = None
+        self._fh: Any = None
+
+    def __enter__(self) -> Any:
+        if self.path == "-":
+            return sys.stdout
+        import tempfile
+        from pathlib import Path
+
+        from engine.errors import ArtifactError
+
+        target = Path(self.path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                             dir=target.parent)
+        except OSError as exc:
+            raise ArtifactError(self.path, None, f"cannot write ({exc.strerror})") from None
+        self._fh = open(fd, "w", encoding="utf-8", newline="\n")
+        return self._fh
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        import os
+
+        if self._fh is None:
+            sys.stdout.flush()
+            return
+        try:
+            self._fh.close()
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+                self._tmp = None
+        finally:
+            if self._tmp is not None:
+                try:
+                    os.unlink(self._tmp)
+                except OSError:
+                    pass
 
 
 def _zone(name: str) -> Any:
