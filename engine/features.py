@@ -401,7 +401,10 @@ class FeatureBuilder:
             if len(titles) > self.max_titles:
                 titles.popitem(last=False)
             title_count: float | int = count
-            title_bucket: float | int = int(title, 16) % 256
+            try:
+                title_bucket: float | int = int(title, 16) % 256
+            except ValueError:  # only with validate=False and a malformed hash
+                title_bucket = NAN
         else:
             title_count = NAN
             title_bucket = NAN
