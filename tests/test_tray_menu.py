@@ -71,6 +71,8 @@ def test_calibration_text_follows_the_last_prediction() -> None:
     # a prediction from the previous model says nothing about the new one
     s4 = snap("model", last=replace(record(), model_id="old", calibrator="identity"))
     assert build_menu(s4, CTX).find("model.status").text.startswith("run-a · calibrated (user)")
+    s5 = snap("model", last=replace(record(), model_id="old"), model=model_status(calibrated_for_user=False))
+    assert build_menu(s5, CTX).find("model.status").text == "run-a · threshold 0.55"
 
 
 def test_model_global_calibration_and_last_good() -> None:

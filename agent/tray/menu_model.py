@@ -526,7 +526,8 @@ def _calibration_text(s: AgentSnapshot) -> str:
             return "calibrated (global)"
         if used.startswith("identity"):
             return "not calibrated"
-    return "calibrated (user)" if s.model.calibrated_for_user else "calibrated (global)"
+    # no bucket from this model yet: only a per-user calibrator is known for sure
+    return "calibrated (user)" if s.model.calibrated_for_user else ""
 
 
 def _model_menu(s: AgentSnapshot, ctx: MenuContext) -> Item:
@@ -537,9 +538,10 @@ def _model_menu(s: AgentSnapshot, ctx: MenuContext) -> Item:
     elif m.kind == "rules" or not m.model_id:
         status = "Rules (no model yet)"
     else:
-        calib = _calibration_text(s)
-        thr = f" · threshold {m.threshold:.2f}" if m.threshold is not None else ""
-        status = f"{m.model_id} · {calib}{thr}"
+        parts = [m.model_id, _calibration_text(s)]
+        if m.threshold is not None:
+            parts.append(f"threshold {m.threshold:.2f}")
+        status = " · ".join(p for p in parts if p)
     sub.append(Item(key="model.status", text=status, enabled=False))
     if m.last_good_in_use:
         sub.append(Item(key="model.last_good", text="Using the last good policy", enabled=False))

@@ -266,8 +266,12 @@ def _run_scenario(stack: TrayStack, app: App, home: Path, first_model: str, art:
     replace_policy(home, first_model)
     wait_for("the new model in the menu",
              lambda: (d := app.model()) and SECOND_MODEL in json.dumps(d["items"]), 40, interval=0.3)
+    # once the new model has predicted, the menu knows it runs without a calibrator store
+    wait_for("a prediction from the new model",
+             lambda: (d := app.model()) and f"{SECOND_MODEL} · not calibrated · threshold 0.30" in json.dumps(
+                 d["items"], ensure_ascii=False), 20, interval=0.3)
     model = stable_model(app)
-    assert model.find("model.status").text.startswith(f"{SECOND_MODEL} · ")
+    assert model.find("model.status").text == f"{SECOND_MODEL} · not calibrated · threshold 0.30"
     menu, model, _ = open_menu_model(stack, app, icon)
     steps = model.keyboard_steps("model.reload")
     stack.keys(steps[: steps.index("Right") + 1])
