@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+import traceback
 from pathlib import Path
 
 from engine.paths import logs_dir
@@ -40,10 +41,14 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(msg)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            # keep the traceback's shape (file, line) but not exception text that may carry data
+            # keep where it happened (file, line, function) but not the exception's text,
+            # which may carry data (a path, a value, in theory a title)
             exc = record.exc_info[1]
+            frames = traceback.extract_tb(record.exc_info[2])[-4:]
+            where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                                for f in reversed(frames))
             record.exc_text = None
-            record.msg += f" [{type(exc).__name__}]"
+            record.msg += f" [{type(exc).__name__} at {where}]" if where else f" [{type(exc).__name__}]"
             record.exc_info = None
         return True
 

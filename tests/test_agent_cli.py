@@ -147,3 +147,17 @@ def test_infer_online_overrides_replace_the_policy_for_the_run(home: Path, seed_
     assert f"# engine: {bundle.name}" in r.stdout
     assert any(ln.endswith(bundle.name) for ln in r.stdout.splitlines() if not ln.startswith("#"))
     assert not (home / "models" / "inference_policy.last_good.json").exists()
+
+
+def test_logged_exceptions_keep_the_place_but_not_the_text(home: Path) -> None:
+    path = setup_logging(home)
+    assert path is not None
+    try:
+        raise ValueError("Quarterly-secret-title")
+    except ValueError:
+        logging.getLogger("taskclf.test").exception("a failure")
+    for h in logging.getLogger("taskclf").handlers:
+        h.flush()
+    text = path.read_text()
+    assert "Quarterly-secret-title" not in text
+    assert "ValueError at test_agent_cli.py:" in text
