@@ -407,3 +407,21 @@ def test_rows_are_immutable_and_build_rows_drops_duplicates() -> None:
         rows[0].session_id = "x"  # type: ignore[misc]
     assert rows[0].values == rows[0].model_features()
     assert rows[0].bucket_end == T0 + timedelta(minutes=1)
+
+
+def test_five_and_fifteen_minute_windows_differ() -> None:
+    recs = [active(i, SLACK, "general") for i in range(5)]  # minutes 0-4 in Slack
+    recs += [active(i, CODE, "main.py") for i in range(5, 11)]  # minutes 5-10 in the editor
+    rows = _rows(*recs)
+    f9 = rows[9].model_features()
+    # 5 minutes = buckets starting in (t - 300 s, t] = minutes 5..9: only the editor
+    assert f9["app_entropy_5m"] == 0.0
+    # 15 minutes: 300 s of Slack and 300 s of the editor = exactly one bit
+    assert f9["app_entropy_15m"] == 1.0
+    assert f9["top2_app_concentration_15m"] == 1.0
+    assert f9["app_switch_count_last_5m"] == 1  # the switch at minute 5's start
+    assert f9["app_switch_count_last_15m"] == 1
+    f10 = rows[10].model_features()
+    assert f10["app_switch_count_last_5m"] == 0 and f10["app_switch_count_last_15m"] == 1
+    assert math.isclose(f10["app_entropy_15m"], _entropy_bits(300, 360), rel_tol=1e-12)
+    assert f10["app_dwell_time_seconds"] == 360.0

@@ -172,3 +172,23 @@ def test_state_stays_bounded(recs: list[ActivityRecord]) -> None:
         b.push(r)
         ring, titles = b.state_size
         assert ring <= 15 and titles <= 3
+
+
+@given(records())
+def test_session_ids_and_starts_are_consistent(recs: list[ActivityRecord]) -> None:
+    from engine.sessions import BREAK_SECONDS, session_id
+
+    rows = build_rows(recs, clock=CLOCK)
+    prev = None
+    for rec, row in zip(recs, rows, strict=True):
+        assert row.session_id == session_id(rec.user_id, row.session_start)
+        assert row.session_start <= row.bucket_start
+        if prev is not None:
+            gap = (row.bucket_start - prev.bucket_end).total_seconds()
+            if gap >= BREAK_SECONDS:
+                assert row.session_start == row.bucket_start  # a gap always breaks
+            if row.session_start == row.bucket_start and gap < BREAK_SECONDS:
+                assert rec.active_seconds_any > 0  # an idle break ends at activity
+            if row.session_start != row.bucket_start:
+                assert row.session_start == prev.session_start
+        prev = row
