@@ -11,6 +11,7 @@ starts the new session whatever it holds (the gap itself is the break).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -87,3 +88,17 @@ class SessionTracker:
             self.start_ts = start
         self.prev_end_ts = end
         return new
+
+
+def resume_index(records: Sequence[ActivityRecord], break_seconds: float = BREAK_SECONDS) -> int:
+    """Where to start pushing ``records`` (one user, time order) to resume a builder exactly.
+
+    Everything the feature builder and the session rules keep is reset by a gap of at least
+    ``break_seconds``, so pushing the records from the first one after the last such gap gives
+    the same rows as pushing the whole history. Returns 0 when there is no such gap (push all).
+    """
+    for i in range(len(records) - 1, 0, -1):
+        prev_end = records[i - 1].bucket_start.timestamp() + records[i - 1].bucket_seconds
+        if records[i].bucket_start.timestamp() - prev_end >= break_seconds:
+            return i
+    return 0

@@ -192,3 +192,19 @@ def test_session_ids_and_starts_are_consistent(recs: list[ActivityRecord]) -> No
             if row.session_start != row.bucket_start:
                 assert row.session_start == prev.session_start
         prev = row
+
+
+@given(records(), st.data())
+def test_resume_index_after_any_history_prefix(recs: list[ActivityRecord], data: Any) -> None:
+    """Pushing from ``resume_index`` of any stored prefix continues exactly like batch."""
+    from engine.sessions import resume_index
+
+    full = [bits(r) for r in build_rows(recs, clock=CLOCK)]
+    k = data.draw(st.integers(1, len(recs)))
+    i = resume_index(recs[:k])
+    assert 0 <= i < k
+    b = FeatureBuilder(clock=CLOCK)
+    for r in recs[i:k]:
+        b.push(r)  # the agent's warm-up after a restart
+    rest = [bits(b.push(r)) for r in recs[k:]]  # type: ignore[arg-type]
+    assert rest == full[k:]

@@ -81,3 +81,11 @@ def test_tracker_reset() -> None:
     t.reset()
     assert t.advance(active(1)) is True
     assert t.start_ts == (T0 + timedelta(minutes=1)).timestamp()
+
+
+def test_resume_index_is_after_the_last_gap() -> None:
+    from engine.sessions import resume_index
+
+    recs = [active(0), active(1), active(10), active(11), active(14), active(15)]
+    assert resume_index(recs) == 2  # minutes 1 -> 10: a gap; 11 -> 14 is only 120 s
+    assert resume_index(recs[:2]) == 0 and resume_index([]) == 0
