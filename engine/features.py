@@ -85,6 +85,10 @@ class FeatureRow:
     schema_hash = SCHEMA_HASH_V2
     schema_version = SCHEMA_VERSION
 
+    def __hash__(self) -> int:
+        # equal rows have equal keys; the feature mapping itself is not hashable
+        return hash((self.user_id, self.device_id, self.bucket_start))
+
     @property
     def values(self) -> Mapping[str, Any]:
         return self.features

@@ -425,3 +425,10 @@ def test_five_and_fifteen_minute_windows_differ() -> None:
     assert f10["app_switch_count_last_5m"] == 0 and f10["app_switch_count_last_15m"] == 1
     assert math.isclose(f10["app_entropy_15m"], _entropy_bits(300, 360), rel_tol=1e-12)
     assert f10["app_dwell_time_seconds"] == 360.0
+
+
+def test_rows_hash_by_user_device_and_bucket() -> None:
+    a = _rows(active(0), active(1))
+    b = _rows(active(0), active(1))
+    assert [hash(r) for r in a] == [hash(r) for r in b] and len(set(a)) == 2
+    assert a[0] in set(a) and a[0] == a[0]
