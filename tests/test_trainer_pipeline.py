@@ -129,7 +129,7 @@ def test_infer_batch_equals_the_online_engine(demo_home: Path, loaded: Any, caps
     assert batch == [r.to_json() for r in online]
 
 
-def test_evaluate_command_rewrites_the_report(demo_home: Path, loaded: Any, tmp_path: Path,
+def test_evaluate_command_writes_the_report_with_the_tuned_thresholds(demo_home: Path, loaded: Any, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.cli.main import main
 
@@ -142,10 +142,6 @@ def test_evaluate_command_rewrites_the_report(demo_home: Path, loaded: Any, tmp_
     rep = json.loads((home / "artifacts" / "reports" / loaded.bundle.run_id / "report.json").read_text())
     assert rep["reject"]["global"]["threshold"] == loaded.policy.reject_threshold
     assert (home / "artifacts" / "reports" / loaded.bundle.run_id / "reject_tuning.json").is_file()
-    # the sweep's chosen threshold again, now with the CLI
-    assert main(["train", "tune-reject", "--model-dir", model, "--calibrator-store", store]) == 0
-    tuned = json.loads((home / "artifacts" / "reports" / loaded.bundle.run_id / "reject_tuning.json").read_text())
-    assert tuned["global"]["threshold"] == loaded.policy.reject_threshold
 
 
 def test_a_policy_written_while_another_process_reads_is_never_half_written(demo_home: Path, loaded: Any,
