@@ -214,3 +214,23 @@ def test_whole_chain_is_deterministic(tmp_path: Path) -> None:
 
     assert policy(a.policy_path, a) == policy(b.policy_path, b)
     assert np.isclose(a.report["reject"]["global"]["threshold"], b.report["reject"]["global"]["threshold"])
+
+
+def test_holdout_users_appear_only_in_test_and_get_unseen_user_scores(tmp_path: Path) -> None:
+    from trainer.synth import SynthConfig, generate
+    from trainer.synth_store import frame_from_days
+    from trainer.train_lgbm import TrainParams
+    from trainer.workflow import train_all
+
+    frame = frame_from_days(list(generate(SynthConfig(users=4, days=8, seed=2, miscalibrated_users=0))))
+    out = train_all(tmp_path, frame, seed=5, holdout_users=1,
+                    params=TrainParams(seed=5, max_rounds=10, num_leaves=7, num_threads=1))
+    split = out.report["holdout_users"]
+    assert len(split) == 1
+    meta = json.loads((out.bundle_dir / "metadata.json").read_text())
+    held = meta["split"]["users"][split[0]]
+    assert held["train"] == [] and held["calibration"] == [] and len(held["test"]) == 8
+    assert split[0] not in meta["users"]  # never trained on
+    gates = out.report["evaluation"]["gates"]
+    assert gates["seen_user_macro_f1"]["status"] in ("PASS", "FAIL")
+    assert gates["unseen_user_macro_f1"]["value"] is not None
