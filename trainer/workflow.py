@@ -155,14 +155,13 @@ def calibrate(
     raw = predict_raw(bundle, rows)
     fit = fit_store_calibrators(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance)
     now = now or datetime.now(UTC)
-    if out_dir is None:
-        out_dir = calibrator_stores_dir(home) / f"{bundle.run_id}_{method}_{now:%Y%m%d%H%M%S}"
-    out_dir = Path(out_dir)
-    k = 1
-    base = out_dir
-    while out_dir.exists():
-        out_dir = base.with_name(f"{base.name}-{k}")
-        k += 1
+    if out_dir is None:  # a new directory every time (the live policy's store is never touched)
+        base = calibrator_stores_dir(home) / f"{bundle.run_id}_{method}_{now:%Y%m%d%H%M%S}"
+        out_dir, k = base, 1
+        while out_dir.exists():
+            out_dir = base.with_name(f"{base.name}-{k}")
+            k += 1
+    out_dir = Path(out_dir)  # an explicit --out that exists is refused by the writer
     store_dir = write_calibrator_store(
         out_dir, method=method, global_calibrator=fit.global_calibrator,
         user_calibrators=fit.user_calibrators, bundle=bundle, eligibility=fit.eligibility,
@@ -366,6 +365,9 @@ def train_all(
                     strict=True):
         user_days.setdefault(u, set()).add(date.fromordinal(int(d)))
     split = split_days(user_days, holdout_users=holdout_users, seed=seed)
+    unlabelled = sorted(set(frame.user_ids) - set(user_days))
+    if unlabelled:
+        progress(f"users without labelled days (not used): {', '.join(unlabelled)}")
     sizes = split_sizes(frame, split)
     progress(f"split: {sizes['train']['days']} train / {sizes['calibration']['days']} calibration / "
              f"{sizes['test']['days']} test user-days")
