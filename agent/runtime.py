@@ -216,9 +216,16 @@ class AgentRuntime:
             local_offset=self.clock.local_offset,
         )
         missing = list(self._backend.missing_signals())
+        try:
+            permissions = dict(self._backend.permissions())
+            notes = tuple(self._backend.notes())
+        except Exception:
+            permissions, notes = {}, ()
         self._set(
             user_id=self.user_id,
             sampler_backend=self._backend.NAME,
+            sampler_permissions=permissions,
+            sampler_notes=notes,
             missing_signals=tuple(missing),
             config_warnings=self._config_warnings
             + ((self._backend_note,) if self._backend_note else ()),

@@ -58,6 +58,8 @@ class AgentSnapshot:
     saving: bool = False  # a label waits in the durable queue
     version: int = 0  # bumps on every publish
     last_app_category: str | None = None  # app category of the last closed bucket (headless line)
+    sampler_permissions: dict[str, str] = field(default_factory=dict)  # e.g. accessibility: missing
+    sampler_notes: tuple[str, ...] = ()  # what is missing and how to grant it (doctor's sentences)
 
     @property
     def paused(self) -> bool:

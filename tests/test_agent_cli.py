@@ -161,3 +161,30 @@ def test_logged_exceptions_keep_the_place_but_not_the_text(home: Path) -> None:
     text = path.read_text()
     assert "Quarterly-secret-title" not in text
     assert "ValueError at test_agent_cli.py:" in text
+
+
+def test_doctor_detects_wayland_without_x(home: Path) -> None:
+    env = dict(os.environ, WAYLAND_DISPLAY="wayland-0", XDG_SESSION_TYPE="wayland")
+    env.pop("DISPLAY", None)
+    r = taskclf("doctor", "--json", home=home, env=env)
+    rep = json.loads(r.stdout)
+    assert rep["session"]["wayland"] is True and rep["backend"] == "none"
+    assert "Wayland" in taskclf("doctor", home=home, env=env).stdout
+
+
+def test_snapshot_carries_the_backend_permissions_and_notes(home: Path) -> None:
+    from agent.sampler._macos import MacBackend
+    from tests.agent_helpers import make_runtime
+    from tests.test_sampler_backends import FakeMac
+
+    rt = make_runtime(home, MacBackend(FakeMac(ax=False, im=True)))  # type: ignore[arg-type]
+    rt.start()
+    try:
+        snap = rt.snapshot()
+        assert snap.sampler_backend == "macos"
+        assert snap.sampler_permissions == {"accessibility": "missing",
+                                            "input_monitoring": "granted"}
+        assert any("Accessibility" in n for n in snap.sampler_notes)
+        assert "title" in snap.missing_signals
+    finally:
+        rt.stop()
