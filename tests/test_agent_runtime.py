@@ -432,3 +432,16 @@ def test_spot_checks_only_with_a_model(home: Path) -> None:
     asked = sum(rt._maybe_prompt(_pred("2026-03-02T10:00:00+00:00", rejected=False))  # type: ignore[arg-type]
                 is not None for _ in range(4800))  # ten 8-hour days of buckets
     assert 5 <= asked <= 40  # about 2 a day
+
+
+def test_corrupt_store_is_reported_and_predictions_continue(home: Path) -> None:
+    store_path(home).write_bytes(b"this is not a database" * 100)
+    rt = make_runtime(home)
+    rt.start()
+    try:
+        wait_for(lambda: rt.snapshot().last is not None, timeout=10)
+        err = rt.snapshot().store_error or ""
+        assert "store.sqlite3" in err and "not a usable taskclf store" in err, err
+    finally:
+        rt.stop()
+    assert store_path(home).read_bytes().startswith(b"this is not a database")  # left alone
