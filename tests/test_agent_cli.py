@@ -188,3 +188,31 @@ def test_snapshot_carries_the_backend_permissions_and_notes(home: Path) -> None:
         assert "title" in snap.missing_signals
     finally:
         rt.stop()
+
+
+def test_ctrl_c_finalises_the_open_bucket(home: Path) -> None:
+    import signal
+    import time
+
+    from engine.paths import store_path
+    from engine.store import Store
+
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    p = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--home", str(home), "agent",
+                          "--headless", "--backend", "none"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    assert p.stdout is not None
+    assert p.stdout.readline().startswith("# taskclf agent")
+    time.sleep(2.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    st = Store.open(store_path(home), readonly=True)
+    recs = list(st.records())
+    preds = st.predictions()
+    st.close()
+    assert len(recs) >= 1 and len(preds) == len(recs)
+    assert 0 < recs[-1].observed_seconds < 60  # the partial bucket of the stop
+    shown = recs[-1].bucket_start.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert shown in out  # and its line was printed
