@@ -94,9 +94,12 @@ def render_markdown(rep: dict[str, Any]) -> str:
             return f"{d['nll']:.3f} / {d['brier']:.3f} / {d['ece']:.3f}"
 
         t = thr.get(u, {}).get("threshold")
+        kind = pu.get("calibrator", "")
+        if kind == "user":
+            kind = "own fit" if e.get("own_fit", True) else "user (= global)"
         lines.append(
             f"| {u} | {'yes' if e.get('eligible') else 'no'} | {e.get('buckets', 0)}/{e.get('days', 0)}/"
-            f"{e.get('labels', 0)} | {pu.get('calibrator', '')} | {trio(pu.get('raw'))} | "
+            f"{e.get('labels', 0)} | {kind} | {trio(pu.get('raw'))} | "
             f"{trio(pu.get('global'))} | {trio(pu.get('after'))} | {_num(t) if t is not None else 'global'} |"
         )
     rj = rep.get("reject") or {}
