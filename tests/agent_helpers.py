@@ -67,3 +67,9 @@ def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+def last_field(rt: AgentRuntime, name: str) -> Any:
+    """A field of the runtime's last prediction (None before the first bucket)."""
+    last = rt.snapshot().last
+    return None if last is None else getattr(last, name)

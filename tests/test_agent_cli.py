@@ -177,7 +177,7 @@ def test_snapshot_carries_the_backend_permissions_and_notes(home: Path) -> None:
     from tests.agent_helpers import make_runtime
     from tests.test_sampler_backends import FakeMac
 
-    rt = make_runtime(home, MacBackend(FakeMac(ax=False, im=True)))  # type: ignore[arg-type]
+    rt = make_runtime(home, MacBackend(FakeMac(ax=False, im=True)))
     rt.start()
     try:
         snap = rt.snapshot()

@@ -15,7 +15,7 @@ from agent.reload import PolicyWatcher
 from engine.paths import last_good_policy_path, policy_path, store_path
 from engine.policy import policy_for, write_policy
 from engine.store import Store
-from tests.agent_helpers import make_runtime, wait_for
+from tests.agent_helpers import last_field, make_runtime, wait_for
 
 
 def install_seed(home: Path, seed_dir: Path, *, threshold: float = 0.4) -> str:
@@ -71,7 +71,7 @@ def test_policy_changes_are_validated_refused_and_reverted(home: Path, seed_dir:
         for name, data in cases.items():
             n = len(rec.calls)
             policy_path(home).write_bytes(data)
-            wait_for(lambda n=n: len(rec.calls) > n, timeout=30)
+            wait_for(lambda n=n: len(rec.calls) > n, timeout=30)  # type: ignore[misc]
             built, err = rec.calls[-1]
             assert built is None and err, name
             if name == "escape":
@@ -112,19 +112,19 @@ def test_running_agent_keeps_predicting_with_the_previous_engine(home: Path, see
     try:
         wait_for(lambda: rt.snapshot().model.kind == "model", timeout=30)
         assert rt.snapshot().model.model_id == run_id
-        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.model_id == run_id, timeout=10)
+        wait_for(lambda: last_field(rt, "model_id") == run_id, timeout=10)
         policy_path(home).write_text("garbage")
         wait_for(lambda: rt.snapshot().model.policy_error, timeout=10)
         snap = rt.snapshot()
         assert snap.model.kind == "model" and snap.model.model_id == run_id
         v = snap.last.bucket_start if snap.last else None
-        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.bucket_start != v, timeout=10)
-        assert rt.snapshot().last.model_id == run_id  # type: ignore[union-attr]
+        wait_for(lambda: last_field(rt, "bucket_start") != v, timeout=10)
+        assert last_field(rt, "model_id") == run_id
         policy_path(home).unlink()
         wait_for(lambda: rt.snapshot().model.kind == "rules", timeout=10)
         assert rt.snapshot().model.policy_error is None
         t = time.time()
-        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.model_id == "rules", timeout=10)
+        wait_for(lambda: last_field(rt, "model_id") == "rules", timeout=10)
         assert time.time() - t < 10
     finally:
         rt.stop()
@@ -192,7 +192,7 @@ def test_taxonomy_edit_is_picked_up_and_a_broken_one_is_reported(home: Path) -> 
             'version = "1"\n[[buckets]]\nname = "Deep Work"\n'
             'core_labels = ["Build", "Debug", "Write", "BreakIdle"]\ncolor = "#2E7D32"\n')
         wait_for(lambda: "Deep Work" in rt.snapshot().taxonomy_colors, timeout=10)
-        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.mapped_label == "Deep Work",
+        wait_for(lambda: last_field(rt, "mapped_label") == "Deep Work",
                  timeout=10)
         assert rt.snapshot().taxonomy_warning is None
         (home / "taxonomy.toml").write_text("[[buckets]]\nname = 3\n")

@@ -16,7 +16,7 @@ from agent.runtime import AgentRuntime
 from agent.sampler import Sample
 from engine.paths import store_path
 from engine.store import Store
-from tests.agent_helpers import FakeBackend, editor_sample, make_runtime, wait_for
+from tests.agent_helpers import FakeBackend, editor_sample, last_field, make_runtime, wait_for
 
 
 def _store(home: Path) -> Store:
@@ -373,8 +373,8 @@ def test_full_disk_is_reported_and_predictions_continue(home: Path) -> None:
     try:
         wait_for(lambda: rt.snapshot().store_error, timeout=15)
         assert "disk is full" in (rt.snapshot().store_error or "").lower()
-        v = rt.snapshot().last.bucket_start if rt.snapshot().last else None
-        wait_for(lambda: rt.snapshot().last and rt.snapshot().last.bucket_start != v)
+        v = last_field(rt, "bucket_start")
+        wait_for(lambda: last_field(rt, "bucket_start") != v)
         bid = _wait_block(rt)
         res = rt.correct(bid, "Debug")
         assert res.ok  # saved if it still fits, else queued durably ("saving…")

@@ -55,7 +55,7 @@ class XSession:
     def window(self, instance: str, cls: str, title: str) -> str:
         p = subprocess.Popen([sys.executable, str(HERE / "xwin.py"), instance, cls, title],
                              env=self.env, stdout=subprocess.PIPE)
-        self.procs.append(p)  # type: ignore[arg-type]
+        self.procs.append(p)
         assert p.stdout is not None
         wid = p.stdout.readline().decode().strip()
         assert wid, "test window did not start"
@@ -109,7 +109,7 @@ def xsession() -> Iterator[XSession]:
     env.pop("WAYLAND_DISPLAY", None)
     wm = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
-    sess = XSession(display, env, [wm, xvfb])  # type: ignore[list-item]
+    sess = XSession(display, env, [wm, xvfb])
     time.sleep(0.5)
     try:
         yield sess
