@@ -80,11 +80,11 @@ def test_headless_agent_records_what_happens_on_a_real_x_server(tmp_path: Path,
         for _ in range(3):
             xs.xdotool("click", "1")
         xs.xdotool("click", "5")
-        time.sleep(max(0.0, b0 + 5 + 0.3 - time.time()))
+        time.sleep(max(0.0, b0 + 5 + 0.02 - time.time()))
         # bucket b0+5: the terminal, a few keys
         xs.activate(term)
         xs.xdotool("type", "--delay", "30", "ls -l")
-        time.sleep(max(0.0, b0 + 10 + 0.2 - time.time()))
+        time.sleep(max(0.0, b0 + 10 + 0.02 - time.time()))
         # bucket b0+10: half editor, half terminal
         xs.activate(code)
         time.sleep(max(0.0, b0 + 12.5 - time.time()))
@@ -105,13 +105,13 @@ def test_headless_agent_records_what_happens_on_a_real_x_server(tmp_path: Path,
         return sum(s.seconds for s in rec.segments if s.app_id == app)
 
     r0, r1, r2, r3, r4 = (recs[b0 + 5 * i] for i in range(5))
-    assert seconds(r0, "com.microsoft.VSCode") >= 4.4
+    assert seconds(r0, "com.microsoft.VSCode") >= 4.2
     assert r0.observed_seconds >= 4.5 and r0.observed_seconds <= 5.0
     assert 11 <= r0.keys <= 14, r0.keys  # 11 typed + BackSpace + ctrl+s
     assert r0.backspaces == 1 and r0.shortcuts == 1
     assert r0.clicks == 3 and r0.scrolls == 1
     assert r0.mouse_px >= 300
-    assert seconds(r1, "org.gnome.Terminal") >= 4.4
+    assert seconds(r1, "org.gnome.Terminal") >= 4.2
     assert 4 <= r1.keys <= 6
     assert abs(seconds(r2, "com.microsoft.VSCode") - 2.5) <= 0.8
     assert abs(seconds(r2, "org.gnome.Terminal") - 2.5) <= 0.8
