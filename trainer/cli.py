@@ -311,9 +311,16 @@ def _batch_run(args: argparse.Namespace) -> int:
     assert start is not None and end is not None
     make, source = engine_maker(home, model_dir=args.model_dir, calibrator_store=args.calibrator_store,
                                 reject_threshold=args.reject_threshold, smooth_window=args.smooth_window)
+    from datetime import timedelta
+
+    from trainer.dataset import utc_bounds
+
+    lo, hi = utc_bounds(start, end)
+    assert lo is not None and hi is not None
+    window = (lo - timedelta(hours=12), hi + timedelta(hours=12))  # room for the session's start
     stores = open_stores(home, args.store)
     try:
-        frames = [user_frame(s, u) for s in stores for u in s.users() if args.user_id in (None, u)]
+        frames = [user_frame(s, u, window=window) for s in stores for u in s.users() if args.user_id in (None, u)]
     finally:
         for s in stores:
             s.close()

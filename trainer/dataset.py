@@ -56,26 +56,32 @@ def _label_rows(starts: Sequence[int], spans: Sequence[LabelSpan]) -> tuple[list
     return out_y, out_p
 
 
-def _stored_rows(store: Any, user: str) -> list[dict[str, Any]] | None:
-    rows = list(store.feature_rows(user_id=user))
+def _stored_rows(store: Any, user: str, window: tuple[datetime, datetime] | None = None
+                 ) -> list[dict[str, Any]] | None:
+    lo, hi = window if window is not None else (None, None)
+    rows = list(store.feature_rows(user_id=user, start=lo, end=hi))
     if not rows:
         return None
     for r in rows:
         if r.get("_schema_hash") != SCHEMA_HASH_V2 or r.get("_feature_builder_version") != FEATURE_BUILDER_VERSION:
             return None
-    if len(rows) < store.count_records(user_id=user):
+    n_records = (store.count_records(user_id=user) if window is None
+                 else sum(1 for _ in store.records(user_id=user, start=lo, end=hi)))
+    if len(rows) < n_records:
         return None
     return rows
 
 
-def _rebuilt_rows(store: Any, user: str) -> list[tuple[dict[str, Any], int, int]]:
+def _rebuilt_rows(store: Any, user: str, window: tuple[datetime, datetime] | None = None
+                  ) -> list[tuple[dict[str, Any], int, int]]:
     """(model features + session id, bucket start epoch s, utc offset) per record, rebuilt with
     the one builder (records were validated when the store read them)."""
     from engine.features import FeatureBuilder, FeatureInputError
 
     out: list[tuple[dict[str, Any], int, int]] = []
     builders: dict[str, FeatureBuilder] = {}
-    for rec in store.records(user_id=user):
+    lo, hi = window if window is not None else (None, None)
+    for rec in store.records(user_id=user, start=lo, end=hi):
         b = builders.get(rec.device_id)
         if b is None:
             b = builders[rec.device_id] = FeatureBuilder(validate=False)
@@ -94,9 +100,12 @@ def _rebuilt_rows(store: Any, user: str) -> list[tuple[dict[str, Any], int, int]
     return out
 
 
-def user_frame(store: Any, user: str, stats: LoadStats | None = None) -> Frame:
-    """All buckets of one user in one store, labelled from that store's spans."""
-    stored = _stored_rows(store, user)
+def user_frame(store: Any, user: str, stats: LoadStats | None = None,
+               window: tuple[datetime, datetime] | None = None) -> Frame:
+    """The buckets of one user in one store (all, or those starting in the UTC ``window``),
+    labelled from that store's spans. With a window, rows are rebuilt from the window's records
+    (sessions break overnight, so a window padded around local days starts a fresh session)."""
+    stored = _stored_rows(store, user, window)
     rows: list[dict[str, Any]]
     days: list[int]
     if stored is not None:
@@ -111,7 +120,7 @@ def user_frame(store: Any, user: str, stats: LoadStats | None = None) -> Frame:
             days.append(cache[key])
         starts = [int(dt.timestamp()) for dt in starts_dt]
     else:
-        rebuilt = _rebuilt_rows(store, user)
+        rebuilt = _rebuilt_rows(store, user, window)
         if stats is not None and rebuilt:
             stats.rebuilt_users += 1
         rows = [r for r, _, _ in rebuilt]
