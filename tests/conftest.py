@@ -90,4 +90,9 @@ def demo_home() -> Path:
             if proc.returncode != 0:
                 pytest.fail(f"taskclf demo failed ({proc.returncode}): {proc.stderr[-2000:]}")
             (base / "done").write_text("ok")
+            import time
+
+            for stale in base.parent.glob("taskclf-test-demo-*"):  # homes of older sources
+                if stale != base and time.time() - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
     return base / "home"
