@@ -15,13 +15,14 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent.engines import BuiltEngine
 from engine.errors import ArtifactError, TaskclfError
-from engine.paths import inside_home, last_good_policy_path, policy_path
+from engine.paths import inside_home, last_good_policy_path, models_dir, policy_path
 
 log = logging.getLogger("taskclf.agent.reload")
 
@@ -29,6 +30,7 @@ Submit = Callable[[BuiltEngine | None, str | None], None]
 TaxonomyLoader = Callable[[], tuple[Any, str | None]]
 
 PROBE_TIMEOUT_S = 15.0
+PRE_PROBE_SCAN_S = 2.0  # how often the models folder is listed for new bundles
 MAX_POLICY_BYTES = 1024 * 1024
 
 
@@ -142,6 +144,9 @@ class PolicyWatcher:
         self._seen_stat: tuple[int, int, int] | None = None
         self._seen_hash: str | None = None
         self._have_policy = False
+        self._known_bundles: set[str] | None = None  # bundle dirs present at start
+        self._scan_at = 0.0
+        self.preprobed = 0
         self.loads = 0  # successful swaps handed over (tests, benchmark)
         self.refusals = 0
 
@@ -176,6 +181,10 @@ class PolicyWatcher:
             except Exception:
                 log.exception("policy check failed")
             self._force = False
+            try:
+                self._preprobe_new_bundles()
+            except Exception:
+                log.exception("probing a new bundle failed")
 
     def _rules(self) -> BuiltEngine:
         from engine.pipeline import Engine
@@ -190,7 +199,46 @@ class PolicyWatcher:
         self._seen_taxonomy = key
         return changed
 
+    def _bundle_dirs(self) -> set[str]:
+        try:
+            with os.scandir(models_dir(self.home)) as it:
+                return {e.name for e in it if e.is_dir(follow_symlinks=False)}
+        except OSError:
+            return set()
+
+    def _preprobe_new_bundles(self) -> None:
+        """Probe a bundle as soon as the trainer puts it in place: the policy that points to
+        it comes later (after calibration and threshold tuning) and is then picked up without
+        waiting for the probe. Bundles present at start are probed only when a policy uses
+        them."""
+        now = time.monotonic()
+        if now - self._scan_at < PRE_PROBE_SCAN_S:
+            return
+        self._scan_at = now
+        names = self._bundle_dirs()
+        if self._known_bundles is None:
+            self._known_bundles = names
+            return
+        for name in sorted(names - self._known_bundles):
+            bdir = models_dir(self.home) / name
+            if not (bdir / "model.txt").is_file() or not (bdir / "metadata.json").is_file():
+                continue  # still being written (bundles are renamed into place complete)
+            self._known_bundles.add(name)
+            key = _probe_key(bdir.resolve())
+            if key is None or key in _PROBED:
+                continue
+            from engine.bundle_probe import probe_bundle
+
+            try:
+                probe_bundle(bdir.resolve(), timeout=self.probe_timeout)
+            except TaskclfError as exc:
+                log.info("new bundle %s did not pass the probe: %s", name, exc)
+                continue
+            _PROBED.add(key)
+            self.preprobed += 1
+
     def _initial(self) -> None:
+        self._known_bundles = self._bundle_dirs()
         self._taxonomy_changed()
         if self.overrides is not None and getattr(self.overrides, "model_dir", None) is not None:
             tax, _ = self.taxonomy_loader()

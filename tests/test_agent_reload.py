@@ -200,3 +200,36 @@ def test_taxonomy_edit_is_picked_up_and_a_broken_one_is_reported(home: Path) -> 
         assert "taxonomy" in (rt.snapshot().taxonomy_warning or "")
     finally:
         rt.stop()
+
+
+def test_new_bundle_is_probed_before_its_policy_arrives(home: Path, seed_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.bundle_probe as bp
+
+    calls: list[Path] = []
+    real = bp.probe_bundle
+
+    def counting(bundle_dir: Path, timeout: float = 15.0) -> None:
+        calls.append(Path(bundle_dir))
+        real(bundle_dir, timeout)
+
+    monkeypatch.setattr(bp, "probe_bundle", counting)
+    monkeypatch.setattr("agent.reload.PRE_PROBE_SCAN_S", 0.1)
+    (home / "models").mkdir()
+    w, rec = _watch(home)
+    try:
+        wait_for(lambda: rec.calls)  # rules: no policy yet
+        bundle = next((seed_dir / "models").iterdir())
+        tmp = home / "models" / ".incoming"
+        shutil.copytree(bundle, tmp)
+        tmp.rename(home / "models" / bundle.name)  # the trainer renames bundles into place
+        wait_for(lambda: w.preprobed == 1, timeout=30)
+        assert len(calls) == 1
+        cal = home / "artifacts" / "calibrator_store"
+        shutil.copytree(seed_dir / "calibrator_store_temperature", cal)
+        write_policy(home, policy_for(home, home / "models" / bundle.name, cal, 0.4))
+        wait_for(lambda: rec.calls[-1][0] is not None and rec.calls[-1][0].kind == "model",
+                 timeout=30)
+        assert len(calls) == 1, "the policy's model was not probed a second time"
+    finally:
+        w.stop()
