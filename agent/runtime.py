@@ -37,6 +37,8 @@ from engine.record import Block, PredictionRecord
 log = logging.getLogger("taskclf.agent.runtime")
 
 PAUSED_FOREVER = "forever"
+#: Spans made from what the model showed carry its confidence (spec 3.1).
+_FROM_PREDICTION = frozenset({"confirmation", "correction"})
 LABEL_WAIT_SECONDS = 0.3
 MAX_CORRECTION_SECONDS = 3600
 STATE_PAUSED_UNTIL = "agent.paused_until"
@@ -736,7 +738,7 @@ class AgentRuntime:
                 "span": {
                     "start_ts": start.isoformat(), "end_ts": end.isoformat(), "label": label,
                     "user_id": self.user_id, "provenance": provenance,
-                    "confidence": None if provenance != "confirmation" else confidence,
+                    "confidence": confidence if provenance in _FROM_PREDICTION else None,
                     "created_at": now.isoformat(),
                 },
                 "feedback": {
@@ -775,9 +777,8 @@ class AgentRuntime:
             raise TaskclfError(self.snapshot().store_error or "the data file is not available")
         span = _span_from_item(item)
         fb = item["feedback"]
-        store.add_label_span(span)
-        store.add_feedback(
-            user_id=self.user_id, kind=fb["kind"], shown_label=fb["shown_label"],
+        store.add_label_with_feedback(
+            span, kind=fb["kind"], shown_label=fb["shown_label"],
             answer_label=fb["answer_label"],
             bucket_start=parse_iso(fb["bucket_start"]) if fb["bucket_start"] else None,
             block_start=parse_iso(fb["block_start"]) if fb["block_start"] else None,

@@ -187,13 +187,32 @@ def check_model_text(text: str, *, path: Path | None = None) -> None:
         raise ArtifactError(path, "num_tree_per_iteration", f"{n_trees} trees is not a multiple of {per_iter}")
 
 
+#: The argument a frozen (PyInstaller) executable takes to run the probe: a frozen app's
+#: ``sys.executable`` is the app itself, which cannot run ``-m engine.bundle_probe``.
+FROZEN_PROBE_FLAG = "--probe-bundle"
+
+
+def probe_command(bundle_dir: Path) -> list[str]:
+    """The subprocess command that probes ``bundle_dir``, frozen or not."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, FROZEN_PROBE_FLAG, str(bundle_dir)]
+    return [sys.executable, "-m", "engine.bundle_probe", str(bundle_dir)]
+
+
+def run_frozen_probe(argv: list[str]) -> int | None:
+    """Entry hook for frozen executables: run the probe when asked to, else return None."""
+    if argv[:1] == [FROZEN_PROBE_FLAG]:
+        return _probe_main(argv[1:])
+    return None
+
+
 def probe_bundle(bundle_dir: Path, timeout: float = 15.0) -> None:
     """Load and predict ``bundle_dir`` in a short-lived subprocess; raise ``ArtifactError`` if it
     fails, crashes or does not answer within ``timeout`` seconds."""
     bundle_dir = Path(bundle_dir)
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "engine.bundle_probe", str(bundle_dir)],
+            probe_command(bundle_dir),
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -43,13 +43,15 @@ def parse_row(obj: Any, *, where: str) -> RowInput:
     sid = obj.get("session_id")
     if sid is not None and not isinstance(sid, str):
         raise ArtifactError(where, "session_id", "must be a string or null")
-    bs_raw = obj.get("bucket_start")
+    # ``bucket_start``, or the registry's own column name (feature rows written by the builder).
+    bs_field = "bucket_start" if obj.get("bucket_start") is not None else "bucket_start_ts"
+    bs_raw = obj.get(bs_field)
     bucket_start = None
     if bs_raw is not None:
         try:
             bucket_start = parse_bucket_start(bs_raw)
         except ArtifactError as exc:
-            raise ArtifactError(where, "bucket_start", exc.reason) from None
+            raise ArtifactError(where, bs_field, exc.reason) from None
     features: dict[str, Any] = {}
     for name in MODEL_COLUMNS:
         v = obj.get(name)

@@ -73,6 +73,12 @@ def demo_home() -> Path:
         for f in sorted((root / pkg).rglob("*.py")):
             digest.update(f.relative_to(root).as_posix().encode())
             digest.update(f.read_bytes())
+    if in_ci():
+        # CI runs the real demo every time (it is the end-to-end test of the offline pipeline):
+        # share it between the xdist workers of this run only, never with an earlier run.
+        import uuid
+
+        digest.update(os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex).encode())
     base = Path(tempfile.gettempdir()) / f"taskclf-test-demo-{digest.hexdigest()[:16]}"
     base.mkdir(exist_ok=True)
     with open(base / ".lock", "w") as lock:

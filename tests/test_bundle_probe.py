@@ -95,3 +95,16 @@ def test_models_with_categorical_splits_and_inf_thresholds_pass() -> None:
     check_model_text(text)
     stump = lgb.train({**params, "min_data_in_leaf": 1000}, lgb.Dataset(x, y), 2).model_to_string()
     check_model_text(stump)
+
+
+def test_frozen_executables_probe_through_their_own_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A frozen app's sys.executable is the app: it must get a flag, not ``-m``."""
+    import sys
+
+    from engine import bundle_probe
+
+    assert bundle_probe.probe_command(tmp_path)[1:3] == ["-m", "engine.bundle_probe"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert bundle_probe.probe_command(tmp_path) == [sys.executable, "--probe-bundle", str(tmp_path)]
+    assert bundle_probe.run_frozen_probe(["--help"]) is None
+    assert bundle_probe.run_frozen_probe(["--probe-bundle", str(tmp_path / "missing")]) == 1

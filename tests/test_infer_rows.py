@@ -79,6 +79,17 @@ def test_rules_without_a_model_and_bucket_starts_kept(capsys: pytest.CaptureFixt
     assert [o["accepted_label"] for o in out] == ["BreakIdle", "BreakIdle", "Meet"]
 
 
+
+def test_registry_column_bucket_start_ts_is_read_too(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rows = [
+        {"user_id": "u", "bucket_start_ts": "2026-02-23T10:00:00+00:00", "app_category": "lockscreen"},
+        {"user_id": "u", "bucket_start_ts": "2026-02-23T10:07:00+00:00", "app_category": "lockscreen"},
+    ]
+    assert main(["infer", "rows", "--input", str(_write_rows(tmp_path / "r.jsonl", rows))]) == 0
+    out = _records(capsys.readouterr().out)
+    assert [o["bucket_start"] for o in out] == ["2026-02-23T10:00:00+00:00", "2026-02-23T10:07:00+00:00"]
+
+
 BAD = [
     '{"user_id": "u", "app_category": "meeting"}',
     "",

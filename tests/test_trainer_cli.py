@@ -135,6 +135,7 @@ def test_labels_import_export_add(home: Path, tmp_path: Path, capsys: pytest.Cap
     rc, _, err = _run(capsys, "labels", "export", "--output", str(export))
     assert rc == 0, err
     lines = export.read_text().splitlines()
+    assert export.stat().st_mode & 0o777 == 0o600  # labels are personal data
     assert len(lines) == 4 and lines[1].startswith("2026-03-02T09:00:00+00:00,2026-03-02T10:00:00+00:00,Build,u1")
     rc, out, _ = _run(capsys, "labels", "export")
     assert out.splitlines() == lines

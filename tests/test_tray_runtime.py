@@ -87,6 +87,12 @@ def test_double_click_one_span_bounded_to_block(tray: Any, home: Path) -> None:
     assert sp.label == "Debug"
     assert 0 < (sp.end_ts - sp.start_ts).total_seconds() <= 3600
     assert sp.start_ts == datetime.fromisoformat(block.start)  # from the block the user saw
+    last = rt.snapshot().last
+    assert sp.confidence is not None and last is not None  # the model's confidence (spec 3.1)
+    assert 0.0 <= sp.confidence <= 1.0
+    with Store.open(store_path(home), readonly=True) as s:
+        events = [e for e in s.feedback() if e.answer_label == "Debug"]
+    assert len(events) == 1  # one feedback event, written with the span
     wait("the user's label in the header", lambda: app.model.header == "Now: Debug · your label")
     assert app.model.find("notice").text.startswith("✓")
 
@@ -98,6 +104,7 @@ def test_confirmation_span(tray: Any, home: Path) -> None:
     click(find(top(app), "Yes, that's right"))
     got = wait("the confirmation span", lambda: spans(home, "confirmation"))
     assert [s.label for s in got] == [shown]
+    assert got[0].confidence is not None
 
 
 def test_locked_store_says_saving_then_saves(tray: Any, home: Path) -> None:

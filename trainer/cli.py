@@ -409,8 +409,7 @@ def _export_configure(p: argparse.ArgumentParser) -> None:
 def _export_run(args: argparse.Namespace) -> int:
     import io
 
-    from engine.jsonio import atomic_write_bytes
-    from engine.labels_csv import export_spans
+    from engine.labels_csv import export_spans, export_spans_to_path
     from engine.paths import store_path
     from engine.store import Store
 
@@ -418,12 +417,14 @@ def _export_run(args: argparse.Namespace) -> int:
     if not store_path(home).exists():
         raise TaskclfError(f"{store_path(home)}: no store yet (nothing to export)")
     with Store.open(store_path(home), readonly=True) as store:
-        buf = io.StringIO()
-        n = export_spans(store.label_spans(user_id=args.user_id), buf)
+        spans = store.label_spans(user_id=args.user_id)
     if args.output:
-        atomic_write_bytes(Path(args.output).expanduser().resolve(), buf.getvalue().encode("utf-8"))
+        # Owner-only and atomic: labels are personal data.
+        n = export_spans_to_path(spans, Path(args.output).expanduser().resolve())
         _say(f"{n} span(s) written to {args.output}")
     else:
+        buf = io.StringIO()
+        export_spans(spans, buf)
         sys.stdout.write(buf.getvalue())
     return 0
 
