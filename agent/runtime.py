@@ -40,6 +40,8 @@ PAUSED_FOREVER = "forever"
 #: Spans made from what the model showed carry its confidence (spec 3.1).
 _FROM_PREDICTION = frozenset({"confirmation", "correction"})
 LABEL_WAIT_SECONDS = 0.3
+#: How far before today a restart looks for the start of a session still running.
+RESUME_LOOKBACK_SECONDS = 24 * 3600
 MAX_CORRECTION_SECONDS = 3600
 STATE_PAUSED_UNTIL = "agent.paused_until"
 PROMPT_EXPIRY_SECONDS = 3600
@@ -567,18 +569,26 @@ class AgentRuntime:
         self._apply_retention(store)
 
     def _recent_records(self, store: Any) -> list[ActivityRecord]:
-        """This device's records of today (local), and at least of the last 15 minutes."""
+        """This device's records of today (local), at least of the last 15 minutes, and back to
+        the start of the current session when it began before midnight (up to a day back), so a
+        restart rebuilds the builder exactly as batch inference over the same records would."""
+        from engine.sessions import resume_index
+
         now = self.clock.time()
         off, _ = self.clock.local_offset(now)
         day_start = math.floor((now + off * 60) / 86400) * 86400 - off * 60
         since = min(day_start, now - 15 * 60)
-        since = math.floor(since / self.bucket_seconds) * self.bucket_seconds
+        lookback = since - RESUME_LOOKBACK_SECONDS
+        lookback = math.floor(lookback / self.bucket_seconds) * self.bucket_seconds
         try:
-            return [r for r in store.last_records(self.user_id, datetime.fromtimestamp(since, UTC))
+            recs = [r for r in store.last_records(self.user_id, datetime.fromtimestamp(lookback, UTC))
                     if r.device_id == self.device_id]
         except Exception as exc:
             self._store_failed("read recent records", exc)
             return []
+        first_today = next((i for i, r in enumerate(recs) if r.bucket_start_ts >= since), len(recs))
+        return recs[min(first_today, resume_index(recs[:first_today + 1]))
+                    if first_today < len(recs) else first_today:]
 
     def _apply_retention(self, store: Any) -> None:
         days = int(getattr(self._config, "activity_retention_days", 90) or 90)

@@ -445,3 +445,51 @@ def test_corrupt_store_is_reported_and_predictions_continue(home: Path) -> None:
     finally:
         rt.stop()
     assert store_path(home).read_bytes().startswith(b"this is not a database")  # left alone
+
+
+class _FixedClock:
+    """Wall clock frozen at ``t`` in UTC (offset 0), for the restart window."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def time(self) -> float:
+        return self.t
+
+    def local_offset(self, ts: float) -> tuple[int, str | None]:
+        return 0, "UTC"
+
+
+def _minute_records(user: str, device: str, start: datetime, minutes: list[int]) -> list[Any]:
+    from datetime import timedelta
+
+    from engine.activity import ActivityRecord
+
+    return [
+        ActivityRecord(user_id=user, device_id=device, bucket_start=start + timedelta(minutes=m),
+                       observed_seconds=60.0, utc_offset_minutes=0, active_seconds_any=30.0)
+        for m in minutes
+    ]
+
+
+def test_restart_after_midnight_replays_the_session_from_its_start(home: Path) -> None:
+    """A session running across midnight is replayed from its first bucket (after the last
+    gap), so the restarted builder gives what batch inference over the same records gives."""
+    from engine.store import Store
+
+    midnight = datetime(2026, 3, 3, tzinfo=UTC)
+    start = midnight.replace(day=2, hour=23, minute=0)
+    # 22:00-22:09 (an older session), a 40-minute gap, then 23:00 -> 00:14 without a gap.
+    recs = _minute_records("u", "d", start, list(range(-60, -50)) + list(range(0, 75)))
+    with Store.open(home / "store.sqlite3") as st:
+        for r in recs:
+            st.put_record(r)
+        rt = AgentRuntime(home, backend=FakeBackend(), clock=_FixedClock(midnight.timestamp() + 15 * 60))
+        rt.user_id, rt.device_id = "u", "d"
+        got = rt._recent_records(st)
+    assert got[0].bucket_start == start  # the session's start, before midnight
+    assert got[-1].bucket_start == recs[-1].bucket_start
+    assert len(got) == 75
