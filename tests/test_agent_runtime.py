@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.runtime import AgentRuntime
+from engine.activity import ActivityRecord
 from agent.sampler import Sample
 from engine.paths import store_path
 from engine.store import Store
@@ -463,10 +464,8 @@ class _FixedClock:
         return 0, "UTC"
 
 
-def _minute_records(user: str, device: str, start: datetime, minutes: list[int]) -> list[Any]:
+def _minute_records(user: str, device: str, start: datetime, minutes: list[int]) -> list[ActivityRecord]:
     from datetime import timedelta
-
-    from engine.activity import ActivityRecord
 
     return [
         ActivityRecord(user_id=user, device_id=device, bucket_start=start + timedelta(minutes=m),
