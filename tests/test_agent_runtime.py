@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from agent.runtime import AgentRuntime
-from engine.activity import ActivityRecord
 from agent.sampler import Sample
+from engine.activity import ActivityRecord
 from engine.paths import store_path
 from engine.store import Store
 from tests.agent_helpers import FakeBackend, editor_sample, last_field, make_runtime, wait_for
@@ -477,8 +477,6 @@ def _minute_records(user: str, device: str, start: datetime, minutes: list[int])
 def test_restart_after_midnight_replays_the_session_from_its_start(home: Path) -> None:
     """A session running across midnight is replayed from its first bucket (after the last
     gap), so the restarted builder gives what batch inference over the same records gives."""
-    from engine.store import Store
-
     midnight = datetime(2026, 3, 3, tzinfo=UTC)
     start = midnight.replace(day=2, hour=23, minute=0)
     # 22:00-22:09 (an older session), a 40-minute gap, then 23:00 -> 00:14 without a gap.
