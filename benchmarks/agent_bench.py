@@ -266,8 +266,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--tray", action="store_true",
+                    help="also measure the tray on Xvfb (start to icon, idle CPU and RSS)")
+    ap.add_argument("--tray-minutes", type=float, default=10.0)
     args = ap.parse_args()
     res = run(args.minutes)
+    if args.tray:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from tray_bench import measure
+
+        res.update({f"tray_{k}": v for k, v in measure(args.tray_minutes, 3).items()})
     if args.json:
         print(json.dumps(res))
         return 0
@@ -288,6 +296,13 @@ def main() -> int:
          f"{res['buckets_stored']} / {res['buckets_predicted']} / {res['buckets_duplicated']}", ""),
         ("models used", ", ".join(res["models_used"]), ""),
     ]
+    if args.tray:
+        rows += [
+            ("tray: start to icon (median / max)",
+             f"{res['tray_start_to_icon_median_s']} / {res['tray_start_to_icon_max_s']} s", "< 2.5 s"),
+            ("tray: idle CPU (one core)", f"{res['tray_idle_cpu_percent']} %", "< 1 %"),
+            ("tray: RSS peak / final", f"{res['tray_rss_peak_mb']} / {res['tray_rss_final_mb']} MB", "< 120 MB"),
+        ]
     w = max(len(r[0]) for r in rows)
     print(f"{'figure':<{w}}  {'value':>16}  target")
     for name, value, target in rows:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e")]
@@ -69,17 +70,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=10.0, help="idle time measured (default 10)")
-    ap.add_argument("--runs", type=int, default=3, help="cold starts timed (default 3)")
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    args = ap.parse_args()
+def measure(minutes: float, runs: int) -> dict[str, Any]:
+    """Cold starts to the docked icon, then CPU and RSS of the last tray while idle.
+
+    Raises ``RuntimeError`` when the prerequisites are missing or the tray dies; used by
+    ``agent_bench.py --tray`` too, so the agent's footprint figures include the tray's."""
     missing = missing_prerequisites()
     if missing:
-        print("tray_bench: missing " + ", ".join(missing), file=sys.stderr)
-        return 2
+        raise RuntimeError("missing " + ", ".join(missing))
     import psutil
+
+    args = argparse.Namespace(minutes=minutes, runs=runs)
 
     with tempfile.TemporaryDirectory(prefix="taskclf-traybench-") as tmp:
         life = args.minutes * 60 + args.runs * 30 + 120  # the X server must outlive the idle run
@@ -108,9 +109,7 @@ def main() -> int:
                 cpu = (sum(p.cpu_times()[:2]) - cpu0) / (time.monotonic() - t0) * 100
             except psutil.NoSuchProcess:
                 log = (Path(tmp) / "app.log").read_text(errors="replace")[-3000:]
-                print(f"tray_bench: the tray exited during the idle run (rc {proc.wait()}):\n{log}",
-                      file=sys.stderr)
-                return 1
+                raise RuntimeError(f"the tray exited during the idle run (rc {proc.wait()}):\n{log}") from None
             mods = subprocess.run(
                 [sys.executable, "-c", "import sys; print(open('/proc/%d/maps' % int(sys.argv[1])).read().count('sklearn'))", str(pid)],
                 capture_output=True, text=True,
@@ -127,6 +126,20 @@ def main() -> int:
         "rss_final_mb": round(rss[-1], 1),
         "sklearn_mapped": mods not in ("", "0"),
     }
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="idle time measured (default 10)")
+    ap.add_argument("--runs", type=int, default=3, help="cold starts timed (default 3)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    try:
+        out = measure(args.minutes, args.runs)
+    except RuntimeError as exc:
+        print(f"tray_bench: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(out))
     else:

@@ -24,7 +24,6 @@ from trainer.train_lgbm import (
     UNKNOWN,
     TrainParams,
     encode_matrix,
-    finite_thresholds,
     fit_vocabularies,
     prior_correction,
     train,
@@ -133,8 +132,12 @@ def test_prior_correction_undoes_balanced_weights() -> None:
     assert pc[2] > 0
 
 
-def test_inf_thresholds_are_made_finite_without_changing_predictions() -> None:
+def test_lightgbm_inf_thresholds_are_kept_and_the_bundle_loads(tmp_path: Path) -> None:
+    """LightGBM writes ``inf`` for a split on missing values; the engine's tree check accepts
+    it (only NaN is refused), so the trainer writes LightGBM's own text unchanged."""
     import lightgbm as lgb
+
+    from engine.bundle_probe import check_model_text
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 3))
@@ -145,13 +148,7 @@ def test_inf_thresholds_are_made_finite_without_changing_predictions() -> None:
     text = booster.model_to_string()
     thresholds = [line for line in text.split("\n") if line.startswith("threshold=")]
     assert any(" inf" in line for line in thresholds)  # LightGBM writes inf for a NaN split
-    patched = finite_thresholds(text)
-    assert not any("inf" in line for line in patched.split("\n") if line.startswith("threshold="))
-    assert finite_thresholds(patched) == patched
-    xt = rng.normal(size=(300, 3))
-    xt[rng.random(300) < 0.3, 0] = np.nan
-    np.testing.assert_array_equal(lgb.Booster(model_str=text).predict(xt),
-                                  lgb.Booster(model_str=patched).predict(xt))
+    check_model_text(text)  # accepted as is
 
 
 def test_one_class_and_no_labels_are_refused_and_nothing_is_written(frame: Frame, split, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

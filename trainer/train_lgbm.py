@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections import Counter
@@ -222,7 +221,7 @@ def train(
     booster = lgb.train(lgb_params, dtrain, num_boost_round=params.max_rounds, valid_sets=valid_sets,
                         valid_names=["calibration"][: len(valid_sets)], callbacks=callbacks)
     best = int(booster.best_iteration or booster.current_iteration())
-    model_text = finite_thresholds(booster.model_to_string(num_iteration=best))
+    model_text = booster.model_to_string(num_iteration=best)
     model_bytes = model_text.encode("utf-8")
     now = now or datetime.now(UTC)
     run_id = make_run_id(ds_hash, params, now)
@@ -279,36 +278,6 @@ def train(
     }
     bundle_dir = write_bundle(models_dir, run_id, model_bytes, meta, vocab, metrics)
     return TrainResult(bundle_dir, bundle_dir.name, ds_hash, best, int(len(y_tr)))
-
-
-_DBL_MAX = "1.7976931348623157e+308"
-
-
-def finite_thresholds(model_text: str) -> str:
-    """Replace LightGBM's ``inf`` split thresholds by the largest finite double.
-
-    LightGBM writes ``inf`` for a split that sends every finite value left (NaN is routed by
-    the split's missing-value flag, not by the threshold); the engine's tree check accepts only
-    finite numbers. For finite inputs ``x <= inf`` and ``x <= DBL_MAX`` decide identically, so
-    predictions do not change (a test checks it). The header's ``tree_sizes`` (byte length of
-    each tree block) is recomputed, as LightGBM uses it to find the trees.
-    """
-    if "inf" not in model_text:
-        return model_text
-    lines = model_text.split("\n")
-    for i, line in enumerate(lines):
-        if line.startswith("threshold=") and "inf" in line:
-            vals = line[len("threshold="):].split(" ")
-            vals = [_DBL_MAX if v in ("inf", "+inf") else ("-" + _DBL_MAX if v == "-inf" else v) for v in vals]
-            lines[i] = "threshold=" + " ".join(vals)
-    text = "\n".join(lines)
-    starts = [m.start() for m in re.finditer(r"^Tree=\d+$", text, flags=re.M)]
-    end = text.find("\nend of trees")
-    if not starts or end < 0 or "\ntree_sizes=" not in text:
-        return text
-    bounds = [*starts, end + 1]
-    sizes = [len(text[a:b].encode("utf-8")) for a, b in zip(bounds, bounds[1:], strict=False)]
-    return re.sub(r"^tree_sizes=.*$", "tree_sizes=" + " ".join(map(str, sizes)), text, count=1, flags=re.M)
 
 
 def _confusion_csv(metrics: dict[str, Any]) -> str:
