@@ -47,8 +47,10 @@ def _tray_host_present() -> bool | None:
 
 
 def _backend_report(name: str, aw_url: str | None) -> dict[str, Any]:
-    from agent.sampler import BackendUnavailable, create_backend
+    from agent.sampler import AW_NOT_CONFIGURED, BackendUnavailable, create_backend
 
+    if name == "activitywatch" and not aw_url:
+        return {"name": name, "available": False, "reason": AW_NOT_CONFIGURED}
     try:
         b = create_backend(name, activitywatch_url=aw_url)
         if name == "activitywatch":

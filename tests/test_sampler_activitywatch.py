@@ -134,3 +134,16 @@ def test_agent_records_buckets_from_activitywatch(aw: tuple[str, FakeAW], home: 
     assert recs and recs[0].segments[0].app_id == "org.mozilla.firefox"
     assert recs[0].segments[0].domain_category == "code_hosting"
     assert all(r.sources == ("activitywatch",) for r in recs)
+
+
+def test_an_unconfigured_server_is_never_contacted(aw: tuple[str, FakeAW]) -> None:
+    """Backend listings (doctor, self-test) connect only to a configured server (spec 2.1)."""
+    from agent.doctor import _backend_report
+    from agent.sampler import AW_NOT_CONFIGURED, available_backends
+
+    url, state = aw
+    assert available_backends(None)["activitywatch"] == AW_NOT_CONFIGURED
+    assert _backend_report("activitywatch", None)["reason"] == AW_NOT_CONFIGURED
+    assert state.paths == []
+    assert available_backends(url)["activitywatch"] == "ok"  # configured: asked
+    assert state.paths

@@ -100,11 +100,18 @@ def open_backend(name: str | None = None, *,
     return NoneBackend(), reason
 
 
+AW_NOT_CONFIGURED = "not configured (set activitywatch_url in config.toml)"
+
+
 def available_backends(activitywatch_url: str | None = None) -> dict[str, str]:
     """Backend name -> "ok" or the reason it cannot run here. Constructs the OS backends without
     starting them; ActivityWatch is asked (on loopback) whether it is there."""
     out: dict[str, str] = {}
     for name in BACKEND_NAMES:
+        if name == "activitywatch" and not activitywatch_url:
+            # No connection to a server the user did not configure (spec 2.1).
+            out[name] = AW_NOT_CONFIGURED
+            continue
         try:
             b = create_backend(name, activitywatch_url=activitywatch_url)
             if name == "activitywatch":
