@@ -31,8 +31,9 @@ def loads_strict(text: str | bytes, *, path: str | Path | None = None) -> Any:
         raise ArtifactError(path, None, f"not valid JSON ({_short(exc)})") from None
 
 
-def read_json(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """Read a JSON file with a size bound; every failure is one ``ArtifactError`` line."""
+def read_bounded_bytes(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``, refused with one ``ArtifactError`` line when missing, unreadable
+    or larger than ``max_bytes`` (checked before and while reading: a growing file is caught)."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -48,6 +49,12 @@ def read_json(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
     if len(data) > max_bytes:
         raise ArtifactError(path, None, f"file too large (> {max_bytes} bytes)")
+    return data
+
+
+def read_json(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Read a JSON file with a size bound; every failure is one ``ArtifactError`` line."""
+    data = read_bounded_bytes(path, max_bytes)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -168,18 +168,9 @@ def _parse_row(
 
 
 def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ArtifactError(path, None, "file not found") from None
-    except OSError as exc:
-        raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
-    if size > MAX_BYTES:
-        raise ArtifactError(path, None, f"file too large ({size} bytes > {MAX_BYTES})")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
+    from engine.jsonio import read_bounded_bytes
+
+    data = read_bounded_bytes(path, MAX_BYTES)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import ArtifactError
-from engine.jsonio import atomic_write_bytes, dumps, loads_strict
+from engine.jsonio import atomic_write_bytes, dumps, loads_strict, read_bounded_bytes
 from engine.labels import CORE_LABEL_SET
 from engine.paths import inside_home, last_good_policy_path, policy_path, relative_to_home
 from engine.schema import SCHEMA_HASH_V2
@@ -118,22 +118,7 @@ def parse_policy(obj: Any, *, path: Path | None = None) -> InferencePolicy:
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ArtifactError(path, None, "file not found") from None
-    except OSError as exc:
-        raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
-    if size > MAX_POLICY_BYTES:
-        raise ArtifactError(path, None, f"file too large ({size} bytes > {MAX_POLICY_BYTES})")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
-    if len(data) > MAX_POLICY_BYTES:
-        raise ArtifactError(path, None, "file too large")
-    return data
+    return read_bounded_bytes(path, MAX_POLICY_BYTES)
 
 
 def load_policy(home: Path, path: Path | None = None) -> LoadedPolicy:
