@@ -39,7 +39,8 @@ def _sha256(path: Path) -> str:
 
 
 def dir_size_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+    """Bytes on disk, each file once (symlinks into the bundle are not counted again)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
 
 
 def check_agent_bundle(bundle: Path) -> None:
