@@ -86,7 +86,13 @@ def reliability_png(before: Sequence[dict[str, Any]], after: Sequence[dict[str, 
             d.line(pts, fill=color, width=2)
         for x, y in pts:
             d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-    d.text((pad, pad + size + 8), "confidence", fill=FG, font=f)
+    for k in (0, 5, 10):  # tick values on both axes
+        v = k / 10
+        x, y = xy(v, 0)
+        d.text((x - 8, y + 4), f"{v:g}", fill=FG, font=f)
+        x, y = xy(0, v)
+        d.text((x - 24, y - 6), f"{v:g}", fill=FG, font=f)
+    d.text((pad + size // 2 - 30, pad + size + 22), "confidence", fill=FG, font=f)
     d.text((4, pad - 20), "accuracy", fill=FG, font=f)
     lx = pad + size + 16
     d.rectangle([lx, pad, lx + 12, pad + 12], fill=ORANGE)
