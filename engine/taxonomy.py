@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ArtifactError
-from engine.jsonio import loads_strict
+from engine.jsonio import loads_strict, read_bounded_bytes
 from engine.labels import CORE_LABEL_SET, LABEL_ORDER, MIXED_UNKNOWN
 
 MAX_TAXONOMY_BYTES = 256 * 1024
@@ -298,19 +298,9 @@ def load_taxonomy(path: Path) -> Taxonomy:
     """Read a taxonomy file; the format follows the extension (.toml default, .json, .yaml)."""
     p = Path(path)
     try:
-        size = p.stat().st_size
-    except FileNotFoundError:
-        raise ArtifactError(p, None, "file not found") from None
-    except OSError as exc:
-        raise ArtifactError(p, None, f"cannot read ({exc.strerror})") from None
-    if size > MAX_TAXONOMY_BYTES:
-        raise ArtifactError(p, None, f"file too large ({size} bytes > {MAX_TAXONOMY_BYTES})")
-    try:
-        text = p.read_bytes()[: MAX_TAXONOMY_BYTES + 1].decode("utf-8")
+        text = read_bounded_bytes(p, MAX_TAXONOMY_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise ArtifactError(p, None, "not UTF-8 text") from None
-    except OSError as exc:
-        raise ArtifactError(p, None, f"cannot read ({exc.strerror})") from None
     suffix = p.suffix.lower()
     fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(suffix, "toml")
     return parse_taxonomy_text(text, fmt=fmt, path=p)

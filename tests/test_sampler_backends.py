@@ -379,3 +379,19 @@ def test_backend_selection() -> None:
     b, reason = open_backend("windows" if not __import__("sys").platform.startswith("win")
                              else "macos")
     assert b.NAME == "none" and reason and "unavailable" in reason
+
+
+def test_process_names_cache_is_bounded_and_tolerates_dead_pids() -> None:
+    import os
+
+    import psutil
+
+    from agent.sampler._base import ProcessNames
+
+    names = ProcessNames()
+    me = psutil.Process()
+    assert names(os.getpid()) == (me.name(), os.path.basename(me.exe()))
+    assert names(2**22 + 12345) == (None, None)  # no such process: no exception
+    for pid in range(ProcessNames.MAX_ENTRIES * 2):
+        names(10**7 + pid)
+    assert len(names._cache) <= ProcessNames.MAX_ENTRIES

@@ -163,3 +163,35 @@ class Backend:
 
 class BackendUnavailable(RuntimeError):
     """Raised by a backend constructor when it cannot run on this machine (and why)."""
+
+
+class ProcessNames:
+    """pid -> (process name, executable file name) through psutil, cached (a foreground pid is
+    asked every second); bounded, and cleared when it fills, so it never grows with uptime."""
+
+    MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[str | None, str | None]] = {}
+
+    def __call__(self, pid: int) -> tuple[str | None, str | None]:
+        if pid in self._cache:
+            return self._cache[pid]
+        import os
+
+        import psutil
+
+        try:
+            p = psutil.Process(pid)
+            name = p.name()
+            try:
+                exe = os.path.basename(p.exe()) or None
+            except (psutil.Error, OSError):
+                exe = None
+            out: tuple[str | None, str | None] = (name, exe)
+        except (psutil.Error, OSError):
+            out = (None, None)
+        if len(self._cache) >= self.MAX_ENTRIES:
+            self._cache.clear()
+        self._cache[pid] = out
+        return out

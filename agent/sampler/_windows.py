@@ -30,6 +30,7 @@ from agent.sampler._base import (
     BackendUnavailable,
     CounterBox,
     InputCounts,
+    ProcessNames,
     Sample,
 )
 
@@ -240,7 +241,7 @@ class _CtypesWin32:  # pragma: no cover - needs Windows
         self.kernel32: Any = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
         self._thread: threading.Thread | None = None
         self._thread_id = 0
-        self._names: dict[int, tuple[str | None, str | None]] = {}
+        self._names = ProcessNames()
 
     def foreground_window(self) -> int:
         return int(self.user32.GetForegroundWindow() or 0)
@@ -268,26 +269,8 @@ class _CtypesWin32:  # pragma: no cover - needs Windows
         return out
 
     def process_names(self, pid: int) -> tuple[str | None, str | None]:
-        if pid in self._names:
-            return self._names[pid]
-        import os
-
-        import psutil
-
-        try:
-            p = psutil.Process(pid)
-            name = p.name()
-            try:
-                exe = os.path.basename(p.exe()) or name
-            except (psutil.Error, OSError):
-                exe = name
-            out = (name, exe)
-        except (psutil.Error, OSError):
-            out = (None, None)
-        if len(self._names) > 256:
-            self._names.clear()
-        self._names[pid] = out
-        return out
+        name, exe = self._names(pid)
+        return name, exe or name
 
     def idle_seconds(self) -> float:
         class LASTINPUTINFO(self.ct.Structure):  # type: ignore[name-defined,misc,unused-ignore]

@@ -22,6 +22,7 @@ from agent.sampler._base import (
     BackendUnavailable,
     CounterBox,
     InputCounts,
+    ProcessNames,
     Sample,
 )
 
@@ -119,7 +120,7 @@ class X11Backend(Backend):
         self._record_thread: threading.Thread | None = None
         self._ctl: Any = None
         self._ctx: Any = None
-        self._pid_names: dict[int, tuple[str | None, str | None]] = {}
+        self._process_names = ProcessNames()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -267,26 +268,6 @@ class X11Backend(Backend):
             return wm_class, title, pid
         except (xerror.BadWindow, xerror.BadDrawable):
             return None, None, None  # the window closed between the two requests
-
-    def _process_names(self, pid: int) -> tuple[str | None, str | None]:
-        if pid in self._pid_names:
-            return self._pid_names[pid]
-        import psutil
-
-        try:
-            p = psutil.Process(pid)
-            name = p.name()
-            try:
-                exe = os.path.basename(p.exe()) or None
-            except (psutil.Error, OSError):
-                exe = None
-            out = (name, exe)
-        except (psutil.Error, OSError):
-            out = (None, None)
-        if len(self._pid_names) > 256:
-            self._pid_names.clear()
-        self._pid_names[pid] = out
-        return out
 
     def permissions(self) -> dict[str, str]:
         return {"input_monitoring": NOT_NEEDED, "accessibility": NOT_NEEDED}
