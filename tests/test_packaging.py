@@ -66,3 +66,34 @@ def test_build_script_help_runs() -> None:
         capture_output=True, text=True, check=True,
     )
     assert "agent" in out.stdout
+
+
+def _build_script():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("taskclf_build", ROOT / "packaging/build.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_interpreter_libraries_lose_debug_info_and_still_load(tmp_path: Path) -> None:
+    import ctypes
+    import shutil
+
+    if not (shutil.which("gcc") and shutil.which("strip")):  # pragma: no cover - CI has both
+        import pytest
+
+        pytest.skip("needs gcc and strip")
+    src = tmp_path / "m.c"
+    src.write_text("int answer(void) { return 42; }\n")
+    lib = tmp_path / "bundle" / "_internal" / "libpython3.11.so.1.0"
+    lib.parent.mkdir(parents=True)
+    subprocess.run(["gcc", "-g3", "-O0", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    other = lib.with_name("libother.so")
+    shutil.copy(lib, other)
+    saved = _build_script().strip_interpreter_debug_info(tmp_path / "bundle")
+    assert saved > 0
+    assert other.stat().st_size > lib.stat().st_size  # third-party libraries are left alone
+    assert ctypes.CDLL(str(lib)).answer() == 42
