@@ -40,7 +40,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-XWIN = ROOT / "tests" / "e2e" / "xwin.py"
 SEED = ROOT / "tests" / "fixtures" / "seed-project-v2"
 HEAVY = ("sklearn", "scipy", "pandas", "lightgbm")
 
@@ -56,54 +55,28 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _free_display() -> int:
-    for n in range(150, 250):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return n
-    raise RuntimeError("no free X display")
-
-
 class Session:
-    def __init__(self) -> None:
-        for prog in ("Xvfb", "openbox", "xdotool"):
-            if shutil.which(prog) is None:
-                raise SystemExit(f"agent_bench: {prog} is required")
-        n = _free_display()
-        self.env = dict(os.environ, DISPLAY=f":{n}")
-        self.env.pop("WAYLAND_DISPLAY", None)
-        self.procs: list[subprocess.Popen[Any]] = []
-        self.procs.append(subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x800x24",
-                                            "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{n}").exists():
-            if time.monotonic() > deadline:
-                raise SystemExit("agent_bench: Xvfb did not start")
-            time.sleep(0.05)
-        self.procs.append(subprocess.Popen(["openbox"], env=self.env, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL))
-        time.sleep(0.5)
-        self.windows = [self._window("code", "Code", "bench.py - Visual Studio Code"),
-                        self._window("gnome-terminal-server", "Gnome-terminal", "bash")]
+    """The e2e tests' X session (Xvfb + openbox) with two windows to switch between."""
 
-    def _window(self, inst: str, cls: str, title: str) -> str:
-        p = subprocess.Popen([sys.executable, str(XWIN), inst, cls, title], env=self.env,
-                             stdout=subprocess.PIPE, text=True)
-        self.procs.append(p)
-        assert p.stdout is not None
-        return p.stdout.readline().strip()
+    def __init__(self) -> None:
+        from tests.e2e.xsession import missing_prerequisites, open_session
+
+        missing = missing_prerequisites()
+        if missing:
+            raise SystemExit(f"agent_bench: {', '.join(missing)} required")
+        try:
+            self.x = open_session()
+        except RuntimeError as exc:
+            raise SystemExit(f"agent_bench: {exc}") from None
+        self.env = self.x.env
+        self.windows = [self.x.window("code", "Code", "bench.py - Visual Studio Code"),
+                        self.x.window("gnome-terminal-server", "Gnome-terminal", "bash")]
 
     def xdotool(self, *args: str) -> None:
-        subprocess.run(["xdotool", *args], env=self.env, capture_output=True, timeout=30)
+        self.x.xdotool(*args)
 
     def close(self) -> None:
-        for p in reversed(self.procs):
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        self.x.close()
 
 
 def _activity(sess: Session, stop: threading.Event) -> None:

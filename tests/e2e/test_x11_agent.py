@@ -16,7 +16,7 @@ import pytest
 
 from engine.paths import store_path
 from engine.store import Store
-from tests.e2e.conftest import XSession
+from tests.e2e.xsession import XSession
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
