@@ -44,6 +44,10 @@ def load_config(home: Path) -> tuple[Any, list[str]]:
         return cfg, [str(w) for w in warnings]
     except TaskclfError as exc:
         return SimpleNamespace(**DEFAULT_CONFIG), [f"config ignored: {exc}"]
+    except Exception as exc:  # a loader bug must not stop the agent: defaults, and say so
+        log.exception("config could not be loaded")
+        return SimpleNamespace(**DEFAULT_CONFIG), [f"config ignored: {home / 'config.toml'}: "
+                                                   f"could not be read ({type(exc).__name__})"]
 
 
 def load_user_taxonomy(home: Path, config: Any) -> tuple[Any, str | None]:
@@ -67,6 +71,9 @@ def load_user_taxonomy(home: Path, config: Any) -> tuple[Any, str | None]:
         return load_taxonomy(path), None
     except TaskclfError as exc:
         return None, f"taxonomy ignored: {exc}"
+    except Exception as exc:  # a loader bug must not stop the agent: identity mapping, and say so
+        log.exception("taxonomy could not be loaded")
+        return None, f"taxonomy ignored: {path}: could not be read ({type(exc).__name__})"
 
 
 @dataclass(frozen=True, slots=True)
