@@ -30,6 +30,8 @@ DEFAULT_CONFIG = {
     "activitywatch_url": None,
     "taxonomy": "taxonomy.toml",
     "log_level": "INFO",
+    "exclude_apps": (),
+    "exclude_titles": (),
 }
 
 
