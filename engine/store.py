@@ -28,10 +28,11 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
-from engine.activity import BUCKET_SECONDS, ActivityRecord
+from engine.activity import ActivityRecord
 from engine.errors import ArtifactError, TaskclfError
 from engine.record import PredictionRecord
 from engine.spans import LabelSpan, resolve
+from engine.store_retention import apply_retention
 from engine.store_schema import (
     EPOCH,
     MIGRATIONS,
@@ -770,40 +771,16 @@ class Store:
     def apply_retention(
         self, now: datetime, activity_days: int = DEFAULT_RETENTION_DAYS, *, retention_batch: int = 5000
     ) -> dict[str, int]:
-        """Delete activity, predictions and feedback older than ``activity_days``.
+        """Delete activity, predictions and feedback older than ``activity_days`` before each
+        user's newest activity (never later than ``now``); keep labels, the feature rows of
+        labelled buckets and the records around labels (``engine.store_retention``).
 
-        Label spans are kept forever, and so are the feature rows of buckets a span covers
-        entirely (they are the training data). Returns the number of rows deleted per table.
+        Returns the number of rows deleted per table; what was deleted, or kept although old, is
+        logged.
         """
-        if isinstance(activity_days, bool) or not isinstance(activity_days, int) or activity_days < 1:
-            raise ArtifactError(None, "activity_retention_days", "must be a whole number >= 1")
-        if retention_batch < 1:
-            raise ValueError("retention_batch must be >= 1")
-        cutoff_s = to_s(now, "now") - activity_days * 86400
-        cutoff_us = cutoff_s * 1_000_000
-        plans: dict[str, tuple[str, tuple[Any, ...]]] = {
-            "records": ("bucket_start < ?", (cutoff_s,)),
-            "predictions": ("bucket_start < ?", (cutoff_s,)),
-            "feedback_events": ("at_us < ?", (cutoff_us,)),
-            "feature_rows": (
-                "bucket_start < ? AND NOT EXISTS ("
-                " SELECT 1 FROM label_spans s WHERE s.user_id = feature_rows.user_id"
-                " AND s.start_us <= feature_rows.bucket_start * 1000000"
-                " AND s.end_us >= (feature_rows.bucket_start + ?) * 1000000)",
-                (cutoff_s, BUCKET_SECONDS),
-            ),
-        }
-        deleted: dict[str, int] = {}
-        for table, (cond, args) in plans.items():
-            sql = f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {cond} LIMIT ?)"
-            params = (*args, int(retention_batch))
-            deleted[table] = 0
-            while True:  # short transactions: other writers never wait behind a big purge
-                n = int(self._write(_executor(sql, params)))
-                deleted[table] += n
-                if n < retention_batch:
-                    break
-        return deleted
+        return apply_retention(
+            lambda sql, args: self._read(sql, args), self._write, now, activity_days, retention_batch
+        )
 
     # ---- forgetting (privacy controls)
 
