@@ -72,7 +72,7 @@ def run_headless(
                       console=True)
         clock = None
         if time_scale != 1.0:
-            from agent.runtime import ScaledClock
+            from agent.clock import ScaledClock
 
             clock = ScaledClock(time_scale, (duration or 3600.0) + 60.0)
         rt = AgentRuntime(home, backend=backend, bucket_seconds=bucket_seconds,

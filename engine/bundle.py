@@ -89,7 +89,8 @@ class ModelBundle:
         "run_id", "path", "metadata", "label_order", "label_set", "missing_values",
         "model_sha256", "declared_sha256", "feature_names", "encoders", "split",
         "prior_correction", "feature_builder_version", "booster", "n_classes", "_names",
-        "_missing", "_getter", "_n_features", "_zero_missing", "_cat_plan",
+        "_missing", "_getter", "_n_features", "_zero_missing", "_cat_plan", "masked_columns",
+        "_masked_pos",
     )
 
     def __init__(
@@ -106,6 +107,7 @@ class ModelBundle:
         prior_correction: tuple[float, ...] | None,
         feature_builder_version: int | None,
         booster: Any,
+        masked_columns: tuple[str, ...] = (),
     ) -> None:
         self.run_id = run_id
         self.path = path
@@ -135,6 +137,8 @@ class ModelBundle:
             for i, name in enumerate(self.feature_names)
             if name in self.encoders
         )
+        self.masked_columns = masked_columns
+        self._masked_pos = tuple(self.feature_names.index(c) for c in masked_columns)
 
     # -- encoding -------------------------------------------------------------------------
     def encode_array(self, features: Mapping[str, Any]) -> array:
@@ -157,6 +161,8 @@ class ModelBundle:
                 vals[i] = miss
             else:
                 vals[i] = unseen
+        for i in self._masked_pos:
+            vals[i] = miss
         if None in vals:
             vals = [miss if v is None else v for v in vals]
         try:
@@ -291,6 +297,19 @@ def _prior_correction(meta: Mapping[str, Any], n: int, *, path: Path) -> tuple[f
     return tuple(out)
 
 
+def _masked_columns(meta: Mapping[str, Any], *, path: Path) -> tuple[str, ...]:
+    """``masked_columns``: model columns that always reach this model as missing."""
+    v = meta.get("masked_columns")
+    if v is None:
+        return ()
+    if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
+        raise ArtifactError(path, "masked_columns", "must be a list of column names")
+    for c in v:
+        if c not in MODEL_COLUMNS or c in CATEGORICAL_COLUMNS:
+            raise ArtifactError(path, "masked_columns", f"{c!r} is not a numeric model column")
+    return tuple(dict.fromkeys(v))
+
+
 def read_metadata(bundle_dir: Path) -> dict[str, Any]:
     meta_path = bundle_dir / "metadata.json"
     meta = read_json(meta_path, max_bytes=MAX_METADATA_BYTES)
@@ -342,6 +361,7 @@ def load_bundle(path: Path, *, check_trees: bool = True) -> ModelBundle:
         raise ArtifactError(meta_path, "split", "must be an object")
     declared = _optional_sha(meta, path=meta_path)
     prior = _prior_correction(meta, len(label_order), path=meta_path)
+    masked = _masked_columns(meta, path=meta_path)
 
     model_path = bundle_dir / "model.txt"
     data = read_model_text_bytes(model_path)
@@ -391,4 +411,5 @@ def load_bundle(path: Path, *, check_trees: bool = True) -> ModelBundle:
         prior_correction=prior,
         feature_builder_version=fbv,
         booster=booster,
+        masked_columns=masked,
     )
