@@ -302,8 +302,8 @@ def _batch_configure(p: argparse.ArgumentParser) -> None:
 def _batch_run(args: argparse.Namespace) -> int:
     import json
 
+    from engine.frame import Frame
     from trainer.dataset import open_stores, user_frame
-    from trainer.frame import Frame
     from trainer.infer_batch import engine_maker, run_batch
 
     home = _home()

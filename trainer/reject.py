@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.batch import calibrate_rows, decide
 from engine.labels import LABEL_ORDER
 from trainer.calibrate import fit_store_calibrators
-from trainer.runtime import calibrate_rows, decide
 
 K_FOLDS = 5
 DEFAULT_COST = 0.45

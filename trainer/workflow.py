@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ArtifactError, TaskclfError
+from engine.frame import Frame
 from trainer.calibrate import CalibrationFit, fit_store_calibrators, usable_for_calibration
-from trainer.frame import Frame
 from trainer.splits import Split
 
 Progress = Callable[[str], None]
@@ -93,7 +93,7 @@ def encode_for_bundle(bundle: Any, frame: Frame) -> np.ndarray:
     """The (N, F) model matrix in the bundle's feature order, with the engine's encoding rules
     (vocabulary code, unseen -> ``__unknown__`` code or missing; booleans 1/0; missing -> the
     bundle's missing value). A test checks it against ``bundle.encode_list`` row by row."""
-    from trainer.frame import NUMERIC_INDEX
+    from engine.frame import NUMERIC_INDEX
 
     n = len(frame)
     miss = np.nan if bundle.missing_values == "nan" else 0.0
@@ -140,10 +140,10 @@ def calibrate(
     now: datetime | None = None,
     progress: Progress = _noop,
 ) -> CalibrateOutcome:
+    from engine import metrics as M
+    from engine.batch import calibrate_rows
     from engine.calibrator_store import write_calibrator_store
     from engine.paths import calibrator_stores_dir
-    from trainer import metrics as M
-    from trainer.runtime import calibrate_rows
 
     if method not in ("temperature", "isotonic"):
         raise TaskclfError(f"--method: unknown calibration method {method!r} (temperature or isotonic)")
@@ -282,7 +282,8 @@ def evaluate_bundle(
 ) -> dict[str, Any]:
     """Replay the bundle's test days through the engine and compute the report's metrics."""
     from engine.calibration import IdentityCalibrator
-    from trainer.evaluate import evaluate, replay
+    from engine.replay import replay
+    from trainer.evaluate import evaluate
 
     test = part_rows(frame, bundle, "test", None, None, labelled_only=False)
     if int((test.y >= 0).sum()) == 0:
@@ -305,8 +306,8 @@ def evaluate_bundle(
 def engine_reject_check(rows: Frame, raw: np.ndarray, bundle: Any, store: Any, threshold: float,
                         per_user: dict[str, float]) -> dict[str, Any]:
     """Reject rate on the calibration rows through the engine vs the trainer's vectorised copy."""
-    from trainer.evaluate import replay
-    from trainer.runtime import calibrate_rows, decide
+    from engine.batch import calibrate_rows, decide
+    from engine.replay import replay
 
     probs = calibrate_rows(raw, rows.user_ids, store.global_calibrator, store.user_calibrators)
     _, conf = decide(probs, raw)
