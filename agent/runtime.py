@@ -31,7 +31,7 @@ from agent.snapshot import AgentSnapshot, LearningProgress
 from agent.writer import LabelQueue, Writer
 from engine.activity import ActivityRecord
 from engine.errors import TaskclfError
-from engine.labels import CORE_LABELS, HUMAN_PROVENANCES
+from engine.labels import CORE_LABELS
 from engine.record import Block, PredictionRecord
 
 log = logging.getLogger("taskclf.agent.runtime")
@@ -815,16 +815,17 @@ class AgentRuntime:
             self._set(saving=saving)
 
     def _refresh_learning(self, store: Any) -> None:
+        """Progress toward personal tuning, counted as calibration will count it
+        (``engine.eligibility``: human labels on days the deployed model did not train on)."""
+        from engine.eligibility import store_eligibility, trained_days
+
+        bundle = getattr(getattr(self._host, "engine", None), "bundle", None)
         try:
-            spans = [s for s in store.label_spans(user_id=self.user_id)
-                     if s.provenance in HUMAN_PROVENANCES]
+            e = store_eligibility(store, self.user_id, trained_days(bundle).get(self.user_id))
         except Exception:
             return
-        minutes = sum(s.duration_seconds for s in spans) / 60.0
-        days = {s.start_ts.date() for s in spans}
-        labels = {s.label for s in spans}
-        progress = LearningProgress(labelled_buckets=int(minutes), labelled_days=len(days),
-                                    distinct_labels=len(labels))
+        progress = LearningProgress(labelled_buckets=e.minutes, labelled_days=e.days,
+                                    distinct_labels=e.labels)
         if progress != self.snapshot().learning:
             self._set(learning=progress)
 

@@ -15,10 +15,10 @@ import numpy as np
 
 from engine import metrics as M
 from engine.batch import calibrate_rows
+from engine.eligibility import usable_for_calibration
 from engine.frame import Frame
 from engine.labels import LABEL_ORDER, MIXED_UNKNOWN
 from engine.replay import Replay
-from trainer.calibrate import usable_for_calibration
 
 GATES: tuple[tuple[str, str], ...] = (
     ("macro_f1", ">= 0.65"),

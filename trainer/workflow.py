@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.eligibility import usable_for_calibration
 from engine.errors import ArtifactError, TaskclfError
 from engine.frame import Frame
-from trainer.calibrate import CalibrationFit, fit_store_calibrators, usable_for_calibration
+from trainer.calibrate import CalibrationFit, fit_store_calibrators
 from trainer.splits import Split
 
 Progress = Callable[[str], None]
@@ -61,7 +62,10 @@ def part_rows(
     *,
     labelled_only: bool = True,
 ) -> Frame:
-    """Rows of the bundle's ``part`` days within [start, end]; refuses ranges with training days."""
+    """Rows of the bundle's ``part`` days within [start, end]; refuses ranges with training days.
+
+    Users outside the bundle's split (it never trained on them) calibrate on all their days, as
+    ``taskclf personalize`` does (``engine.eligibility``)."""
     split = bundle_split(bundle)
     lo = start.toordinal() if start else -(10**9)
     hi = end.toordinal() if end else 10**9
@@ -78,6 +82,11 @@ def part_rows(
                     f"{bundle.run_id}: calibrating or tuning on training days would leak"
                 )
         mask = in_range & frame.day_mask(split.part_days(part))
+        if part == "calibration":  # a user the bundle never saw: every labelled day calibrates
+            users = np.asarray(frame.user_ids, dtype=object)
+            outside = sorted(set(frame.user_ids) - set(split.days))
+            if outside:
+                mask |= in_range & np.isin(users, np.asarray(outside, dtype=object))
     else:
         if start is None or end is None:
             raise TaskclfError(
@@ -154,6 +163,11 @@ def calibrate(
         raise TaskclfError("no human-labelled buckets on the calibration days: nothing to calibrate on")
     raw = predict_raw(bundle, rows)
     fit = fit_store_calibrators(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance)
+    for u in sorted(set(frame.user_ids) - set(rows.user_ids)):
+        progress(f"{u}: no human labels on days the bundle did not train on: global calibrator")
+    for u, e in sorted(fit.eligibility.items()):
+        if not e.get("eligible"):
+            progress(f"{u}: global calibrator ({e.get('reason')})")
     now = now or datetime.now(UTC)
     if out_dir is None:  # a new directory every time (the live policy's store is never touched)
         base = calibrator_stores_dir(home) / f"{bundle.run_id}_{method}_{now:%Y%m%d%H%M%S}"
