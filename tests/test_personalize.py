@@ -207,3 +207,25 @@ def test_agent_only_install_personalises_without_scikit_learn(personal_home: Pat
     assert out["dry_run"] is True and [u["user_id"] for u in out["users"]] == ["user-05"]
     assert out["users"][0]["before"]["shown_accuracy"] > 0
     assert not list((personal_home / "artifacts" / "calibrator_stores").glob("*_personal_*"))
+
+
+def test_train_calibrate_takes_every_day_of_a_user_outside_the_bundle_split() -> None:
+    from engine.frame import Frame
+    from trainer.workflow import part_rows
+
+    d = [datetime(2026, 1, k).date() for k in (5, 6, 7)]
+    users = ["a", "a", "a", "b", "b", "b"]
+    frame = Frame.from_rows([{}] * 6, user_ids=users, bucket_starts=list(range(6)),
+                            local_days=[x.toordinal() for x in d + d], session_ids=[None] * 6,
+                            labels=[0, 1, 2, 3, -1, 5], provenance=["manual"] * 6)
+
+    class Bundle:
+        run_id = "r"
+        path = Path("bundle")
+        split = {"users": {"a": {"train": [d[0].isoformat()], "calibration": [d[1].isoformat()],
+                                 "test": [d[2].isoformat()]}}}
+
+    rows = part_rows(frame, Bundle(), "calibration", None, None)
+    assert list(zip(rows.user_ids, rows.y.tolist(), strict=True)) == [("a", 1), ("b", 3), ("b", 5)]
+    test_rows = part_rows(frame, Bundle(), "test", None, None)
+    assert test_rows.user_ids == ["a"]
