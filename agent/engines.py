@@ -11,47 +11,42 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agent.snapshot import ModelStatus
 from engine.activity import ActivityRecord
+from engine.config import Config
 from engine.errors import ArtifactError, TaskclfError
 from engine.record import Block, PredictionRecord
 
+if TYPE_CHECKING:  # importing the pipeline loads LightGBM's C library: only when predicting
+    from engine.features import FeatureRow
+    from engine.pipeline import Engine
+    from engine.store import Store
+    from engine.taxonomy import Taxonomy
+
 log = logging.getLogger("taskclf.agent.engines")
 
-DEFAULT_CONFIG = {
-    "sample_seconds": 1.0,
-    "notifications": False,
-    "spot_checks_per_day": 2,
-    "low_confidence_prompts": False,
-    "activity_retention_days": 90,
-    "activitywatch_url": None,
-    "taxonomy": "taxonomy.toml",
-    "log_level": "INFO",
-}
-
-
-def load_config(home: Path) -> tuple[Any, list[str]]:
+def load_config(home: Path) -> tuple[Config, list[str]]:
     """``engine.config.load_config`` (defaults + warnings); a broken file never stops the agent."""
-    try:
-        from engine.config import load_config as engine_load_config
-    except ImportError:
-        return SimpleNamespace(**DEFAULT_CONFIG), []
+    from engine.config import load_config as engine_load_config
+
     try:
         cfg, warnings = engine_load_config(home)
         return cfg, [str(w) for w in warnings]
     except TaskclfError as exc:
-        return SimpleNamespace(**DEFAULT_CONFIG), [f"config ignored: {exc}"]
+        return Config(), [f"config ignored: {exc}"]
+    except Exception as exc:  # a loader bug must not stop the agent: defaults, and say so
+        log.exception("config could not be loaded")
+        return Config(), [f"config ignored: {home / 'config.toml'}: could not be read ({type(exc).__name__})"]
 
 
-def load_user_taxonomy(home: Path, config: Any) -> tuple[Any, str | None]:
+def load_user_taxonomy(home: Path, config: Config) -> tuple[Taxonomy | None, str | None]:
     """(Taxonomy or None for the identity mapping, warning or None)."""
     from engine.paths import inside_home
     from engine.taxonomy import load_taxonomy
 
-    name = getattr(config, "taxonomy", None) or "taxonomy.toml"
+    name = config.taxonomy or "taxonomy.toml"
     try:
         path = inside_home(home, name, file=home / "config.toml", field="taxonomy")
     except ArtifactError as exc:
@@ -67,13 +62,16 @@ def load_user_taxonomy(home: Path, config: Any) -> tuple[Any, str | None]:
         return load_taxonomy(path), None
     except TaskclfError as exc:
         return None, f"taxonomy ignored: {exc}"
+    except Exception as exc:  # a loader bug must not stop the agent: identity mapping, and say so
+        log.exception("taxonomy could not be loaded")
+        return None, f"taxonomy ignored: {path}: could not be read ({type(exc).__name__})"
 
 
 @dataclass(frozen=True, slots=True)
 class BuiltEngine:
     """An engine built off the hot path, ready to swap in."""
 
-    engine: Any  # engine.pipeline.Engine
+    engine: Engine
     kind: str  # "model" | "rules"
     model_id: str | None
     last_good_in_use: bool = False
@@ -84,14 +82,14 @@ class BuiltEngine:
 class EngineHost:
     """Feature builder + live engine for one user; used from the writer thread only."""
 
-    def __init__(self, user_id: str, *, taxonomy: Any = None) -> None:
+    def __init__(self, user_id: str, *, taxonomy: Taxonomy | None = None) -> None:
         from engine.features import FeatureBuilder
         from engine.pipeline import Engine
 
         self.user_id = user_id
         self.taxonomy = taxonomy
         self.builder = FeatureBuilder()
-        self.engine: Any = Engine.rules(taxonomy)
+        self.engine: Engine = Engine.rules(taxonomy)
         self.kind = "starting"
         self.model_id: str | None = None
         self.policy_error: str | None = None
@@ -99,7 +97,7 @@ class EngineHost:
 
     # -- buckets ---------------------------------------------------------------------------
 
-    def step(self, rec: ActivityRecord) -> tuple[Any, PredictionRecord]:
+    def step(self, rec: ActivityRecord) -> tuple[FeatureRow, PredictionRecord]:
         row = self.builder.push(rec)
         if row is None:
             raise TaskclfError(f"bucket {rec.bucket_start.isoformat()} was already built")
@@ -130,7 +128,7 @@ class EngineHost:
                 log.exception("could not replay a stored bucket")
 
     @staticmethod
-    def persist(store: Any, device_id: str, rec: ActivityRecord, row: Any,
+    def persist(store: Store, device_id: str, rec: ActivityRecord, row: FeatureRow,
                 pred: PredictionRecord) -> None:
         store.put_feature_row(
             user_id=rec.user_id, device_id=device_id, bucket_start=rec.bucket_start,
@@ -154,7 +152,7 @@ class EngineHost:
             new = Engine.rules(self.taxonomy)
             kind, model_id, last_good = "rules", None, False
         else:
-            self.taxonomy = getattr(built.engine, "taxonomy", self.taxonomy)
+            self.taxonomy = built.engine.taxonomy
             new, kind, model_id, last_good = (built.engine, built.kind, built.model_id,
                                               built.last_good_in_use)
         adopted = new.adopt_state(self.engine)
@@ -178,10 +176,10 @@ class EngineHost:
             source: str | None = pred.threshold_source
             calibrated = pred.calibrator.startswith("user")
         else:
-            per_user = getattr(eng, "per_user_thresholds", {}) or {}
+            per_user = eng.per_user_thresholds
             if self.user_id in per_user:
                 threshold, source = per_user[self.user_id], "per_user"
-            elif getattr(eng, "reject_threshold", None) is not None:
+            elif eng.reject_threshold is not None:
                 threshold, source = eng.reject_threshold, "global"
             else:
                 threshold, source = None, None
@@ -198,16 +196,13 @@ class EngineHost:
         )
 
     def current_block(self) -> Block | None:
-        block: Block | None = self.engine.current_block
-        return block
+        return self.engine.current_block
 
     def today_blocks(self) -> tuple[Block, ...]:
         return tuple(self.engine.today_blocks())
 
     def taxonomy_colors(self) -> dict[str, str]:
-        tax = getattr(self.engine, "taxonomy", None)
-        if tax is None:
-            return {}
+        tax = self.engine.taxonomy
         out: dict[str, str] = {}
         for name in (*tax.names, tax.reject_label):
             out[name] = tax.color_of(name)
