@@ -39,6 +39,9 @@ def load_config(home: Path) -> tuple[Config, list[str]]:
         return cfg, [str(w) for w in warnings]
     except TaskclfError as exc:
         return Config(), [f"config ignored: {exc}"]
+    except Exception as exc:  # a loader bug must not stop the agent: defaults, and say so
+        log.exception("config could not be loaded")
+        return Config(), [f"config ignored: {home / 'config.toml'}: could not be read ({type(exc).__name__})"]
 
 
 def load_user_taxonomy(home: Path, config: Config) -> tuple[Taxonomy | None, str | None]:
@@ -62,6 +65,9 @@ def load_user_taxonomy(home: Path, config: Config) -> tuple[Taxonomy | None, str
         return load_taxonomy(path), None
     except TaskclfError as exc:
         return None, f"taxonomy ignored: {exc}"
+    except Exception as exc:  # a loader bug must not stop the agent: identity mapping, and say so
+        log.exception("taxonomy could not be loaded")
+        return None, f"taxonomy ignored: {path}: could not be read ({type(exc).__name__})"
 
 
 def new_builder() -> FeatureBuilder:

@@ -8,16 +8,17 @@ all defaults plus one warning. The warnings are shown in the tray menu and by ``
 
 from __future__ import annotations
 
-import math
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from engine.errors import ArtifactError, MissingFileError
+from engine.jsonio import finite_float, read_bounded_bytes
 from engine.paths import config_path
 from engine.privacy import MAX_EXCLUSIONS, Exclusions, app_id_of, compile_title_pattern
+from engine.tomlio import loads_toml
 
 MAX_CONFIG_BYTES = 256 * 1024
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -104,11 +105,12 @@ def _exclude_titles(v: Any, home: Path) -> _Partly:
 
 def _number(lo: float, hi: float) -> Callable[[Any, Path], float]:
     def check(v: Any, home: Path) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
-            raise _Bad("expected a number")
-        if not lo <= float(v) <= hi:
+        f = finite_float(v) if isinstance(v, int | float) else None
+        if f is None:  # NaN, inf, not a number; an integer too large for a float is out of range
+            raise _Bad(f"must be within {lo:g}..{hi:g}" if type(v) is int else "expected a number")
+        if not lo <= f <= hi:
             raise _Bad(f"must be within {lo:g}..{hi:g}")
-        return float(v)
+        return f
 
     return check
 
@@ -218,26 +220,19 @@ def load_config(home: Path) -> tuple[Config, list[str]]:
     """``<home>/config.toml`` -> (settings, warnings). Absent file: defaults, no warning."""
     path = config_path(home)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
+        raw = read_bounded_bytes(path, MAX_CONFIG_BYTES)
+    except MissingFileError:
         return Config(), []
-    except OSError as exc:
-        return Config(), [f"{path}: cannot read ({exc.strerror}); using defaults"]
-    if size > MAX_CONFIG_BYTES:
-        return Config(), [f"{path}: file too large ({size} bytes); using defaults"]
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return Config(), [f"{path}: cannot read ({exc.strerror}); using defaults"]
+    except ArtifactError as exc:
+        return Config(), [f"{exc}; using defaults"]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return Config(), [f"{path}: not UTF-8 text; using defaults"]
     try:
-        data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:200]
-        return Config(), [f"{path}: not valid TOML ({reason}); using defaults"]
+        data = loads_toml(text, path=path)
+    except ArtifactError as exc:
+        return Config(), [f"{exc}; using defaults"]
     return parse_config(data, home=home, source=str(path))
 
 
