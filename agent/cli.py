@@ -133,6 +133,11 @@ def register(reg: CommandRegistry) -> None:
     reg.add("tray", help="start the tray agent (same as taskclf-tray)",
             configure=_configure_tray, run=_run_tray)
     _register_privacy(reg)
+    from agent.dayview import report
+
+    reg.group("report", "pictures of your time")
+    reg.add("report day", help="the day's timeline as an HTML page and a PNG (artifacts/days/)",
+            configure=report.configure, run=report.run)
 
 
 def _register_privacy(reg: CommandRegistry) -> None:
