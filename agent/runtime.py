@@ -318,6 +318,7 @@ class AgentRuntime:
         except Exception as exc:
             self._health.failed("read the pause state", exc)
         self.labels.refresh_learning(store)
+        self.labels.refresh_user_labels(store)
         self.labels.retry_pending(store)
 
     def _submit_engine(self, built: BuiltEngine | None, error: str | None) -> None:
