@@ -88,8 +88,10 @@ def span_from_item(item: dict[str, Any]) -> LabelSpan:
 
 class LabelService:
     def __init__(self, *, home: Path, hub: SnapshotHub, clock: Clock, bucket_seconds: int,
-                 writer: Callable[[], Writer[Store] | None]) -> None:
+                 writer: Callable[[], Writer[Store] | None],
+                 deployed_bundle: Callable[[], Any] = lambda: None) -> None:
         self._hub = hub
+        self._deployed_bundle = deployed_bundle
         self._clock = clock
         self._bucket_seconds = bucket_seconds
         self._writer = writer
@@ -207,7 +209,7 @@ class LabelService:
 
     def refresh_learning(self, store: Store) -> None:
         try:
-            progress = learning_progress(store, self.user_id)
+            progress = learning_progress(store, self.user_id, self._deployed_bundle())
         except Exception:
             return
         if progress != self._hub.current().learning:
@@ -279,7 +281,8 @@ class LabelService:
                 if path is not None:
                     self._last_key = key
                     self._hub.set(saving=True)
-                    return ActionResult(True, "Saving… (the data file is busy)", saved=False)
+                    why = "the disk is full" if "full" in store_message(exc) else "the data file is busy"
+                    return ActionResult(True, f"Saving… ({why})", saved=False)
                 return ActionResult(False, f"Could not save: {store_message(exc)}", True)
             self._last_key = key
             return ActionResult(True, message, saved=True)

@@ -27,6 +27,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent import engines
 from agent.aggregator import Aggregator
@@ -100,7 +101,8 @@ class AgentRuntime:
         self._sampler_thread: threading.Thread | None = None
         self.pause_control = PauseControl(self.clock, self._hub, self._persist_pause)
         self.labels = LabelService(home=self.home, hub=self._hub, clock=self.clock,
-                                   bucket_seconds=self.bucket_seconds, writer=lambda: self._writer)
+                                   bucket_seconds=self.bucket_seconds, writer=lambda: self._writer,
+                                   deployed_bundle=self._deployed_bundle)
 
         # set up in start()
         self.user_id = ""
@@ -124,6 +126,7 @@ class AgentRuntime:
         self._started = True
         title_key, store_error = self._load_identity()
         self.labels.user_id = self.user_id
+        self.labels.queue.clean_partial_writes()
         self.config, warnings = engines.load_config(self.home)
         self._config_warnings = tuple(warnings)
         self.sample_seconds = float(self._sample_seconds_arg or self.config.sample_seconds or 1.0)
@@ -165,6 +168,7 @@ class AgentRuntime:
         self._writer = Writer(self._open_store, retry_seconds=self._retry_seconds)
         self._writer.start()
         self._writer.on_idle(self.labels.retry_pending)
+        self._writer.on_idle(self.processor.save_unsaved)
         restore = self._writer.submit(self._restore)
         try:
             restore.result(timeout=RESTORE_TIMEOUT_SECONDS)
@@ -197,6 +201,7 @@ class AgentRuntime:
         if self.sampler is not None:
             self.sampler.flush()
         if self._writer is not None:
+            self._writer.submit(self._last_save)
             self._writer.stop(timeout)
         if self.sampler is not None:
             self.sampler.guard.stop()
@@ -302,8 +307,12 @@ class AgentRuntime:
         writer, processor = self._writer, self.processor
         if writer is None or processor is None:
             return
-        fut = writer.submit(lambda store: processor.process(store, rec))
-        fut.add_done_callback(_log_failure)
+        def job(store: Store | None) -> None:
+            processor.process(store, rec)
+            if self.snapshot().saving:  # labels wait too: the store may take them again
+                self.labels.retry_pending(store)
+
+        writer.submit(job).add_done_callback(_log_failure)
 
     def _restore(self, store: Store | None) -> None:
         """On the writer thread before sampling: pause, builder/smoothing state, labels."""
@@ -321,12 +330,26 @@ class AgentRuntime:
         self.labels.refresh_user_labels(store)
         self.labels.retry_pending(store)
 
+    def _last_save(self, store: Store | None) -> None:
+        if self.processor is None:
+            return
+        self.processor.save_unsaved(store)
+        self.labels.retry_pending(store)
+        if self.processor.unsaved:
+            log.warning("%d bucket(s) could not be saved before stopping",
+                        len(self.processor.unsaved))
+
     def _submit_engine(self, built: BuiltEngine | None, error: str | None) -> None:
         """From the watcher: swap in a new engine (between buckets, on the writer thread)."""
         writer, processor = self._writer, self.processor
         if writer is None or processor is None:
             return
         writer.submit(lambda store: processor.install(store, built, error))
+
+    def _deployed_bundle(self) -> Any:
+        """The bundle of the engine in use (None for the rules), for the eligibility count."""
+        host = self.processor.host if self.processor is not None else None
+        return getattr(getattr(host, "engine", None), "bundle", None)
 
     def _persist_pause(self, value: str | None) -> None:
         if self._writer is None:
