@@ -164,3 +164,23 @@ def register(reg: CommandRegistry) -> None:
             configure=_configure_doctor, run=_run_doctor)
     reg.add("tray", help="start the tray agent (same as taskclf-tray)",
             configure=_configure_tray, run=_run_tray)
+    _register_privacy(reg)
+    from agent.dayview import report
+
+    reg.group("report", "pictures of your time")
+    reg.add("report day", help="the day's timeline as an HTML page and a PNG (artifacts/days/)",
+            configure=report.configure, run=report.run)
+
+
+def _register_privacy(reg: CommandRegistry) -> None:
+    from agent import privacy_cli as p
+
+    reg.group("privacy", "forget recent time, never track an app, delete all data")
+    reg.add("privacy forget", help="forget everything recorded in the last minutes (default 60)",
+            configure=p.configure_forget, run=p.run_forget)
+    reg.add("privacy exclude-app", help="never track this app (its time is recorded as excluded)",
+            configure=p.configure_exclude, run=p.run_exclude)
+    reg.add("privacy delete-all", help="delete the store, models, reports, logs and keys",
+            configure=p.configure_delete_all, run=p.run_delete_all)
+    reg.add("privacy status", help="what is never tracked", configure=p.configure_status,
+            run=p.run_status)

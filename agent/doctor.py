@@ -129,11 +129,12 @@ def _store_report(home: Path) -> dict[str, Any]:
 
 
 def collect(home: Path) -> dict[str, Any]:
-    from agent.engines import load_config
+    from agent.engines import load_config, load_user_taxonomy
     from agent.sampler import BACKEND_NAMES, WAYLAND_NO_WINDOWS, default_backend_name
     from engine.paths import identity_path, logs_dir, models_dir, title_key_path
 
     config, config_warnings = load_config(home)
+    _taxonomy, taxonomy_warning = load_user_taxonomy(home, config)
     aw_url = getattr(config, "activitywatch_url", None)
     wayland = _wayland_report(aw_url)
     if wayland["activitywatch_url"]:
@@ -159,6 +160,7 @@ def collect(home: Path) -> dict[str, Any]:
         "backend_preferred": chosen,
         "backends": backends,
         "config_warnings": list(config_warnings),
+        "taxonomy_warning": taxonomy_warning,
         "store": _store_report(home),
         "model": _policy_report(home),
     }
@@ -187,6 +189,10 @@ def _print_text(report: dict[str, Any]) -> None:
                 print(f"           {note}")
         else:
             print(f"  {name:<8} unavailable: {b['reason']}")
+    problems = [*report["config_warnings"], *filter(None, [report.get("taxonomy_warning")])]
+    print(f"settings:  {'ok' if not problems else f'{len(problems)} problem(s)'}")
+    for problem in problems:
+        print(f"  {problem}")
     st = report["store"]
     if st.get("exists"):
         extra = st.get("error") or f"schema v{st.get('schema_version')}, {st.get('records')} buckets"

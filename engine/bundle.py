@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ArtifactError
-from engine.jsonio import read_json
+from engine.jsonio import finite_float, read_bounded_bytes, read_json
 from engine.labels import CORE_LABEL_SET
 from engine.schema import (
     CATEGORICAL_COLUMNS,
@@ -37,12 +37,15 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024
 MISSING_VALUE_MODES = ("nan", "zero")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
+def read_model_text_bytes(path: Path) -> bytes:
+    """model.txt's bytes: a regular file of at most ``MAX_MODEL_BYTES`` (a FIFO, a device or a
+    link to ``/dev/zero`` is refused instead of read forever)."""
+    return read_bounded_bytes(path, MAX_MODEL_BYTES)
+
+
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """The sha256 of a model file, read through the same bound as loading it."""
+    return hashlib.sha256(read_model_text_bytes(path)).hexdigest()
 
 
 def _labels(value: Any, *, path: Path, field: str) -> tuple[str, ...]:
@@ -86,7 +89,8 @@ class ModelBundle:
         "run_id", "path", "metadata", "label_order", "label_set", "missing_values",
         "model_sha256", "declared_sha256", "feature_names", "encoders", "split",
         "prior_correction", "feature_builder_version", "booster", "n_classes", "_names",
-        "_missing", "_getter", "_n_features", "_zero_missing", "_cat_plan",
+        "_missing", "_getter", "_n_features", "_zero_missing", "_cat_plan", "masked_columns",
+        "_masked_pos",
     )
 
     def __init__(
@@ -103,6 +107,7 @@ class ModelBundle:
         prior_correction: tuple[float, ...] | None,
         feature_builder_version: int | None,
         booster: Any,
+        masked_columns: tuple[str, ...] = (),
     ) -> None:
         self.run_id = run_id
         self.path = path
@@ -132,6 +137,8 @@ class ModelBundle:
             for i, name in enumerate(self.feature_names)
             if name in self.encoders
         )
+        self.masked_columns = masked_columns
+        self._masked_pos = tuple(self.feature_names.index(c) for c in masked_columns)
 
     # -- encoding -------------------------------------------------------------------------
     def encode_array(self, features: Mapping[str, Any]) -> array:
@@ -154,6 +161,8 @@ class ModelBundle:
                 vals[i] = miss
             else:
                 vals[i] = unseen
+        for i in self._masked_pos:
+            vals[i] = miss
         if None in vals:
             vals = [miss if v is None else v for v in vals]
         try:
@@ -281,10 +290,24 @@ def _prior_correction(meta: Mapping[str, Any], n: int, *, path: Path) -> tuple[f
         raise ArtifactError(path, "prior_correction", f"must be a list of {n} positive numbers")
     out = []
     for i, x in enumerate(v):
-        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or x <= 0:
+        f = finite_float(x) if isinstance(x, int | float) else None
+        if f is None or f <= 0:
             raise ArtifactError(path, f"prior_correction[{i}]", "must be a finite number > 0")
-        out.append(float(x))
+        out.append(f)
     return tuple(out)
+
+
+def _masked_columns(meta: Mapping[str, Any], *, path: Path) -> tuple[str, ...]:
+    """``masked_columns``: model columns that always reach this model as missing."""
+    v = meta.get("masked_columns")
+    if v is None:
+        return ()
+    if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
+        raise ArtifactError(path, "masked_columns", "must be a list of column names")
+    for c in v:
+        if c not in MODEL_COLUMNS or c in CATEGORICAL_COLUMNS:
+            raise ArtifactError(path, "masked_columns", f"{c!r} is not a numeric model column")
+    return tuple(dict.fromkeys(v))
 
 
 def read_metadata(bundle_dir: Path) -> dict[str, Any]:
@@ -338,15 +361,10 @@ def load_bundle(path: Path, *, check_trees: bool = True) -> ModelBundle:
         raise ArtifactError(meta_path, "split", "must be an object")
     declared = _optional_sha(meta, path=meta_path)
     prior = _prior_correction(meta, len(label_order), path=meta_path)
+    masked = _masked_columns(meta, path=meta_path)
 
     model_path = bundle_dir / "model.txt"
-    try:
-        size = model_path.stat().st_size
-    except OSError:
-        raise ArtifactError(model_path, None, "file not found") from None
-    if size > MAX_MODEL_BYTES:
-        raise ArtifactError(model_path, None, f"file too large ({size} bytes > {MAX_MODEL_BYTES})")
-    data = model_path.read_bytes()
+    data = read_model_text_bytes(model_path)
     actual = hashlib.sha256(data).hexdigest()
     if declared is not None and declared != actual:
         raise ArtifactError(meta_path, "model_sha256", "does not match the sha256 of model.txt")
@@ -393,4 +411,5 @@ def load_bundle(path: Path, *, check_trees: bool = True) -> ModelBundle:
         prior_correction=prior,
         feature_builder_version=fbv,
         booster=booster,
+        masked_columns=masked,
     )

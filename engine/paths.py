@@ -118,3 +118,12 @@ def logs_dir(home: Path) -> Path:
 
 def lock_path(home: Path) -> Path:
     return home / "agent.lock"
+
+
+def days_dir(home: Path) -> Path:
+    """Day timeline pages (``taskclf report day``)."""
+    return artifacts_dir(home) / "days"
+
+
+def pending_labels_dir(home: Path) -> Path:
+    return home / "pending_labels"

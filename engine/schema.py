@@ -120,3 +120,8 @@ NUMERIC_MODEL_COLUMNS: tuple[str, ...] = tuple(
     c for c in MODEL_COLUMNS if c not in CATEGORICAL_COLUMNS
 )
 REGISTRY_TYPES: dict[str, str] = dict(REGISTRY_V2)
+
+#: Columns keyed per install (the title-hash bucket uses this install's secret key): they mean
+#: nothing across users, so models trained on several users see them as missing (the bundle's
+#: ``masked_columns``); a personal model may use them.
+PER_INSTALL_COLUMNS: tuple[str, ...] = ("window_title_bucket",)

@@ -285,6 +285,20 @@ def _all_run(args: argparse.Namespace) -> int:
     return 3 if args.strict_gates and out.report["evaluation"]["failed_gates"] else 0
 
 
+def _starter_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", metavar="DIR", help="where to write the bundle (default: the package's "
+                   "engine/data/starter)")
+
+
+def _starter_run(args: argparse.Namespace) -> int:
+    from engine.starter import bundle_dir
+    from trainer.starter import train_starter
+
+    out = Path(args.out).expanduser().resolve() if args.out else bundle_dir()
+    print(train_starter(out, progress=_say))
+    return 0
+
+
 # -- infer batch --------------------------------------------------------------------------------
 
 
@@ -487,6 +501,8 @@ def register(reg: CommandRegistry) -> None:
             run=_evaluate_run)
     reg.add("train all", help="train, calibrate, tune, write the policy and the quality report",
             configure=_all_configure, run=_all_run)
+    reg.add("train starter", help="train the shipped starter model from the synthetic world",
+            configure=_starter_configure, run=_starter_run)
     reg.add("infer batch", help="stored buckets through the online engine (JSON lines)",
             configure=_batch_configure, run=_batch_run)
     reg.add("labels import", help="import label spans from CSV", configure=_import_configure, run=_import_run)

@@ -60,6 +60,8 @@ class TrainParams:
     num_threads: int = 2
     rare_category_threshold: int = 5
     unknown_mask_rate: float = 0.05
+    #: numeric columns the model never sees (recorded as the bundle's ``masked_columns``)
+    masked_columns: tuple[str, ...] = ()
 
     def lgb_params(self) -> dict[str, Any]:
         return {
@@ -105,7 +107,7 @@ def fit_vocabularies(frame: Frame, threshold: int) -> dict[str, list[str]]:
 
 
 def encode_matrix(frame: Frame, vocab: dict[str, list[str]], *, mask_rate: float = 0.0,
-                  seed: int = 0) -> np.ndarray:
+                  seed: int = 0, masked: tuple[str, ...] = ()) -> np.ndarray:
     """The (N, 38) model matrix, encoded exactly as the engine encodes one row.
 
     ``mask_rate`` > 0 (training only) replaces that seeded fraction of known categorical values
@@ -114,6 +116,8 @@ def encode_matrix(frame: Frame, vocab: dict[str, list[str]], *, mask_rate: float
     n = len(frame)
     x = np.empty((n, len(MODEL_COLUMNS)), dtype=np.float64)
     x[:, NUM_POS] = frame.numeric
+    for col in masked:
+        x[:, MODEL_COLUMNS.index(col)] = np.nan
     rng = np.random.default_rng([seed, 7919])
     for col in CATEGORICAL_COLUMNS:
         codes = {v: float(i) for i, v in enumerate(vocab[col])}
@@ -197,7 +201,8 @@ def train(
     tr = frame.take(np.flatnonzero(tr_mask))
     _check_trainable(tr.y)
     vocab = fit_vocabularies(tr, params.rare_category_threshold)
-    x_tr = encode_matrix(tr, vocab, mask_rate=params.unknown_mask_rate, seed=params.seed)
+    x_tr = encode_matrix(tr, vocab, mask_rate=params.unknown_mask_rate, seed=params.seed,
+                         masked=params.masked_columns)
     y_tr = tr.y
     c = len(LABEL_ORDER)
     w_cls = class_weights(y_tr, c)
@@ -211,7 +216,7 @@ def train(
     valid_sets = []
     ca = frame.take(np.flatnonzero(ca_mask))
     if len(ca) > 0:
-        x_ca = encode_matrix(ca, vocab)
+        x_ca = encode_matrix(ca, vocab, masked=params.masked_columns)
         dvalid = lgb.Dataset(x_ca, label=ca.y, weight=w_cls[ca.y], reference=dtrain,
                              feature_name=list(MODEL_COLUMNS), categorical_feature=cat_idx)
         valid_sets = [dvalid]
@@ -232,7 +237,8 @@ def train(
         part = frame.take(np.flatnonzero(mask))
         if len(part) == 0:
             return None
-        p = np.asarray(booster.predict(encode_matrix(part, vocab), num_iteration=best)) * np.asarray(pc)
+        x_part = encode_matrix(part, vocab, masked=params.masked_columns)
+        p = np.asarray(booster.predict(x_part, num_iteration=best)) * np.asarray(pc)
         return classification_scores(part.y, p.argmax(axis=1), LABEL_ORDER)
 
     val = raw_scores(ca_mask)
@@ -266,6 +272,7 @@ def train(
                    "unknown_category_mask_rate": params.unknown_mask_rate,
                    "early_stopping_rounds": params.early_stopping_rounds},
         "prior_correction": pc,
+        **({"masked_columns": list(params.masked_columns)} if params.masked_columns else {}),
         "train_date_from": days_all[0].isoformat() if days_all else None,
         "train_date_to": days_all[-1].isoformat() if days_all else None,
         "dataset_hash": ds_hash,

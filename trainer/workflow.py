@@ -98,8 +98,11 @@ def encode_for_bundle(bundle: Any, frame: Frame) -> np.ndarray:
     n = len(frame)
     miss = np.nan if bundle.missing_values == "nan" else 0.0
     x = np.empty((n, len(bundle.feature_names)), dtype=np.float64)
+    masked = set(getattr(bundle, "masked_columns", ()))
     for j, name in enumerate(bundle.feature_names):
-        if name in bundle.encoders:
+        if name in masked:
+            x[:, j] = miss
+        elif name in bundle.encoders:
             enc = bundle.encoders[name]
             unseen = enc.get("__unknown__", miss)
             x[:, j] = [miss if v is None else enc.get(v, unseen) for v in frame.categorical[name]]
