@@ -27,6 +27,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent import engines
 from agent.aggregator import Aggregator
@@ -100,7 +101,8 @@ class AgentRuntime:
         self._sampler_thread: threading.Thread | None = None
         self.pause_control = PauseControl(self.clock, self._hub, self._persist_pause)
         self.labels = LabelService(home=self.home, hub=self._hub, clock=self.clock,
-                                   bucket_seconds=self.bucket_seconds, writer=lambda: self._writer)
+                                   bucket_seconds=self.bucket_seconds, writer=lambda: self._writer,
+                                   deployed_bundle=self._deployed_bundle)
 
         # set up in start()
         self.user_id = ""
@@ -325,6 +327,7 @@ class AgentRuntime:
         except Exception as exc:
             self._health.failed("read the pause state", exc)
         self.labels.refresh_learning(store)
+        self.labels.refresh_user_labels(store)
         self.labels.retry_pending(store)
 
     def _last_save(self, store: Store | None) -> None:
@@ -342,6 +345,11 @@ class AgentRuntime:
         if writer is None or processor is None:
             return
         writer.submit(lambda store: processor.install(store, built, error))
+
+    def _deployed_bundle(self) -> Any:
+        """The bundle of the engine in use (None for the rules), for the eligibility count."""
+        host = self.processor.host if self.processor is not None else None
+        return getattr(getattr(host, "engine", None), "bundle", None)
 
     def _persist_pause(self, value: str | None) -> None:
         if self._writer is None:
