@@ -8,7 +8,7 @@ would show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,16 +69,7 @@ def replay(
     cal: list[str] = [""] * n
     records: list[Any] = []
     index = {lab: i for i, lab in enumerate(LABEL_ORDER)}
-    engine = None
-    current_user = None
-    for i in range(n):
-        u = frame.user_ids[i]
-        if u != current_user:
-            engine = make_engine()
-            current_user = u
-        assert engine is not None
-        rec = engine.step(frame.features(i), user_id=u, bucket_start=frame.bucket_datetime(i),
-                          session_id=frame.session_ids[i])
+    for i, rec in _predict_per_user(frame, make_engine):
         raw[i] = rec.raw_probs
         probs[i] = rec.probs
         core[i] = index[rec.core_label]
@@ -89,6 +80,17 @@ def replay(
         if keep_records:
             records.append(rec)
     return Replay(raw, probs, core, rejected, accepted, smoothed, cal, records)
+
+
+def _predict_per_user(frame: Frame, make_engine: Callable[[], Any]) -> Iterator[tuple[int, Any]]:
+    """(row index, PredictionRecord) of every row, through ``engine.stream`` with a fresh
+    engine per user."""
+    from engine.stream import stream
+
+    for _user, first, stop in frame.user_ranges():
+        rows = (frame.stream_row(i) for i in range(first, stop))
+        for i, st in zip(range(first, stop), stream(rows, make_engine()), strict=True):
+            yield i, st.prediction
 
 
 def _gate(value: float | None, ok: bool | None, threshold: str, note: str | None = None) -> dict[str, Any]:
