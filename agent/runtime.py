@@ -136,7 +136,8 @@ class AgentRuntime:
             local_offset=self.clock.local_offset,
         )
         self.sampler = SamplerLoop(
-            backend=backend, guard=GuardedBackend(backend, timeout=self._sampler_timeout),
+            backend=backend,
+            guard=GuardedBackend(backend, timeout=self._sampler_timeout, clock=self.clock.monotonic),
             aggregator=aggregator, clock=self.clock, pause=self.pause_control,
             title_key=title_key, sample_seconds=self.sample_seconds,
             on_bucket=self._enqueue_bucket, on_sampler_state=self._on_sampler_state,
