@@ -102,6 +102,7 @@ def run_tray(args: argparse.Namespace) -> int:
         backend=getattr(args, "backend", None),
         bucket_seconds=int(getattr(args, "bucket_seconds", None) or 60),
     )
+    app: Any = None
     try:
         config = _config(home)
         policy = PromptPolicy.from_config(config)
@@ -115,10 +116,23 @@ def run_tray(args: argparse.Namespace) -> int:
             trainer=trainer_command(),
             start_runtime=True,  # after the icon is up: the icon shows "Starting…" at once
         )
-        return app.run()
+        rc = app.run()
     finally:
         runtime.stop()
         lock.release()
+    if app is not None and app.restart_requested:
+        restart_fresh()
+    return rc
+
+
+def restart_fresh() -> None:
+    """After "Delete all my data": the same command again, as a new process image (the lock
+    was released above), so nothing of the deleted data survives in memory either."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if getattr(sys, "frozen", False):
+        os.execv(sys.executable, sys.argv)
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 # ---------------------------------------------------------------- self-test
