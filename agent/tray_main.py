@@ -9,7 +9,6 @@ the frozen bundle, so it must not depend on anything outside the installed packa
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import sys
@@ -21,11 +20,6 @@ from typing import Any
 
 log = logging.getLogger("taskclf.tray")
 
-NO_GI_MESSAGE = (
-    "The Linux tray needs PyGObject (GTK 3): pip install 'taskclf[tray-linux]' or install your "
-    "distribution's python3-gi and gir1.2-gtk-3.0. The headless agent works without it: "
-    "taskclf agent --headless"
-)
 NO_DISPLAY_MESSAGE = (
     "No graphical session found (DISPLAY and WAYLAND_DISPLAY are not set). "
     "Run the headless agent instead: taskclf agent --headless"
@@ -40,17 +34,28 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 def display_problem(
     platform: str = sys.platform, env: os._Environ[str] | dict[str, str] | None = None,
-    has_module: Any = None,
 ) -> str | None:
-    """Why the tray cannot start on this desktop, or None. Checked before importing pystray."""
+    """Why the tray cannot start on this desktop, or None. Checked before choosing a backend."""
     env = os.environ if env is None else env
-    has = has_module or (lambda name: importlib.util.find_spec(name) is not None)
-    if platform.startswith("linux") or "bsd" in platform:
-        if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-            return NO_DISPLAY_MESSAGE
-        if env.get("PYSTRAY_BACKEND", "") != "xorg" and not has("gi"):
-            return NO_GI_MESSAGE
+    if (platform.startswith("linux") or "bsd" in platform) and not env.get("DISPLAY") \
+            and not env.get("WAYLAND_DISPLAY"):
+        return NO_DISPLAY_MESSAGE
     return None
+
+
+def desktop_problem(backend: Any, bus_problem: Any = None) -> str | None:
+    """What the chosen backend needs from the desktop and does not get (the session bus)."""
+    if backend.ui_loop != "glib":
+        return None
+    from agent.tray.backends import session_bus_problem
+
+    return (bus_problem or session_bus_problem)()
+
+
+def _host_problem(backend_name: str) -> Any:
+    from agent.tray.backends import sni_host_present, tray_host_problem, xembed_host_present
+
+    return lambda: tray_host_problem(backend_name, xembed_host_present, sni_host_present)
 
 
 def _config(home: Path) -> Any:
@@ -60,6 +65,15 @@ def _config(home: Path) -> Any:
         return load_config(home)[0]
     except Exception:  # a broken config never stops the tray; the runtime reports it
         return None
+
+
+def _start_logging(home: Path) -> Path | None:
+    """The same rotating, redacted 0600 log as the headless agent (agent/logs.py)."""
+    from agent.logs import setup_logging
+
+    config = _config(home)
+    return setup_logging(home, level=str(getattr(config, "log_level", "INFO") or "INFO"),
+                         console=True)
 
 
 def run_tray(args: argparse.Namespace) -> int:
@@ -76,18 +90,7 @@ def run_tray(args: argparse.Namespace) -> int:
     if sys.platform.startswith("linux"):
         # A tray icon draws no OpenGL; without this GDK maps Mesa/LLVM (~50 MB of RSS).
         os.environ.setdefault("GDK_GL", "disable")
-    try:
-        import pystray
-    except Exception as exc:  # GTK typelib missing, Xlib failing to connect, ...
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"taskclf: the tray cannot start here ({first}). {NO_GI_MESSAGE}", file=sys.stderr)
-        return 1
-
-    from agent.autostart import autostart_for, tray_command
     from agent.lock import AlreadyRunning, InstanceLock
-    from agent.runtime import AgentRuntime
-    from agent.tray.app import TrayApp, trainer_command
-    from agent.tray.notifications import STATE_FILE, PromptNotifier, PromptPolicy
 
     lock = InstanceLock(home)
     try:
@@ -97,6 +100,43 @@ def run_tray(args: argparse.Namespace) -> int:
         return 0
     except OSError as exc:  # a read-only data folder: the runtime reports it in the menu
         log.warning("could not take the single-instance lock: %s", exc)
+    restart: list[bool] = []
+    try:
+        rc = _run_with_lock(home, args, restart)
+    finally:
+        lock.release()
+    if restart:
+        restart_fresh()
+    return rc
+
+
+def _refuse(message: str) -> int:
+    """One line on stderr (and in the log file), exit status 1."""
+    log.warning("not starting: %s", message, extra={"console": False})
+    print(f"taskclf: {message}", file=sys.stderr)
+    return 1
+
+
+def _run_with_lock(home: Path, args: argparse.Namespace, restart: list[bool]) -> int:
+    """Choose the backend, check the desktop, then run runtime + tray until Quit (``restart``
+    gets an entry when the user deleted all data: the caller starts afresh)."""
+    from agent.tray.backends import NoTrayBackend, choose_backend
+
+    log_path = _start_logging(home)
+    try:
+        backend = choose_backend()
+    except NoTrayBackend as exc:
+        return _refuse(str(exc))
+    log.info("tray backend: %s", backend.name)
+    problem = desktop_problem(backend)
+    if problem is not None:
+        return _refuse(problem)
+
+    from agent.autostart import autostart_for, tray_command
+    from agent.runtime import AgentRuntime
+    from agent.tray.app import TrayApp, trainer_command
+    from agent.tray.notifications import STATE_FILE, PromptNotifier, PromptPolicy
+
     runtime = AgentRuntime(
         home,
         backend=getattr(args, "backend", None),
@@ -109,25 +149,31 @@ def run_tray(args: argparse.Namespace) -> int:
         app = TrayApp(
             runtime,
             home,
-            pystray_module=pystray,
+            backend=backend,
+            host_problem=_host_problem(backend.name),
+            log_path=log_path,
             autostart=autostart_for(tray_command(home)),
             prompts=PromptNotifier(policy, state_path=home / STATE_FILE),
             notify_enabled=policy.notifications,
             trainer=trainer_command(),
             start_runtime=True,  # after the icon is up: the icon shows "Starting…" at once
         )
-        rc = app.run()
+        try:
+            return app.run()
+        except Exception as exc:  # the icon's loop could not start: one line, the rest in the log
+            log.warning("the tray could not start", exc_info=True, extra={"console": False})
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return _refuse(f"the tray could not start ({backend.name}: {first[:160]}); "
+                           f"details in {log_path or 'the log'}")
     finally:
         runtime.stop()
-        lock.release()
-    if app is not None and app.restart_requested:
-        restart_fresh()
-    return rc
+        if app is not None and app.restart_requested:
+            restart.append(True)
 
 
 def restart_fresh() -> None:
     """After "Delete all my data": the same command again, as a new process image (the lock
-    was released above), so nothing of the deleted data survives in memory either."""
+    was released first), so nothing of the deleted data survives in memory either."""
     sys.stdout.flush()
     sys.stderr.flush()
     if getattr(sys, "frozen", False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import replace
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tray_fakes import FakePystray, FakeRuntime, snap
+from tray_fakes import FAKE_BACKEND, FakeRuntime, snap
 
 from agent.tray.app import TrayApp
 from agent.tray.menu_model import Action, MenuContext, build_menu
@@ -57,7 +58,7 @@ def tray(tmp_path: Path) -> Any:
     opened: list[Path] = []
     home = tmp_path / "home"
     home.mkdir()
-    app = TrayApp(rt, home, pystray_module=FakePystray, dump_path=tmp_path / "menu.json",
+    app = TrayApp(rt, home, backend=FAKE_BACKEND, dump_path=tmp_path / "menu.json",
                   open_page=lambda p: opened.append(p) or True, clock=lambda: NOW)
     t = threading.Thread(target=app.run, daemon=True)
     t.start()
@@ -79,6 +80,7 @@ def _wait(cond: Any, seconds: float = 10.0) -> None:
 def test_forget_and_never_track_go_to_the_runtime(tray: Any) -> None:
     app, rt, _, _ = tray
     rt.publish(replace(rt.snap, foreground_app=("unknown.zqx", "Zqx")))
+    _wait(lambda: app.model.find("privacy.exclude").enabled)
     app.on_click(app.model.find("privacy.forget").action)
     app.on_click(app.model.find("privacy.exclude").action)
     assert rt.calls == [("forget_last", 60), ("exclude_app", "unknown.zqx")]
@@ -89,8 +91,9 @@ def test_open_todays_timeline_writes_the_page_and_opens_it(tray: Any) -> None:
     app, _, opened, home = tray
     fill_day(home)
     app._clock = lambda: NOW.replace(year=DAY.year, month=DAY.month, day=DAY.day, hour=18)
-    (home / "identity.json").write_text('{"user_id": "%s", "device_id": "%s"}' % (
-        "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"))
+    ident = {"user_id": "00000000-0000-4000-8000-000000000001",
+             "device_id": "00000000-0000-4000-8000-000000000002"}
+    (home / "identity.json").write_text(json.dumps(ident))
     app.on_click(Action("open_timeline"))
     _wait(lambda: bool(opened))
     assert opened[0].name == f"{DAY.isoformat()}.html" and opened[0].exists()
