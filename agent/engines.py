@@ -9,7 +9,10 @@ plain engine code; the agent adds no model logic of its own.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,9 +23,9 @@ from engine.errors import ArtifactError, TaskclfError
 from engine.record import Block, PredictionRecord
 
 if TYPE_CHECKING:  # importing the pipeline loads LightGBM's C library: only when predicting
-    from engine.features import FeatureRow
+    from engine.features import FeatureBuilder, FeatureRow
     from engine.pipeline import Engine
-    from engine.store import Store
+    from engine.stream import Step
     from engine.taxonomy import Taxonomy
 
 log = logging.getLogger("taskclf.agent.engines")
@@ -67,6 +70,23 @@ def load_user_taxonomy(home: Path, config: Config) -> tuple[Taxonomy | None, str
         return None, f"taxonomy ignored: {path}: could not be read ({type(exc).__name__})"
 
 
+def new_builder() -> FeatureBuilder:
+    """The agent's feature builder. It does not refuse buckets "from the future": they come
+    from the agent's own aggregator, whose watermark only moves forward, and the bucket open
+    while the wall clock is set back starts after the new wall time yet is a real bucket."""
+    from engine.features import FeatureBuilder
+
+    return FeatureBuilder(clock=_no_future_check)
+
+
+def _no_future_check() -> float:
+    return math.inf
+
+
+def _log_replay_refused(rec: ActivityRecord, exc: Exception) -> None:
+    log.warning("a stored bucket could not be replayed: %s", type(exc).__name__)
+
+
 @dataclass(frozen=True, slots=True)
 class BuiltEngine:
     """An engine built off the hot path, ready to swap in."""
@@ -83,12 +103,11 @@ class EngineHost:
     """Feature builder + live engine for one user; used from the writer thread only."""
 
     def __init__(self, user_id: str, *, taxonomy: Taxonomy | None = None) -> None:
-        from engine.features import FeatureBuilder
         from engine.pipeline import Engine
 
         self.user_id = user_id
         self.taxonomy = taxonomy
-        self.builder = FeatureBuilder()
+        self.builder = new_builder()
         self.engine: Engine = Engine.rules(taxonomy)
         self.kind = "starting"
         self.model_id: str | None = None
@@ -98,44 +117,48 @@ class EngineHost:
     # -- buckets ---------------------------------------------------------------------------
 
     def step(self, rec: ActivityRecord) -> tuple[FeatureRow, PredictionRecord]:
-        row = self.builder.push(rec)
-        if row is None:
-            raise TaskclfError(f"bucket {rec.bucket_start.isoformat()} was already built")
-        pred = self.engine.step(
-            row.model_features(), user_id=rec.user_id, bucket_start=row.bucket_start,
-            session_id=row.session_id,
-        )
-        return row, pred
+        """One live bucket through the builder and the engine (``engine.stream``)."""
+        from engine.stream import stream
 
-    def rebuild(self, built: BuiltEngine | None, records: list[ActivityRecord]) -> None:
-        """Start over with a fresh builder (and ``built``'s engine, or a fresh one of the same
-        kind) and push ``records`` through both, persisting nothing: after a restart the
-        builder and smoothing state are what batch inference over the same records gives."""
-        from engine.features import FeatureBuilder
+        refused: list[Exception] = []
+        for st in stream([rec], self.engine, builder=self.builder,
+                         on_refused=lambda r, exc: refused.append(exc)):
+            assert st.row is not None
+            return st.row, st.prediction
+        if refused:
+            raise refused[0]
+        raise TaskclfError(f"bucket {rec.bucket_start.isoformat()} was already built")
 
-        self.builder = FeatureBuilder()
-        if built is not None:
-            self.engine = built.engine
-            self.kind, self.model_id = built.kind, built.model_id
-            self.last_good_in_use = built.last_good_in_use
-            self.policy_error = None
-        else:
+    def adopt(self, built: BuiltEngine) -> None:
+        """Use ``built`` from now on, without carrying any state over (a rebuild follows)."""
+        self.engine = built.engine
+        self.kind, self.model_id = built.kind, built.model_id
+        self.last_good_in_use = built.last_good_in_use
+        self.policy_error = None
+
+    def rebuild(self, records: Iterable[ActivityRecord], emit_from: datetime | None) -> None:
+        """Start over with a fresh builder and engine state and stream ``records`` through
+        both, persisting nothing: after a restart the builder and smoothing state are what
+        batch inference over the same records gives."""
+        from engine.stream import drain, stream
+
+        self.builder = new_builder()
+        self.engine.reset()
+        drain(stream(records, self.engine, builder=self.builder, emit_from=emit_from,
+                     on_refused=_log_replay_refused))
+
+    def replay(self, records: Iterable[ActivityRecord], emit_from: datetime) -> Iterator[Step]:
+        """Predict stored ``records`` from ``emit_from`` on with a scratch builder and this
+        host's engine (whose state is reset before and after): the catch-up of buckets a
+        crash left unpredicted."""
+        from engine.stream import stream
+
+        self.engine.reset()
+        try:
+            yield from stream(records, self.engine, builder=new_builder(), emit_from=emit_from,
+                              on_refused=_log_replay_refused)
+        finally:
             self.engine.reset()
-        for rec in records:
-            try:
-                self.step(rec)
-            except Exception:
-                log.exception("could not replay a stored bucket")
-
-    @staticmethod
-    def persist(store: Store, device_id: str, rec: ActivityRecord, row: FeatureRow,
-                pred: PredictionRecord) -> None:
-        store.put_feature_row(
-            user_id=rec.user_id, device_id=device_id, bucket_start=rec.bucket_start,
-            session_id=row.session_id, schema_hash=row.schema_hash,
-            feature_builder_version=row.feature_builder_version, row=row.to_json(),
-        )
-        store.put_prediction(device_id, pred)
 
     # -- engines ---------------------------------------------------------------------------
 

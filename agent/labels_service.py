@@ -259,7 +259,8 @@ class LabelService:
                 if path is not None:
                     self._last_key = key
                     self._hub.set(saving=True)
-                    return ActionResult(True, "Saving… (the data file is busy)", saved=False)
+                    why = "the disk is full" if "full" in store_message(exc) else "the data file is busy"
+                    return ActionResult(True, f"Saving… ({why})", saved=False)
                 return ActionResult(False, f"Could not save: {store_message(exc)}", True)
             self._last_key = key
             return ActionResult(True, message, saved=True)

@@ -124,6 +124,7 @@ class AgentRuntime:
         self._started = True
         title_key, store_error = self._load_identity()
         self.labels.user_id = self.user_id
+        self.labels.queue.clean_partial_writes()
         self.config, warnings = engines.load_config(self.home)
         self._config_warnings = tuple(warnings)
         self.sample_seconds = float(self._sample_seconds_arg or self.config.sample_seconds or 1.0)
@@ -165,6 +166,7 @@ class AgentRuntime:
         self._writer = Writer(self._open_store, retry_seconds=self._retry_seconds)
         self._writer.start()
         self._writer.on_idle(self.labels.retry_pending)
+        self._writer.on_idle(self.processor.save_unsaved)
         restore = self._writer.submit(self._restore)
         try:
             restore.result(timeout=RESTORE_TIMEOUT_SECONDS)
@@ -197,6 +199,7 @@ class AgentRuntime:
         if self.sampler is not None:
             self.sampler.flush()
         if self._writer is not None:
+            self._writer.submit(self._last_save)
             self._writer.stop(timeout)
         if self.sampler is not None:
             self.sampler.guard.stop()
@@ -302,8 +305,12 @@ class AgentRuntime:
         writer, processor = self._writer, self.processor
         if writer is None or processor is None:
             return
-        fut = writer.submit(lambda store: processor.process(store, rec))
-        fut.add_done_callback(_log_failure)
+        def job(store: Store | None) -> None:
+            processor.process(store, rec)
+            if self.snapshot().saving:  # labels wait too: the store may take them again
+                self.labels.retry_pending(store)
+
+        writer.submit(job).add_done_callback(_log_failure)
 
     def _restore(self, store: Store | None) -> None:
         """On the writer thread before sampling: pause, builder/smoothing state, labels."""
@@ -319,6 +326,15 @@ class AgentRuntime:
             self._health.failed("read the pause state", exc)
         self.labels.refresh_learning(store)
         self.labels.retry_pending(store)
+
+    def _last_save(self, store: Store | None) -> None:
+        if self.processor is None:
+            return
+        self.processor.save_unsaved(store)
+        self.labels.retry_pending(store)
+        if self.processor.unsaved:
+            log.warning("%d bucket(s) could not be saved before stopping",
+                        len(self.processor.unsaved))
 
     def _submit_engine(self, built: BuiltEngine | None, error: str | None) -> None:
         """From the watcher: swap in a new engine (between buckets, on the writer thread)."""

@@ -8,6 +8,7 @@ gives one line, not sixty tracebacks.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from agent.snapshot_hub import SnapshotHub
 
@@ -31,10 +32,9 @@ def store_message(exc: BaseException) -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A write that may succeed later (full disk, busy file), so its data is kept for a retry."""
-    low = (str(exc) or "").lower()
-    return ("full" in low and "disk" in low) or "no space" in low or "locked" in low \
-        or "busy" in low or isinstance(exc, OSError)
+    """A write that may succeed later (full disk, busy or locked file, I/O error), so its data
+    is kept for a retry; anything else (a damaged file, an invalid record) will not."""
+    return isinstance(exc, (sqlite3.OperationalError, OSError))
 
 
 class StoreHealth:

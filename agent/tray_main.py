@@ -1,9 +1,10 @@
 """``taskclf-tray`` (GUI script) and ``taskclf tray``: start the agent with its tray icon.
 
-Also ``taskclf-tray --self-test`` (spec 8): no display needed; loads the engine, runs a few
-buckets through the feature builder and the engine, renders the menu and the icon to PNG,
-checks the sampler backends, and exits 0 when everything works. The build script runs it on
-the frozen bundle, so it must not depend on anything outside the installed package.
+Also ``taskclf-tray --self-test`` (spec 8): loads the bundled starter model, runs a few buckets
+through the feature builder and the engine, renders the menu and the icon to PNG, starts this
+platform's own sampler and takes one sample (on Linux that needs an X display), and exits 0
+only when everything works. The build script runs it on the frozen bundle, so it must not
+depend on anything outside the installed package.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -184,13 +186,50 @@ def restart_fresh() -> None:
 # ---------------------------------------------------------------- self-test
 
 
-def _bundled_model_dir() -> Path | None:
-    """A tiny model shipped with the package (agent/assets/selftest-model), when present."""
-    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
-    for cand in (base / "agent" / "assets" / "selftest-model", base / "engine" / "data" / "selftest-model"):
-        if (cand / "metadata.json").exists():
-            return cand
-    return None
+def sample_once(platform: str = sys.platform, env: dict[str, str] | None = None,
+                create: Any = None, timeout: float = 5.0) -> str:
+    """Start this platform's own sampler backend and take one sample (the self-test's check).
+
+    Nothing of the sample is printed but which signals it carried: no app name, no title.
+    """
+    from agent.sampler import create_backend, default_backend_name
+
+    env = dict(os.environ) if env is None else env
+    own = "windows" if platform.startswith("win") else "macos" if platform == "darwin" else "x11"
+    if own == "x11" and default_backend_name(platform, env) != "x11":
+        raise RuntimeError("x11: no X display to sample (DISPLAY is not set); run the self-test "
+                           "in a desktop session")
+    backend = (create or create_backend)(own)
+    result: dict[str, Any] = {}
+
+    def take() -> None:
+        try:
+            backend.start()
+            result["sample"] = backend.sample()
+        except Exception as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=take, name="taskclf-selftest-sample", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    try:
+        backend.stop()
+    except Exception:
+        pass
+    if "error" in result:
+        exc = result["error"]
+        raise RuntimeError(f"{own}: {type(exc).__name__}: {exc}") from None
+    if "sample" not in result:
+        raise RuntimeError(f"{own}: no sample within {timeout:g} s")
+    sample = result["sample"]
+    idle = getattr(sample, "idle_seconds", float("nan"))
+    if not isinstance(idle, float | int) or idle != idle:
+        raise RuntimeError(f"{own}: the sample has no idle time from the OS")
+    seen = "a foreground app" if (sample.app_name or getattr(sample, "exe", None)
+                                  or getattr(sample, "bundle_id", None)) else "no foreground app"
+    missing = backend.missing_signals()
+    return (f"{own}: one sample, {seen}, idle {idle:.0f} s"
+            + (f", missing {', '.join(missing)}" if missing else ""))
 
 
 def _selftest_records(user: str, n: int) -> list[Any]:
@@ -236,16 +275,15 @@ def self_test(out_dir: Path | None = None, *, buckets: int = 5) -> int:
     state: dict[str, Any] = {}
 
     def load_engine() -> str:
+        from engine import starter
+        from engine.bundle import load_bundle
         from engine.pipeline import Engine
 
-        model_dir = _bundled_model_dir()
-        if model_dir is not None:
-            from engine.bundle import load_bundle
-
-            state["engine"] = Engine.from_artifacts(load_bundle(model_dir), reject_threshold=0.3)
-            return f"model {model_dir.name}"
-        state["engine"] = Engine.rules()
-        return "rule baseline"
+        if not starter.available():
+            raise RuntimeError(f"the bundled starter model is missing ({starter.bundle_dir()})")
+        bundle = load_bundle(starter.bundle_dir())
+        state["engine"] = Engine.from_artifacts(bundle, reject_threshold=0.3)
+        return f"bundled model {starter.STARTER_MODEL_ID}"
 
     def lightgbm_library() -> str:
         from engine.lgbm_c import find_library, load_library
@@ -265,6 +303,8 @@ def self_test(out_dir: Path | None = None, *, buckets: int = 5) -> int:
                 raise RuntimeError("the feature builder dropped a bucket")
             preds.append(engine.step(row.model_features(), user_id=rec.user_id,
                                      bucket_start=rec.bucket_start, session_id=row.session_id))
+        if preds[-1].model_id == "rules":
+            raise RuntimeError("the buckets were labelled by the rules, not the model")
         state["preds"] = preds
         return f"{len(preds)} buckets, last {preds[-1].smoothed_label} ({preds[-1].confidence:.2f})"
 
@@ -299,21 +339,13 @@ def self_test(out_dir: Path | None = None, *, buckets: int = 5) -> int:
             render_template(st, 22).save(target / f"icon-{st.kind}-template.png")
         return f"menu '{model.header}', {written} PNGs in {target}"
 
-    def samplers() -> str:
-        from agent.sampler import available_backends
-
-        found = available_backends()
-        if not found:
-            raise RuntimeError("no sampler backend is known on this platform")
-        return ", ".join(f"{n}: {'ok' if v == 'ok' else 'unavailable'}" for n, v in found.items())
-
     check("engine", load_engine)
     check("lightgbm library", lightgbm_library)
     if "engine" in state:
         check("buckets", run_buckets)
     if "preds" in state:
         check("menu and icon", render)
-    check("sampler backends", samplers)
+    check("sampler", sample_once)
 
     width = max(len(r[0]) for r in rows)
     for name, status, detail in rows:

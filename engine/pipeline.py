@@ -258,8 +258,12 @@ class Engine:
         user_id: str,
         bucket_start: datetime,
         session_id: str | None,
+        local_day: date | None = None,
     ) -> PredictionRecord:
-        """Run one bucket through stages 2-8; buckets must come in increasing time order."""
+        """Run one bucket through stages 2-8; buckets must come in increasing time order.
+
+        ``local_day`` is the user's own date of the bucket (from the record's UTC offset): the
+        day whose blocks "today" lists. Without it the UTC date is used."""
         if bucket_start.tzinfo is None:
             bucket_start = bucket_start.replace(tzinfo=UTC)
         t = bucket_start.timestamp()
@@ -275,7 +279,7 @@ class Engine:
         else:
             assert self._rules is not None
             raw = self._rules.predict(features)
-        return self._finish(raw, t, user_id, bucket_start, session_id)
+        return self._finish(raw, t, user_id, bucket_start, session_id, local_day)
 
     def step_many(
         self,
@@ -284,6 +288,7 @@ class Engine:
         user_ids: Sequence[str],
         bucket_starts: Sequence[datetime],
         session_ids: Sequence[str | None],
+        local_days: Sequence[date | None] | None = None,
     ) -> list[PredictionRecord]:
         """``step`` over many buckets, with one batch call to the model.
 
@@ -307,13 +312,18 @@ class Engine:
             assert self._rules is not None
             raws = [self._rules.predict(r) for r in rows]
         finish = self._finish
+        days = local_days if local_days is not None else [None] * n
+        if len(days) != n:
+            raise ValueError("local_days differs in length from rows")
         return [
-            finish(raw, ts, uid, bs, sid)
-            for raw, ts, uid, bs, sid in zip(raws, stamps, user_ids, starts, session_ids, strict=True)
+            finish(raw, ts, uid, bs, sid, day)
+            for raw, ts, uid, bs, sid, day in zip(raws, stamps, user_ids, starts, session_ids, days,
+                                                  strict=True)
         ]
 
     def _finish(
-        self, raw: list[float], t: float, user_id: str, bucket_start: datetime, session_id: str | None
+        self, raw: list[float], t: float, user_id: str, bucket_start: datetime,
+        session_id: str | None, local_day: date | None = None,
     ) -> PredictionRecord:
         """Stages 4-8 for one bucket whose raw probabilities are known."""
         last = self._last_t
@@ -366,7 +376,8 @@ class Engine:
         mapped_label = mapper.map_label(smoothed)
         mapped_probs = mapper.map_probs(probs)
         # 8. segments
-        self._extend_block(t, smoothed, mapped_label, session_id, bucket_start)
+        self._extend_block(t, smoothed, mapped_label, session_id,
+                           local_day if local_day is not None else bucket_start.date())
         self._last_t = t
         # Positional (in field order): measurably cheaper than keywords, once per bucket.
         return PredictionRecord(
@@ -426,7 +437,7 @@ class Engine:
         return tied[0]  # pragma: no cover
 
     def _extend_block(
-        self, t: float, label: str, mapped_label: str, session_id: str | None, bucket_start: datetime
+        self, t: float, label: str, mapped_label: str, session_id: str | None, day: date
     ) -> None:
         cur = self._block
         if (
@@ -439,7 +450,6 @@ class Engine:
             cur.buckets += 1
             cur.mapped_label = mapped_label
             return
-        day = bucket_start.date()
         if cur is not None:
             if cur.day != self._closed_day:
                 self._closed.clear()

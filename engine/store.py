@@ -72,10 +72,17 @@ _UPSERT_FEATURE_ROW = (
 class FeatureRowLike(Protocol):
     """What ``put_feature_rows`` needs of a row (``engine.features.FeatureRow`` fits)."""
 
-    user_id: str
-    device_id: str
-    bucket_start: datetime
-    session_id: str | None
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def bucket_start(self) -> datetime: ...
+
+    @property
+    def session_id(self) -> str | None: ...
 
     @property
     def schema_hash(self) -> str: ...
@@ -529,23 +536,56 @@ class Store:
 
     def put_prediction(self, device_id: str, rec: PredictionRecord) -> None:
         """Store (or replace) the engine's output record of one bucket."""
-        try:
-            bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
-        except ValueError:
-            raise ArtifactError(None, "bucket_start", f"not an ISO timestamp: {rec.bucket_start!r}") from None
-        start = to_s(bucket, "bucket_start")
-        payload = json.dumps(rec.to_json(), separators=(",", ":"), allow_nan=False)
+        self._write(_prediction_writer(device_id, rec))
+
+    def put_bucket(self, rec: ActivityRecord, row: FeatureRowLike, pred: PredictionRecord) -> bool:
+        """A closed bucket's record, feature row and prediction in ONE transaction, so a crash
+        never leaves a stored bucket without its prediction. False (nothing written) when that
+        (device, bucket) is already stored."""
+        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+        payload = _dumps(rec.to_json())
+        start = to_s(rec.bucket_start, "bucket_start")
+        row_values = (rec.device_id, start, rec.user_id, row.session_id, row.schema_hash,
+                      int(row.feature_builder_version), _dumps(row.to_json()))
+        write_prediction = _prediction_writer(rec.device_id, pred)
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO records (user_id, device_id, bucket_start, record)"
+                " VALUES (?, ?, ?, ?)",
+                (rec.user_id, rec.device_id, start, payload),
+            )
+            if cur.rowcount != 1:
+                return False
+            conn.execute(_UPSERT_FEATURE_ROW, row_values)
+            write_prediction(conn)
+            return True
+
+        return bool(self._write(tx))
+
+    def put_prediction_and_row(self, device_id: str, row: FeatureRowLike,
+                               pred: PredictionRecord) -> None:
+        """The feature row and prediction of a bucket already stored, in one transaction."""
+        values = (device_id, to_s(row.bucket_start, "bucket_start"), row.user_id, row.session_id,
+                  row.schema_hash, int(row.feature_builder_version), _dumps(row.to_json()))
+        write_prediction = _prediction_writer(device_id, pred)
 
         def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO predictions (device_id, bucket_start, user_id, model_id,"
-                " core_label, accepted_label, confidence, rejected, record)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (device_id, start, rec.user_id, rec.model_id, rec.core_label, rec.accepted_label,
-                 float(rec.confidence), int(bool(rec.rejected)), payload),
-            )
+            conn.execute(_UPSERT_FEATURE_ROW, values)
+            write_prediction(conn)
 
         self._write(tx)
+
+    def unpredicted_buckets(self, device_id: str, *, since: datetime | None = None) -> list[datetime]:
+        """Starts of this device's stored buckets that have no prediction (oldest first)."""
+        lo = 0 if since is None else to_s(since, "since")
+        rows = self._read(
+            "SELECT r.bucket_start FROM records r WHERE r.device_id = ? AND r.bucket_start >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.device_id = r.device_id"
+            " AND p.bucket_start = r.bucket_start) ORDER BY r.bucket_start",
+            (device_id, lo),
+        )
+        return [EPOCH + timedelta(seconds=int(r[0])) for r in rows]
 
     def predictions(
         self,
@@ -859,6 +899,28 @@ class Store:
         if not self.readonly:
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _prediction_writer(device_id: str, rec: PredictionRecord) -> Callable[[sqlite3.Connection], None]:
+    """The INSERT OR REPLACE of one prediction, checked and encoded before the transaction."""
+    try:
+        bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
+    except ValueError:
+        raise ArtifactError(None, "bucket_start", f"not an ISO timestamp: {rec.bucket_start!r}") from None
+    start = to_s(bucket, "bucket_start")
+    payload = json.dumps(rec.to_json(), separators=(",", ":"), allow_nan=False)
+    values = (device_id, start, rec.user_id, rec.model_id, rec.core_label, rec.accepted_label,
+              float(rec.confidence), int(bool(rec.rejected)), payload)
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO predictions (device_id, bucket_start, user_id, model_id,"
+            " core_label, accepted_label, confidence, rejected, record)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+
+    return write
 
 
 def _feedback_values(

@@ -499,7 +499,8 @@ def test_restart_after_midnight_replays_the_session_from_its_start(home: Path) -
     with Store.open(home / "store.sqlite3") as st:
         for r in recs:
             st.put_record(r)
-        got = _processor(home, ManualClock(midnight.timestamp() + 15 * 60)).recent_records(st)
+        got, since = _processor(home, ManualClock(midnight.timestamp() + 15 * 60)).recent_records(st)
+    assert since == midnight
     assert got[0].bucket_start == start  # the session's start, before midnight
     assert got[-1].bucket_start == recs[-1].bucket_start
     assert len(got) == 75
