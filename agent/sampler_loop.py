@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from agent.aggregator import Aggregator, Foreground, Observation
 from agent.clock import Clock
+from agent.exclusions import AppNames, LiveExclusions, screen
 from agent.pause import PauseControl
-from agent.sampler import Backend, GuardedBackend, Sample
+from agent.sampler import Backend, GuardedBackend, InputCounts, Sample
 from engine.activity import ActivityRecord
 from engine.apps import AppInfo
 
@@ -29,7 +30,8 @@ OnSamplerState = Callable[[str | None], None]
 class SamplerLoop:
     def __init__(self, *, backend: Backend, guard: GuardedBackend, aggregator: Aggregator,
                  clock: Clock, pause: PauseControl, title_key: bytes, sample_seconds: float,
-                 on_bucket: OnBucket, on_sampler_state: OnSamplerState) -> None:
+                 on_bucket: OnBucket, on_sampler_state: OnSamplerState,
+                 exclusions: LiveExclusions | None = None) -> None:
         self.backend = backend
         self.guard = guard
         self.aggregator = aggregator
@@ -40,6 +42,9 @@ class SamplerLoop:
         self._on_bucket = on_bucket
         self._on_sampler_state = on_sampler_state
         self._app_cache: dict[tuple[object, ...], AppInfo] = {}
+        self._exclusions = exclusions
+        #: app id -> the name the OS reports (memory only), for "Never track <app>"
+        self.app_names = AppNames()
         self._was_paused = False
         self._failing: str | None = None
 
@@ -90,11 +95,13 @@ class SamplerLoop:
             stop.wait(max(0.0, next_tick - now) / scale)
 
     def observe(self, s: Sample) -> Observation:
-        """Reduce a sample at once: the raw title goes no further than this function."""
+        """Reduce a sample at once: the raw title goes no further than this function. What the
+        user excluded (config.toml) is dropped here, before anything is hashed or counted."""
         from engine.apps import LOCKSCREEN, identify_app
         from engine.titles import reduce_title
 
         fg: Foreground | None = None
+        counts = s.counts
         if s.locked:
             app = LOCKSCREEN
             fg = Foreground(app.app_id, app.category, app.is_browser, app.is_editor,
@@ -110,8 +117,14 @@ class SamplerLoop:
                 if len(self._app_cache) > APP_CACHE_SIZE:
                     self._app_cache.clear()
                 self._app_cache[key] = app
-            th, dom = reduce_title(self._title_key, s.title, app)
+            title = s.title
+            if self._exclusions is not None:
+                app, title, counted = screen(app, title, self._exclusions.get())
+                if not counted:
+                    counts = InputCounts()  # unknown: nothing is counted in an excluded app
+            self.app_names.note(app.app_id, s)
+            th, dom = reduce_title(self._title_key, title, app)
             fg = Foreground(app.app_id, app.category, app.is_browser, app.is_editor,
                             app.is_terminal, th, dom)
         return Observation(foreground=fg, idle_seconds=s.idle_seconds * self._clock.scale,
-                           locked=bool(s.locked), counts=s.counts)
+                           locked=bool(s.locked), counts=counts)

@@ -82,9 +82,11 @@ def test_forget_and_never_track_go_to_the_runtime(tray: Any) -> None:
     rt.publish(replace(rt.snap, foreground_app=("unknown.zqx", "Zqx")))
     _wait(lambda: app.model.find("privacy.exclude").enabled)
     app.on_click(app.model.find("privacy.forget").action)
+    _wait(lambda: ("forget_last", 60) in rt.calls)
     app.on_click(app.model.find("privacy.exclude").action)
+    _wait(lambda: ("exclude_app", "unknown.zqx") in rt.calls)
     assert rt.calls == [("forget_last", 60), ("exclude_app", "unknown.zqx")]
-    assert app.model.find("notice").text == "✓ Saved"
+    _wait(lambda: app.model.find("notice").text == "✓ Saved")
 
 
 def test_open_todays_timeline_writes_the_page_and_opens_it(tray: Any) -> None:

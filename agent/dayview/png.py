@@ -26,7 +26,9 @@ def _font(px: int, bold: bool = False) -> Font:
         "DejaVuSans.ttf", "Arial.ttf", "arial.ttf")
     for name in names:
         try:
-            return ImageFont.truetype(name, px * SCALE)
+            # BASIC layout: libraqm's HarfBuzz clashes with the one GTK loads into the tray
+            # process (glyphs come out absurdly large); Latin labels need no shaping.
+            return ImageFont.truetype(name, px * SCALE, layout_engine=ImageFont.Layout.BASIC)
         except OSError:
             continue
     return ImageFont.load_default(size=px * SCALE)

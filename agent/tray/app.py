@@ -349,9 +349,15 @@ class TrayApp:
         elif a.kind == "open_timeline":
             self._background(self._open_timeline, "timeline")
         elif a.kind == "forget" and a.minutes:
-            self._result(rt.forget_last(a.minutes), f"Forgot the last {a.minutes} min")
+            minutes = a.minutes
+            self._say("Forgetting…")
+            self._background(lambda: self._result(rt.forget_last(minutes),
+                                                  f"Forgot the last {minutes} min"), "forget")
         elif a.kind == "exclude_app" and a.app:
-            self._result(rt.exclude_app(a.app), f"{a.app} is never tracked")
+            app_id = a.app
+            self._say("Forgetting…")
+            self._background(lambda: self._result(rt.exclude_app(app_id),
+                                                  f"{app_id} is never tracked"), "exclude-app")
         elif a.kind == "delete_all":
             self._say("Deleting all taskclf data…")
             self._background(self._delete_all, "delete-all")
