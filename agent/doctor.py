@@ -118,6 +118,41 @@ def _store_report(home: Path) -> dict[str, Any]:
     return out
 
 
+def _personal_report(home: Path) -> dict[str, Any]:
+    """This user's progress toward personal tuning, counted as ``taskclf personalize`` counts."""
+    from agent.identity import Identity
+    from engine.eligibility import store_eligibility, trained_days
+    from engine.jsonio import read_json
+    from engine.paths import identity_path, store_path
+
+    out: dict[str, Any] = {}
+    try:
+        obj = read_json(identity_path(home), max_bytes=64 * 1024) if identity_path(home).exists() else None
+        if not isinstance(obj, dict) or not isinstance(obj.get("user_id"), str):
+            return {"status": "no identity yet (start the agent once)"}
+        ident = Identity(user_id=obj["user_id"], device_id=str(obj.get("device_id")))
+        bundle = None
+        try:
+            from engine.policy import load_policy
+
+            loaded = load_policy(home)
+            bundle = loaded.bundle
+            out["calibrator"] = loaded.store.lookup(ident.user_id)[1] if loaded.store is not None else "identity"
+        except Exception:
+            out["calibrator"] = None
+        if not store_path(home).exists():
+            return {**out, "status": "no store yet"}
+        from engine.store import Store
+
+        with Store.open(store_path(home), readonly=True) as st:
+            e = store_eligibility(st, ident.user_id, trained_days(bundle).get(ident.user_id))
+        out.update(e.to_json())
+        out["status"] = e.line()
+    except Exception as exc:
+        out["status"] = f"unknown ({exc})"
+    return out
+
+
 def collect(home: Path) -> dict[str, Any]:
     from agent.engines import load_config, load_user_taxonomy
     from agent.sampler import BACKEND_NAMES, default_backend_name
@@ -146,6 +181,7 @@ def collect(home: Path) -> dict[str, Any]:
         "taxonomy_warning": taxonomy_warning,
         "store": _store_report(home),
         "model": _policy_report(home),
+        "personal_tuning": _personal_report(home),
     }
 
 
@@ -184,6 +220,10 @@ def _print_text(report: dict[str, Any]) -> None:
         print(f"model:     policy refused: {m['reason']}")
     else:
         print(f"model:     {m['status']}")
+    pt = report.get("personal_tuning") or {}
+    if pt:
+        cal = pt.get("calibrator")
+        print(f"personal:  {pt.get('status')}" + (f" (calibrator in use: {cal})" if cal else ""))
 
 
 def run_doctor(*, as_json: bool = False, home: Path | None = None) -> int:

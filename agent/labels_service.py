@@ -90,8 +90,10 @@ def span_from_item(item: dict[str, Any]) -> LabelSpan:
 
 class LabelService:
     def __init__(self, *, home: Path, hub: SnapshotHub, clock: Clock, bucket_seconds: int,
-                 writer: Callable[[], Writer[Store] | None]) -> None:
+                 writer: Callable[[], Writer[Store] | None],
+                 deployed_bundle: Callable[[], Any] = lambda: None) -> None:
         self._hub = hub
+        self._deployed_bundle = deployed_bundle
         self._clock = clock
         self._bucket_seconds = bucket_seconds
         self._writer = writer
@@ -203,7 +205,7 @@ class LabelService:
 
     def refresh_learning(self, store: Store) -> None:
         try:
-            progress = learning_progress(store, self.user_id)
+            progress = learning_progress(store, self.user_id, self._deployed_bundle())
         except Exception:
             return
         if progress != self._hub.current().learning:

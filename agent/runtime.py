@@ -105,7 +105,8 @@ class AgentRuntime:
         self._sampler_thread: threading.Thread | None = None
         self.pause_control = PauseControl(self.clock, self._hub, self._persist_pause)
         self.labels = LabelService(home=self.home, hub=self._hub, clock=self.clock,
-                                   bucket_seconds=self.bucket_seconds, writer=lambda: self._writer)
+                                   bucket_seconds=self.bucket_seconds, writer=lambda: self._writer,
+                                   deployed_bundle=self._deployed_bundle)
         self.exclusions = LiveExclusions(self.home, clock=self.clock.monotonic)
         self.privacy = PrivacyActions(
             home=self.home, now=self.clock.time, bucket_seconds=self.bucket_seconds,
@@ -383,6 +384,11 @@ class AgentRuntime:
         if writer is None or processor is None:
             return
         writer.submit(lambda store: processor.install(store, built, error))
+
+    def _deployed_bundle(self) -> Any:
+        """The bundle of the engine in use (None for the rules), for the eligibility count."""
+        host = self.processor.host if self.processor is not None else None
+        return getattr(getattr(host, "engine", None), "bundle", None)
 
     def _persist_pause(self, value: str | None) -> None:
         if self._writer is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.eligibility import Eligibility
 from engine.record import Block, PredictionRecord
 
 
@@ -20,22 +21,22 @@ class ModelStatus:
 
 @dataclass(frozen=True, slots=True)
 class LearningProgress:
-    """Labelled minutes/days/labels toward personal calibration (200 / 3 / 3)."""
+    """Labelled minutes/days/labels toward personal tuning (``engine.eligibility``)."""
 
     labelled_buckets: int = 0
     labelled_days: int = 0
     distinct_labels: int = 0
-    needed_buckets: int = 200
-    needed_days: int = 3
-    needed_labels: int = 3
+
+    def _eligibility(self) -> Eligibility:
+        return Eligibility(self.labelled_buckets, self.labelled_days, self.distinct_labels)
 
     @property
     def complete(self) -> bool:
-        return (
-            self.labelled_buckets >= self.needed_buckets
-            and self.labelled_days >= self.needed_days
-            and self.distinct_labels >= self.needed_labels
-        )
+        return self._eligibility().eligible
+
+    def line(self) -> str:
+        """"Personal tuning: 120 of 200 labelled minutes, 2 of 3 days"."""
+        return self._eligibility().line()
 
 
 @dataclass(frozen=True, slots=True)

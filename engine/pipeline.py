@@ -281,6 +281,28 @@ class Engine:
             raw = self._rules.predict(features)
         return self._finish(raw, t, user_id, bucket_start, session_id, local_day)
 
+    def step_raw(
+        self,
+        raw: list[float],
+        *,
+        user_id: str,
+        bucket_start: datetime,
+        session_id: str | None,
+    ) -> PredictionRecord:
+        """Stages 4-8 for a bucket whose raw probabilities (``label_order``) are already known:
+        replays that try other calibrators or thresholds without asking the model again."""
+        if bucket_start.tzinfo is None:
+            bucket_start = bucket_start.replace(tzinfo=UTC)
+        t = bucket_start.timestamp()
+        last = self._last_t
+        if last is not None and t <= last:
+            raise ValueError(
+                f"bucket {bucket_start.isoformat()} is not after the previous one ({_iso(last)})"
+            )
+        if len(raw) != self._n:
+            raise ValueError(f"expected {self._n} raw probabilities, got {len(raw)}")
+        return self._finish(list(raw), t, user_id, bucket_start, session_id)
+
     def step_many(
         self,
         rows: Sequence[Mapping[str, Any]],

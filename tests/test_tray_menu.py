@@ -147,7 +147,7 @@ def test_no_block_yet_uses_last_record() -> None:
 def test_learning_line_until_complete() -> None:
     lp = LearningProgress(labelled_buckets=143, labelled_days=2, distinct_labels=4)
     m = build_menu(snap("model", learning=lp), CTX)
-    assert m.find("learning").text == "Learning: 143/200 labelled min · 2/3 days · 3/3 labels"
+    assert m.find("learning").text == "Personal tuning: 143 of 200 labelled minutes, 2 of 3 days"
     assert not build_menu(snap("model", learning=LEARNING_DONE), CTX).has("learning")
 
 

@@ -316,8 +316,8 @@ def _batch_configure(p: argparse.ArgumentParser) -> None:
 def _batch_run(args: argparse.Namespace) -> int:
     import json
 
+    from engine.frame import Frame
     from trainer.dataset import open_stores, user_frame
-    from trainer.frame import Frame
     from trainer.infer_batch import engine_maker, run_batch
 
     home = _home()
@@ -485,7 +485,17 @@ def _demo_run(args: argparse.Namespace) -> int:
                     days=args.days, seed=args.seed, out=sys.stdout)
 
 
+def _isotonic_fitter(raw: Any, y: Any, w: Any, shared: Any) -> Any:
+    """Per-user isotonic maps for ``taskclf personalize`` (kept as fitted, like the trainer's)."""
+    from trainer.calibrate import fit_isotonic
+
+    return fit_isotonic(raw, y, w)
+
+
 def register(reg: CommandRegistry) -> None:
+    from engine.fitters import register_fitter
+
+    register_fitter("isotonic", _isotonic_fitter)
     reg.group("train", "train, calibrate, tune and evaluate models (offline)")
     reg.group("infer", "run the engine on feature rows or stored buckets")
     reg.group("labels", "label spans: import, export, add")

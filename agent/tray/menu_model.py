@@ -445,18 +445,7 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
             )
     items.append(_today(s, tz))
     if not s.learning.complete and s.model.kind != "starting":
-        lp = s.learning
-        items.append(
-            Item(
-                key="learning",
-                text=(
-                    f"Learning: {min(lp.labelled_buckets, lp.needed_buckets)}/{lp.needed_buckets}"
-                    f" labelled min · {min(lp.labelled_days, lp.needed_days)}/{lp.needed_days} days"
-                    f" · {min(lp.distinct_labels, lp.needed_labels)}/{lp.needed_labels} labels"
-                ),
-                enabled=False,
-            )
-        )
+        items.append(Item(key="learning", text=s.learning.line(), enabled=False))
     for i, w in enumerate(warning_lines(s)):
         items.append(Item(key=f"warning.{i}", text=w, enabled=False))
 
