@@ -367,6 +367,7 @@ class AgentRuntime:
         except Exception as exc:
             self._health.failed("read the pause state", exc)
         self.labels.refresh_learning(store)
+        self.labels.refresh_user_labels(store)
         self.labels.retry_pending(store)
 
     def _last_save(self, store: Store | None) -> None:

@@ -40,11 +40,21 @@ class LearningProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class UserLabel:
+    """One of the user's own label spans (ISO UTC), as stored: shown over the model's blocks."""
+
+    start: str
+    end: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentSnapshot:
     user_id: str
     last: PredictionRecord | None = None  # prediction of the last closed bucket
     current_block: Block | None = None
     today_blocks: tuple[Block, ...] = ()
+    user_labels: tuple[UserLabel, ...] = ()  # the user's spans of the last day and a half
     user_label_override: str | None = None  # the user's correction shown for the block
     paused_until: str | None = None  # ISO UTC; "forever" when paused until resumed
     model: ModelStatus = field(default_factory=lambda: ModelStatus(kind="starting"))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from agent.snapshot import AgentSnapshot
+from agent.tray.today import today_rows
 from engine.labels import CORE_LABELS, MIXED_UNKNOWN, is_core_label
 from engine.record import Block, PredictionRecord
 
@@ -443,7 +444,7 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
                     ),
                 )
             )
-    items.append(_today(s, tz))
+    items.append(_today(s, ctx.now, tz))
     if not s.learning.complete and s.model.kind != "starting":
         items.append(Item(key="learning", text=s.learning.line(), enabled=False))
     for i, w in enumerate(warning_lines(s)):
@@ -491,18 +492,20 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
     )
 
 
-def _today(s: AgentSnapshot, tz: tzinfo | None) -> Item:
-    blocks = sorted(s.today_blocks, key=lambda b: b.start, reverse=True)[:MAX_TODAY_ITEMS]
-    if not blocks:
+def _today(s: AgentSnapshot, now: datetime, tz: tzinfo | None) -> Item:
+    """The local day, newest first: the user's own labels over the model's blocks."""
+    rows = today_rows(s.today_blocks, s.user_labels, now, tz)[::-1][:MAX_TODAY_ITEMS]
+    if not rows:
         sub: tuple[Item, ...] = (Item(key="today.none", text="Nothing yet today", enabled=False),)
     else:
         sub = tuple(
             Item(
-                key=f"today.{b.block_id}",
-                text=f"{hhmm(b.start, tz)}–{hhmm(b.end, tz)} {display_name(b.label, b.mapped_label)}",
+                key=f"today.{r.start.isoformat()}",
+                text=(f"{hhmm(r.start, tz)}–{hhmm(r.end, tz)} {display_name(r.label, r.mapped_label)}"
+                      + (" · yours" if r.yours else "")),
                 enabled=False,
             )
-            for b in blocks
+            for r in rows
         )
     opener = Item(key="today.timeline", text="Open today's timeline", action=Action("open_timeline"))
     return Item(key="today", text="Today", submenu=(opener, _sep("today.sep"), *sub))
