@@ -25,6 +25,7 @@ from engine.labels import MIXED_UNKNOWN
 from engine.record import ENGINE_VERSION, Block, PredictionRecord
 from engine.rules import RULES_MODEL_ID, RulePredictor
 from engine.taxonomy import Taxonomy
+from engine.timebounds import to_utc
 
 if TYPE_CHECKING:
     from engine.bundle import ModelBundle
@@ -281,6 +282,28 @@ class Engine:
             raw = self._rules.predict(features)
         return self._finish(raw, t, user_id, bucket_start, session_id, local_day)
 
+    def step_raw(
+        self,
+        raw: list[float],
+        *,
+        user_id: str,
+        bucket_start: datetime,
+        session_id: str | None,
+    ) -> PredictionRecord:
+        """Stages 4-8 for a bucket whose raw probabilities (``label_order``) are already known:
+        replays that try other calibrators or thresholds without asking the model again."""
+        if bucket_start.tzinfo is None:
+            bucket_start = bucket_start.replace(tzinfo=UTC)
+        t = bucket_start.timestamp()
+        last = self._last_t
+        if last is not None and t <= last:
+            raise ValueError(
+                f"bucket {bucket_start.isoformat()} is not after the previous one ({_iso(last)})"
+            )
+        if len(raw) != self._n:
+            raise ValueError(f"expected {self._n} raw probabilities, got {len(raw)}")
+        return self._finish(list(raw), t, user_id, bucket_start, session_id)
+
     def step_many(
         self,
         rows: Sequence[Mapping[str, Any]],
@@ -476,6 +499,7 @@ def parse_bucket_start(value: Any, *, field: str = "bucket_start") -> datetime:
         raise ArtifactError(None, field, f"not an ISO-8601 timestamp: {value[:40]!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
+    to_utc(dt, where=None, field=field)  # within the supported years
     return dt
 
 

@@ -130,3 +130,4 @@ def test_locked_store_says_saving_then_saves(tray: Any, home: Path) -> None:
     got = wait("the queued label in the store", lambda: spans(home, "manual"), timeout=20)
     assert [s.label for s in got] == ["Write"]
     assert abs((got[0].end_ts - got[0].start_ts).total_seconds() - 15 * 60) <= BUCKET
+
