@@ -201,8 +201,9 @@ def test_confirm_correct_label_last_and_prompt_write_spans_and_feedback(home: Pa
         assert rt.snapshot().user_label_override == "Debug"
         res = rt.label_last(5, "Write")
         assert res.ok and res.saved
-        bucket = datetime.fromtimestamp(clock.time() - 30, UTC).replace(microsecond=0)
-        res = rt.answer_prompt(bucket.isoformat(), "Review")
+        last = rt.snapshot().last
+        assert last is not None and last.bucket_start == "2026-03-02T09:00:00+00:00"
+        res = rt.answer_prompt(last.bucket_start, "Review")
         assert res.ok and res.saved
         assert not rt.correct(bid, "Coding").ok
         assert not rt.confirm(987654).ok
