@@ -205,7 +205,9 @@ class AgentRuntime:
         self.user_id, self.device_id = ident.user_id, ident.device_id
 
         self._config, warnings = engines.load_config(self.home)
-        self._config_warnings = tuple(warnings)
+        from engine.desktop_tables import load_user_tables
+
+        self._config_warnings = tuple(warnings) + tuple(load_user_tables(self.home))
         cfg_sample = float(getattr(self._config, "sample_seconds", 1.0) or 1.0)
         self.sample_seconds = float(self._sample_seconds_arg or cfg_sample)
 
