@@ -74,7 +74,8 @@ SCHEDULES: dict[str, list[tuple[str, int, str]]] = {
     ],
 }
 
-Act = Callable[["Desk", random.Random], None]
+Step = Callable[[], None]
+Act = Callable[["Desk", random.Random], list[Step]]
 
 
 class Desk:
@@ -83,134 +84,141 @@ class Desk:
     def __init__(self, xs: XSession) -> None:
         self.xs = xs
         self.wid = {k: xs.window(*v) for k, v in WINDOWS.items()}
+        self.front = ""
 
-    def focus(self, name: str) -> None:
-        self.xs.activate(self.wid[name])
+    def focus(self, name: str) -> Step:
+        def run() -> None:
+            if self.front != name:
+                self.xs.activate(self.wid[name])
+                self.front = name
+        return run
 
-    def type(self, text: str, delay_ms: int = 35) -> None:
-        self.xs.xdotool("type", "--delay", str(delay_ms), text)
+    def type(self, text: str, delay_ms: int = 35) -> Step:
+        return lambda: self.xs.xdotool("type", "--delay", str(delay_ms), text) and None
 
-    def key(self, *keys: str) -> None:
-        self.xs.xdotool("key", *keys)
+    def key(self, *keys: str) -> Step:
+        return lambda: self.xs.xdotool("key", *keys) and None
 
-    def scroll(self, n: int) -> None:
-        self.xs.xdotool("mousemove", "--window", self.wid_now(), "200", "150")
-        for _ in range(n):
-            self.xs.xdotool("click", "5")
+    def scroll(self, n: int) -> Step:
+        def run() -> None:
+            self.xs.xdotool("mousemove", "--window", self.wid[self.front], "200", "150")
+            for _ in range(n):
+                self.xs.xdotool("click", "5")
+        return run
 
-    def click(self, n: int = 1) -> None:
-        self.xs.xdotool("mousemove", "--window", self.wid_now(), str(120 + 20 * n), "120")
-        for _ in range(n):
-            self.xs.xdotool("click", "1")
+    def click(self, n: int = 1) -> Step:
+        def run() -> None:
+            self.xs.xdotool("mousemove", "--window", self.wid[self.front], str(120 + 20 * n), "120")
+            for _ in range(n):
+                self.xs.xdotool("click", "1")
+        return run
 
-    def wid_now(self) -> str:
-        return self.xs.xdotool("getactivewindow")
+    def typing(self, text: str, pieces: int, delay_ms: int = 35) -> list[Step]:
+        """``text`` typed in ``pieces`` bursts (spread over the minute by the runner)."""
+        n = max(1, len(text) // pieces)
+        return [self.type(text[i:i + n], delay_ms) for i in range(0, len(text), n)]
 
 
-CODE_WORDS = ("def retry(", "await asyncio.sleep(delay)", "return response", "if attempt > 3:",
-              "self.queue.put(item)", "except TimeoutError:", "for chunk in chunks:")
+CODE_LINES = ("def retry(self, part):", "await asyncio.sleep(delay * 2)", "return response.json()",
+              "if attempt > self.max_attempts:", "self.queue.put_nowait(item)",
+              "except TimeoutError as exc:", "for chunk in iter_chunks(data):")
 PROSE = ("The uploader retries failed parts with exponential backoff. ",
          "Each part is idempotent, so a retry never duplicates data. ",
-         "We measured the tail latency on the staging cluster. ")
-CHAT = ("sounds good, will push after lunch", "can you take a look at #482?", "thanks!",
-        "the staging deploy is green")
+         "We measured the tail latency on the staging cluster last week. ")
+CHAT = ("sounds good, will push after lunch", "can you take a look at #482?", "thanks, merging now",
+        "the staging deploy is green again")
 
 
-def act_code(d: Desk, rng: random.Random) -> None:
-    if rng.random() < 0.12:  # a quick look at the chat, then back
-        d.focus("slack")
-        time.sleep(0.3)
-    d.focus("code")
-    d.type(rng.choice(CODE_WORDS))
+def act_code(d: Desk, rng: random.Random) -> list[Step]:
+    steps: list[Step] = [d.focus("code")]
+    steps += d.typing(rng.choice(CODE_LINES) + " " + rng.choice(CODE_LINES), rng.randint(5, 7))
     if rng.random() < 0.5:
-        d.key("BackSpace", "BackSpace", "Return")
-    if rng.random() < 0.3:
-        d.key("ctrl+s")
-    if rng.random() < 0.2:
-        d.focus("term")
-        d.type("pytest -q", 30)
-        d.key("Return")
+        steps.append(d.key("BackSpace", "BackSpace", "Return", "ctrl+s"))
+    if rng.random() < 0.15:  # run the tests
+        steps += [d.focus("term"), d.type("pytest -q", 30), d.key("Return"), d.focus("code")]
+    if rng.random() < 0.08:  # a look at the chat
+        steps.insert(rng.randrange(1, len(steps)), d.focus("slack"))
+        steps.append(d.focus("code"))
+    return steps
 
 
-def act_debug(d: Desk, rng: random.Random) -> None:
-    d.focus("term")
-    d.type(rng.choice(("pytest -x tests/test_uploader.py", "python -m pdb uploader.py", "n", "p delay")), 30)
-    d.key("Return")
+def act_debug(d: Desk, rng: random.Random) -> list[Step]:
+    steps: list[Step] = [d.focus("term"), d.type(rng.choice(("pytest -x tests/test_uploader.py",
+                                                              "python -m pdb uploader.py")), 30),
+                         d.key("Return"), d.type("n", 50), d.key("Return"), d.type("p delay", 40),
+                         d.key("Return")]
     if rng.random() < 0.5:
-        d.focus("code")
-        d.type("print(attempt)", 40)
+        steps += [d.focus("code"), d.type("print(attempt)", 40), d.key("ctrl+s")]
     if rng.random() < 0.35:
-        d.focus("so")
-        d.scroll(rng.randint(2, 5))
+        steps += [d.focus("so"), d.scroll(rng.randint(2, 4)), d.scroll(2)]
+    return steps
 
 
-def act_review(d: Desk, rng: random.Random) -> None:
-    d.focus("pr")
-    d.scroll(rng.randint(3, 8))
-    d.click(rng.randint(0, 2))
+def act_review(d: Desk, rng: random.Random) -> list[Step]:
+    steps: list[Step] = [d.focus("pr")]
+    steps += [d.scroll(rng.randint(1, 3)) for _ in range(rng.randint(3, 6))]
+    steps.insert(rng.randrange(1, len(steps)), d.click(1))
     if rng.random() < 0.25:
-        d.type("nit: name this max_attempts", 30)
-    if rng.random() < 0.15:
-        d.focus("code")
-        d.scroll(2)
+        steps += d.typing("nit: call this max_attempts", 3, 30)
+    if rng.random() < 0.12:
+        steps += [d.focus("code"), d.scroll(2), d.focus("pr")]
+    return steps
 
 
-def act_docs(d: Desk, rng: random.Random) -> None:
-    d.focus("pydocs" if rng.random() < 0.75 else "so")
-    d.scroll(rng.randint(3, 9))
+def act_docs(d: Desk, rng: random.Random) -> list[Step]:
+    steps: list[Step] = [d.focus("pydocs" if rng.random() < 0.75 else "so")]
+    steps += [d.scroll(rng.randint(1, 3)) for _ in range(rng.randint(3, 6))]
     if rng.random() < 0.2:
-        d.click(1)
+        steps.append(d.click(1))
+    return steps
 
 
-def act_paper(d: Desk, rng: random.Random) -> None:
-    d.focus("pdf" if rng.random() < 0.7 else "pydocs")
-    d.scroll(rng.randint(2, 7))
+def act_paper(d: Desk, rng: random.Random) -> list[Step]:
+    steps: list[Step] = [d.focus("pdf" if rng.random() < 0.7 else "pydocs")]
+    return steps + [d.scroll(rng.randint(1, 2)) for _ in range(rng.randint(2, 5))]
 
 
-def act_write(d: Desk, rng: random.Random) -> None:
+def act_write(d: Desk, rng: random.Random) -> list[Step]:
+    steps: list[Step] = []
     if rng.random() < 0.1:
-        d.focus("pydocs")
-        d.scroll(2)
-    d.focus("writer")
-    d.type(rng.choice(PROSE), 25)
+        steps += [d.focus("pydocs"), d.scroll(2)]
+    steps.append(d.focus("writer"))
+    return steps + d.typing(rng.choice(PROSE), rng.randint(5, 8), 30)
 
 
-def act_chat(d: Desk, rng: random.Random) -> None:
-    d.focus("slack")
+def act_chat(d: Desk, rng: random.Random) -> list[Step]:
+    steps: list[Step] = [d.focus("slack")]
     if rng.random() < 0.6:
-        d.type(rng.choice(CHAT), 40)
-        d.key("Return")
-    else:
-        d.scroll(2)
+        steps += d.typing(rng.choice(CHAT), 3, 40) + [d.key("Return")]
+    steps += [d.scroll(1), d.scroll(1)]
+    return steps
 
 
-def act_mail(d: Desk, rng: random.Random) -> None:
-    d.focus("mail")
-    d.click(rng.randint(1, 2))
+def act_mail(d: Desk, rng: random.Random) -> list[Step]:
+    steps: list[Step] = [d.focus("mail"), d.click(1)]
     if rng.random() < 0.5:
-        d.type("Hi Sam, attached is the upload design. Best, J", 30)
+        steps += d.typing("Hi Sam, attached is the upload design. Best, J", 4, 30)
+    else:
+        steps += [d.scroll(1), d.click(1), d.scroll(2)]
+    return steps
 
 
-def act_zoom(d: Desk, rng: random.Random) -> None:
-    d.focus("zoom")
-    if rng.random() < 0.15:
-        d.click(1)  # unmute
+def act_zoom(d: Desk, rng: random.Random) -> list[Step]:
+    return [d.focus("zoom")] + ([d.click(1)] if rng.random() < 0.15 else [])  # unmute
 
 
-def act_gmeet(d: Desk, rng: random.Random) -> None:
-    d.focus("gmeet")
-    if rng.random() < 0.1:
-        d.type("+1", 60)
+def act_gmeet(d: Desk, rng: random.Random) -> list[Step]:
+    return [d.focus("gmeet")] + ([d.type("+1", 60)] if rng.random() < 0.1 else [])
 
 
-def act_away(d: Desk, rng: random.Random) -> None:
-    return None  # nobody at the desk
+def act_away(d: Desk, rng: random.Random) -> list[Step]:
+    return []  # nobody at the desk
 
 
-def act_video(d: Desk, rng: random.Random) -> None:
-    if d.wid_now() != d.wid["youtube"]:
-        d.focus("youtube")
-        d.click(1)  # play
+def act_video(d: Desk, rng: random.Random) -> list[Step]:
+    if d.front != "youtube":
+        return [d.focus("youtube"), d.click(1)]  # play, then watch
+    return []
 
 
 ACTIVITIES: dict[str, Act] = {
@@ -218,6 +226,20 @@ ACTIVITIES: dict[str, Act] = {
     "write": act_write, "chat": act_chat, "mail": act_mail, "zoom": act_zoom, "gmeet": act_gmeet,
     "away": act_away, "video": act_video,
 }
+
+
+def run_spread(steps: list[Step], seconds: float) -> None:
+    """Run the steps one after another, spread evenly over ``seconds`` (input over the whole
+    minute, as people type and scroll, not in one burst)."""
+    if not steps:
+        return
+    t0 = time.monotonic()
+    gap = seconds / len(steps)
+    for i, step in enumerate(steps):
+        wait = t0 + i * gap - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        step()
 
 
 def _reader(stream: object, q: queue.Queue[str]) -> None:
@@ -235,8 +257,10 @@ def record(schedule: str, out: Path, *, scale: float, seed: int) -> None:
 
     plan = [(lab, act) for lab, minutes, act in SCHEDULES[schedule] for _ in range(minutes)]
     rng = random.Random(seed)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up the X session on kill
     xs = open_session()
     home = Path(tempfile.mkdtemp(prefix="taskclf-record-"))
+    agent: subprocess.Popen[str] | None = None
     try:
         desk = Desk(xs)
         bucket_real = 60.0 / scale
@@ -262,9 +286,9 @@ def record(schedule: str, out: Path, *, scale: float, seed: int) -> None:
             closed = next_bucket()
             labels[closed + timedelta(minutes=1)] = label
             t0 = time.monotonic()
-            ACTIVITIES[act](desk, rng)
+            run_spread(ACTIVITIES[act](desk, rng), 0.8 * bucket_real)
             spent = time.monotonic() - t0
-            if spent > 0.8 * bucket_real:
+            if spent > 0.95 * bucket_real:
                 print(f"minute {i}: activity took {spent:.2f}s of {bucket_real:.2f}s", file=sys.stderr)
         next_bucket()
         agent.send_signal(signal.SIGINT)
@@ -272,6 +296,9 @@ def record(schedule: str, out: Path, *, scale: float, seed: int) -> None:
         with Store.open(store_path(home), readonly=True) as st:
             recs: list[ActivityRecord] = list(st.records())
     finally:
+        if agent is not None and agent.poll() is None:
+            agent.terminate()
+            agent.wait(30)
         xs.close()
     user = recs[0].user_id
     # records of labelled minutes (the warm-up and closing buckets are not part of the session)
