@@ -28,10 +28,11 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
-from engine.activity import BUCKET_SECONDS, ActivityRecord
+from engine.activity import ActivityRecord
 from engine.errors import ArtifactError, TaskclfError
 from engine.record import PredictionRecord
 from engine.spans import LabelSpan, resolve
+from engine.store_retention import apply_retention
 from engine.store_schema import (
     EPOCH,
     MIGRATIONS,
@@ -71,10 +72,17 @@ _UPSERT_FEATURE_ROW = (
 class FeatureRowLike(Protocol):
     """What ``put_feature_rows`` needs of a row (``engine.features.FeatureRow`` fits)."""
 
-    user_id: str
-    device_id: str
-    bucket_start: datetime
-    session_id: str | None
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def bucket_start(self) -> datetime: ...
+
+    @property
+    def session_id(self) -> str | None: ...
 
     @property
     def schema_hash(self) -> str: ...
@@ -528,23 +536,56 @@ class Store:
 
     def put_prediction(self, device_id: str, rec: PredictionRecord) -> None:
         """Store (or replace) the engine's output record of one bucket."""
-        try:
-            bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
-        except ValueError:
-            raise ArtifactError(None, "bucket_start", f"not an ISO timestamp: {rec.bucket_start!r}") from None
-        start = to_s(bucket, "bucket_start")
-        payload = json.dumps(rec.to_json(), separators=(",", ":"), allow_nan=False)
+        self._write(_prediction_writer(device_id, rec))
+
+    def put_bucket(self, rec: ActivityRecord, row: FeatureRowLike, pred: PredictionRecord) -> bool:
+        """A closed bucket's record, feature row and prediction in ONE transaction, so a crash
+        never leaves a stored bucket without its prediction. False (nothing written) when that
+        (device, bucket) is already stored."""
+        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+        payload = _dumps(rec.to_json())
+        start = to_s(rec.bucket_start, "bucket_start")
+        row_values = (rec.device_id, start, rec.user_id, row.session_id, row.schema_hash,
+                      int(row.feature_builder_version), _dumps(row.to_json()))
+        write_prediction = _prediction_writer(rec.device_id, pred)
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO records (user_id, device_id, bucket_start, record)"
+                " VALUES (?, ?, ?, ?)",
+                (rec.user_id, rec.device_id, start, payload),
+            )
+            if cur.rowcount != 1:
+                return False
+            conn.execute(_UPSERT_FEATURE_ROW, row_values)
+            write_prediction(conn)
+            return True
+
+        return bool(self._write(tx))
+
+    def put_prediction_and_row(self, device_id: str, row: FeatureRowLike,
+                               pred: PredictionRecord) -> None:
+        """The feature row and prediction of a bucket already stored, in one transaction."""
+        values = (device_id, to_s(row.bucket_start, "bucket_start"), row.user_id, row.session_id,
+                  row.schema_hash, int(row.feature_builder_version), _dumps(row.to_json()))
+        write_prediction = _prediction_writer(device_id, pred)
 
         def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO predictions (device_id, bucket_start, user_id, model_id,"
-                " core_label, accepted_label, confidence, rejected, record)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (device_id, start, rec.user_id, rec.model_id, rec.core_label, rec.accepted_label,
-                 float(rec.confidence), int(bool(rec.rejected)), payload),
-            )
+            conn.execute(_UPSERT_FEATURE_ROW, values)
+            write_prediction(conn)
 
         self._write(tx)
+
+    def unpredicted_buckets(self, device_id: str, *, since: datetime | None = None) -> list[datetime]:
+        """Starts of this device's stored buckets that have no prediction (oldest first)."""
+        lo = 0 if since is None else to_s(since, "since")
+        rows = self._read(
+            "SELECT r.bucket_start FROM records r WHERE r.device_id = ? AND r.bucket_start >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.device_id = r.device_id"
+            " AND p.bucket_start = r.bucket_start) ORDER BY r.bucket_start",
+            (device_id, lo),
+        )
+        return [EPOCH + timedelta(seconds=int(r[0])) for r in rows]
 
     def predictions(
         self,
@@ -770,46 +811,116 @@ class Store:
     def apply_retention(
         self, now: datetime, activity_days: int = DEFAULT_RETENTION_DAYS, *, retention_batch: int = 5000
     ) -> dict[str, int]:
-        """Delete activity, predictions and feedback older than ``activity_days``.
+        """Delete activity, predictions and feedback older than ``activity_days`` before each
+        user's newest activity (never later than ``now``); keep labels, the feature rows of
+        labelled buckets and the records around labels (``engine.store_retention``).
 
-        Label spans are kept forever, and so are the feature rows of buckets a span covers
-        entirely (they are the training data). Returns the number of rows deleted per table.
+        Returns the number of rows deleted per table; what was deleted, or kept although old, is
+        logged.
         """
-        if isinstance(activity_days, bool) or not isinstance(activity_days, int) or activity_days < 1:
-            raise ArtifactError(None, "activity_retention_days", "must be a whole number >= 1")
-        if retention_batch < 1:
-            raise ValueError("retention_batch must be >= 1")
-        cutoff_s = to_s(now, "now") - activity_days * 86400
-        cutoff_us = cutoff_s * 1_000_000
-        plans: dict[str, tuple[str, tuple[Any, ...]]] = {
-            "records": ("bucket_start < ?", (cutoff_s,)),
-            "predictions": ("bucket_start < ?", (cutoff_s,)),
-            "feedback_events": ("at_us < ?", (cutoff_us,)),
-            "feature_rows": (
-                "bucket_start < ? AND NOT EXISTS ("
-                " SELECT 1 FROM label_spans s WHERE s.user_id = feature_rows.user_id"
-                " AND s.start_us <= feature_rows.bucket_start * 1000000"
-                " AND s.end_us >= (feature_rows.bucket_start + ?) * 1000000)",
-                (cutoff_s, BUCKET_SECONDS),
-            ),
-        }
-        deleted: dict[str, int] = {}
-        for table, (cond, args) in plans.items():
-            sql = f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {cond} LIMIT ?)"
-            params = (*args, int(retention_batch))
-            deleted[table] = 0
-            while True:  # short transactions: other writers never wait behind a big purge
-                n = int(self._write(_executor(sql, params)))
-                deleted[table] += n
-                if n < retention_batch:
-                    break
-        return deleted
+        return apply_retention(
+            lambda sql, args: self._read(sql, args), self._write, now, activity_days, retention_batch
+        )
+
+    # ---- forgetting (privacy controls)
+
+    def forget_between(
+        self, start: datetime, end: datetime | None = None, *, user_id: str | None = None
+    ) -> dict[str, int]:
+        """Remove everything recorded in ``[start, end)`` (``end=None``: up to any time).
+
+        Records, feature rows and predictions of buckets starting in the window, feedback
+        events about it, and the part of every label span inside it (a span crossing an edge
+        is cut there, so the user's labels outside the window stay as they were). One durable
+        transaction. Run :meth:`scrub` afterwards so the bytes leave the file too.
+        """
+        start_s = to_s(start, "start")
+        end_s = None if end is None else _ceil_s(end)
+        start_us = start_s * 1_000_000
+        end_us = None if end_s is None else end_s * 1_000_000
+
+        def tx(conn: sqlite3.Connection) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for table in ("records", "feature_rows", "predictions"):
+                where, args = _range_clause("bucket_start", start_s, end_s, user_id)
+                counts[table] = int(conn.execute(f"DELETE FROM {table}{where}", args).rowcount)
+            counts["feedback_events"] = _forget_feedback(conn, start_us, end_us, user_id)
+            counts["label_spans"] = _forget_spans(conn, start_us, end_us, user_id)
+            return counts
+
+        result: dict[str, int] = self._write(tx, durable=True)
+        return result
+
+    def buckets_with_app(self, app_id: str) -> list[tuple[str, datetime]]:
+        """(device_id, bucket_start) of every stored record in which ``app_id`` was in front."""
+        return [
+            (rec.device_id, rec.bucket_start)
+            for rec in self.records()
+            if any(seg.app_id == app_id for seg in rec.segments)
+        ]
+
+    def forget_buckets(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+        """Remove the records, feature rows and predictions of these (device, bucket) pairs."""
+        keys = [(device, to_s(bucket, "bucket_start")) for device, bucket in buckets]
+
+        def tx(conn: sqlite3.Connection) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for table in ("records", "feature_rows", "predictions"):
+                before = conn.total_changes
+                conn.executemany(
+                    f"DELETE FROM {table} WHERE device_id = ? AND bucket_start = ?", keys
+                )
+                counts[table] = conn.total_changes - before
+            return counts
+
+        result: dict[str, int] = self._write(tx, durable=True)
+        return result
+
+    def scrub(self) -> bool:
+        """Make deleted rows unrecoverable from the files: fold the WAL into the database,
+        rebuild it without free pages (VACUUM) and empty the WAL again. False when a reader
+        kept the WAL from being emptied (its old frames may still hold deleted rows)."""
+        if self.readonly:
+            raise TaskclfError(f"{self.path}: the store is open read-only")
+        with self._lock:
+            conn = self._conn
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("VACUUM")
+            busy, _log_frames, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            wal = self.path.with_name(self.path.name + "-wal")
+            emptied = not busy and (not wal.exists() or wal.stat().st_size == 0)
+        if not emptied:
+            _log.warning("%s: a reader kept the journal busy; scrub incomplete", self.path)
+        return emptied
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the main file (cheap housekeeping, e.g. after retention)."""
         if not self.readonly:
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _prediction_writer(device_id: str, rec: PredictionRecord) -> Callable[[sqlite3.Connection], None]:
+    """The INSERT OR REPLACE of one prediction, checked and encoded before the transaction."""
+    try:
+        bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
+    except ValueError:
+        raise ArtifactError(None, "bucket_start", f"not an ISO timestamp: {rec.bucket_start!r}") from None
+    start = to_s(bucket, "bucket_start")
+    payload = json.dumps(rec.to_json(), separators=(",", ":"), allow_nan=False)
+    values = (device_id, start, rec.user_id, rec.model_id, rec.core_label, rec.accepted_label,
+              float(rec.confidence), int(bool(rec.rejected)), payload)
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO predictions (device_id, bucket_start, user_id, model_id,"
+            " core_label, accepted_label, confidence, rejected, record)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+
+    return write
 
 
 def _feedback_values(
@@ -842,6 +953,45 @@ def _insert_feedback(conn: sqlite3.Connection, values: tuple[Any, ...]) -> int:
         values,
     )
     return int(cur.lastrowid or 0)
+
+
+def _forget_feedback(conn: sqlite3.Connection, start_us: int, end_us: int | None,
+                     user_id: str | None) -> int:
+    """Delete feedback events given, or about a bucket/block, inside the window."""
+    def inside(col: str) -> str:
+        return f"({col} >= ?" + (f" AND {col} < ?)" if end_us is not None else ")")
+
+    bounds = [start_us] + ([end_us] if end_us is not None else [])
+    cond = " OR ".join(inside(c) for c in ("at_us", "bucket_start_us", "block_start_us"))
+    args: list[Any] = bounds * 3
+    if user_id is not None:
+        cond = f"user_id = ? AND ({cond})"
+        args = [user_id, *args]
+    return int(conn.execute(f"DELETE FROM feedback_events WHERE {cond}", args).rowcount)
+
+
+def _forget_spans(conn: sqlite3.Connection, start_us: int, end_us: int | None,
+                  user_id: str | None) -> int:
+    """Cut the window out of every label span; returns how many spans were touched."""
+    where = "end_us > ?" + (" AND start_us < ?" if end_us is not None else "")
+    args: list[Any] = [start_us] + ([end_us] if end_us is not None else [])
+    if user_id is not None:
+        where += " AND user_id = ?"
+        args.append(user_id)
+    rows = conn.execute(f"SELECT {_SPAN_COLUMNS} FROM label_spans WHERE {where}", args).fetchall()
+    for span_id, uid, s_us, e_us, label, provenance, confidence, created_us in rows:
+        conn.execute("DELETE FROM label_spans WHERE span_id = ?", (span_id,))
+        keep = [(s_us, min(e_us, start_us))]
+        if end_us is not None:
+            keep.append((max(s_us, end_us), e_us))
+        for a, b in keep:
+            if b > a:
+                conn.execute(
+                    "INSERT INTO label_spans (user_id, start_us, end_us, label, provenance,"
+                    " confidence, created_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (uid, a, b, label, provenance, confidence, created_us),
+                )
+    return len(rows)
 
 
 def _executor(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection], int]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from store_helpers import T0, at, prediction, record, span
+from store_helpers import at, prediction, record, span
 
 from engine.errors import ArtifactError, TaskclfError
 from engine.spans import apply_span, check_disjoint
@@ -236,33 +236,6 @@ def test_state_set_get_delete_survives_reopen(tmp_path: Path) -> None:
         assert r.get_state("gone") is None
 
 
-def test_retention_keeps_labels_and_labelled_feature_rows(store: Store) -> None:
-    now = T0 + timedelta(days=100)
-    for m in range(0, 4):
-        store.put_record(record(m))
-        store.put_prediction("d1", prediction(m))
-        store.put_feature_row(user_id="u1", device_id="d1", bucket_start=at(m), session_id=None,
-                              schema_hash="h", feature_builder_version=1, row={"m": m})
-        store.add_feedback(user_id="u1", kind="prompt", shown_label=None, answer_label="Build",
-                           bucket_start=at(m), block_start=None, confidence=None, at=at(m))
-    recent = now - timedelta(days=1)
-    store.put_record(record(0, device="d9").__class__(**{**_fields(record(0)), "bucket_start": recent}))
-    store.add_label_span(span(1, 2, "Build"))  # labels bucket 1 fully
-    store.add_label_span(span(2.5, 4, "Meet"))  # bucket 2 only half: not labelled; bucket 3 is
-    deleted = store.apply_retention(now, activity_days=90)
-    assert deleted == {"records": 4, "predictions": 4, "feedback_events": 4, "feature_rows": 2}
-    assert [r["m"] for r in store.feature_rows()] == [1, 3]
-    assert len(store.label_spans()) == 2
-    assert [r.bucket_start for r in store.records()] == [recent]
-    # idempotent
-    assert store.apply_retention(now) == {"records": 0, "predictions": 0, "feedback_events": 0,
-                                          "feature_rows": 0}
-    with pytest.raises(ArtifactError, match="activity_retention_days"):
-        store.apply_retention(now, activity_days=0)
-
-
-def _fields(rec):  # type: ignore[no-untyped-def]
-    return {f: getattr(rec, f) for f in rec.__dataclass_fields__}
 
 
 def test_readonly_store_refuses_writes_and_missing_file(tmp_path: Path) -> None:
@@ -340,17 +313,6 @@ def test_unreadable_rows_are_skipped_and_counted(store: Store, caplog: pytest.Lo
         assert store.last_prediction("u1") is None  # the newest one is the damaged one
     assert store.unreadable_rows == 3
     assert "skipped an unreadable row of records (bucket 2026-03-02T09:01:00+00:00" in caplog.text
-
-
-def test_retention_deletes_in_small_transactions(store: Store) -> None:
-    store.put_records([record(m) for m in range(11)])
-    store.add_label_span(span(0, 3, "Build"))
-    for m in range(11):
-        store.put_feature_row(user_id="u1", device_id="d1", bucket_start=at(m), session_id=None,
-                              schema_hash="h", feature_builder_version=1, row={"m": m})
-    got = store.apply_retention(T0 + timedelta(days=91), activity_days=90, retention_batch=2)
-    assert got["records"] == 11 and got["feature_rows"] == 8
-    assert [r["m"] for r in store.feature_rows()] == [0, 1, 2]
 
 
 _ADD = st.tuples(st.integers(0, 30), st.integers(1, 20), st.sampled_from(["Build", "Meet", "Write"]),

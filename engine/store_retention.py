@@ -1,0 +1,146 @@
+"""Activity retention (spec 6.1): what is deleted, when, and what is never deleted.
+
+Rules (docs/store.md, "Retention"):
+- Label spans are kept forever; so are the feature rows of labelled buckets (one span covers the
+  whole bucket) and the *records* of every bucket a span touches plus the ``CONTEXT_SECONDS``
+  before it, so a new feature builder can rebuild the training rows with their 5/15-minute
+  windows from the records.
+- The window counts back from each user's newest stored activity, never from later than ``now``:
+  a store whose newest data is older than the window (an imported or synthetic history, a user
+  back after a long break) loses nothing until newer activity of that user arrives, and a
+  warning says so. Whatever is deleted is logged with its counts and cutoff date.
+- Deletes run in short transactions of about ``batch`` rows, walking the time index, so a purge
+  after a long break never holds the write lock for seconds.
+
+Label spans of one user are disjoint (the store applies the overlap rule on every write), so
+the one span that can overlap a time ``t`` is the last one starting before it: every test below
+is one index probe on ``label_spans (user_id, start_us)``, whatever the number of spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.activity import BUCKET_SECONDS
+from engine.errors import ArtifactError
+from engine.store_schema import from_s, to_s
+
+_log = logging.getLogger("taskclf.store")
+
+#: Records kept before a labelled stretch: the feature builder's longest window (15 minutes).
+CONTEXT_SECONDS = 15 * 60
+
+# the last span (of this row's user) starting before ?, and whether it ends after ?
+_LAST_SPAN_END = (
+    "COALESCE((SELECT s.end_us FROM label_spans s WHERE s.user_id = {t}.user_id"
+    " AND s.start_us < ({t}.bucket_start + ?) * 1000000 ORDER BY s.start_us DESC LIMIT 1), 0)"
+)
+#: a span overlaps [bucket_start, bucket_end + CONTEXT): keep the record
+_RECORD_KEPT = _LAST_SPAN_END.format(t="records") + " > records.bucket_start * 1000000"
+#: one span covers [bucket_start, bucket_end): the bucket is labelled, keep its feature row
+_ROW_LABELLED = (
+    "COALESCE((SELECT s.end_us FROM label_spans s WHERE s.user_id = feature_rows.user_id"
+    " AND s.start_us <= feature_rows.bucket_start * 1000000 ORDER BY s.start_us DESC LIMIT 1), 0)"
+    " >= (feature_rows.bucket_start + ?) * 1000000"
+)
+
+WriteFn = Callable[[Callable[[sqlite3.Connection], Any]], Any]
+ReadFn = Callable[[str, tuple[Any, ...]], list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    name: str
+    time: str  # the time column
+    scale: int  # units of that column per second
+    keep: str  # SQL that is true for rows retention must keep ("" = none)
+    keep_args: tuple[Any, ...]
+
+
+_TABLES = (
+    _Table("records", "bucket_start", 1, _RECORD_KEPT, (BUCKET_SECONDS + CONTEXT_SECONDS,)),
+    _Table("predictions", "bucket_start", 1, "", ()),
+    _Table("feedback_events", "at_us", 1_000_000, "", ()),
+    _Table("feature_rows", "bucket_start", 1, _ROW_LABELLED, (BUCKET_SECONDS,)),
+)
+
+
+def check_days(activity_days: object) -> int:
+    if isinstance(activity_days, bool) or not isinstance(activity_days, int) or activity_days < 1:
+        raise ArtifactError(None, "activity_retention_days", "must be a whole number >= 1")
+    return activity_days
+
+
+def newest_activity(read: ReadFn) -> dict[str, int]:
+    """Each user's newest stored activity, epoch seconds (the end of their newest bucket)."""
+    newest: dict[str, int] = {}
+    for table in ("records", "feature_rows", "predictions"):
+        for user, last in read(f"SELECT user_id, MAX(bucket_start) FROM {table} GROUP BY user_id", ()):
+            newest[user] = max(newest.get(user, 0), int(last) + BUCKET_SECONDS)
+    for user, last in read("SELECT user_id, MAX(at_us) FROM feedback_events GROUP BY user_id", ()):
+        newest[user] = max(newest.get(user, 0), -(-int(last) // 1_000_000))
+    return newest
+
+
+def apply_retention(
+    read: ReadFn, write: WriteFn, now: datetime, activity_days: int, batch: int
+) -> dict[str, int]:
+    """Delete what the rules above let go; returns the number of rows deleted per table."""
+    days = check_days(activity_days)
+    if batch < 1:
+        raise ValueError("retention_batch must be >= 1")
+    now_s = to_s(now, "now")
+    window = days * 86400
+    deleted = {t.name: 0 for t in _TABLES}
+    stale: list[int] = []
+    for user, newest in sorted(newest_activity(read).items()):
+        if newest < now_s - window:
+            stale.append(newest)
+        cutoff = min(now_s, newest) - window
+        for table in _TABLES:
+            deleted[table.name] += _purge(read, write, table, user, cutoff, batch)
+    if stale:
+        _log.warning(
+            "retention: %d user(s) have no activity in the last %d days (newest %s); their "
+            "activity is kept, since the %d days count back from a user's newest activity",
+            len(stale), days, from_s(max(stale)).date().isoformat(), days,
+        )
+    if any(deleted.values()):
+        _log.info("retention: deleted %s older than %d days (labels, and the records and "
+                  "feature rows of labelled buckets, are kept)",
+                  ", ".join(f"{n} {t}" for t, n in deleted.items() if n), days)
+    return deleted
+
+
+def _purge(read: ReadFn, write: WriteFn, table: _Table, user: str, cutoff_s: int, batch: int) -> int:
+    """Delete ``table``'s rows of ``user`` older than ``cutoff_s`` not kept by ``table.keep``,
+    in time slices of about ``batch`` rows, each its own short transaction."""
+    cutoff = cutoff_s * table.scale
+    step = batch * BUCKET_SECONDS * table.scale  # about ``batch`` rows of one device
+    keep = f" AND NOT ({table.keep})" if table.keep else ""
+    sql = (f"DELETE FROM {table.name} WHERE user_id = ? AND {table.time} >= ? AND {table.time} < ?"
+           f"{keep}")
+    total = 0
+    lo_row = read(f"SELECT MIN({table.time}) FROM {table.name} WHERE user_id = ? AND {table.time} < ?",
+                  (user, cutoff))
+    lo = lo_row[0][0] if lo_row else None
+    while lo is not None and lo < cutoff:
+        hi = min(int(lo) + step, cutoff)
+        args = (user, int(lo), hi, *table.keep_args)
+        total += int(write(_delete(sql, args)))
+        nxt = read(f"SELECT MIN({table.time}) FROM {table.name} WHERE user_id = ? AND {table.time} >= ?"
+                   f" AND {table.time} < ?", (user, hi, cutoff))
+        lo = nxt[0][0] if nxt else None
+    return total
+
+
+def _delete(sql: str, args: tuple[Any, ...]) -> Callable[[sqlite3.Connection], int]:
+    def run(conn: sqlite3.Connection) -> int:
+        return int(conn.execute(sql, args).rowcount)
+
+    return run
