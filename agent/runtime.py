@@ -139,7 +139,9 @@ class AgentRuntime:
         self.labels.user_id = self.user_id
         self.labels.queue.clean_partial_writes()
         self.config, warnings = engines.load_config(self.home)
-        self._config_warnings = tuple(warnings)
+        from engine.desktop_tables import load_user_tables
+
+        self._config_warnings = tuple(warnings) + tuple(load_user_tables(self.home))
         self.sample_seconds = float(self._sample_seconds_arg or self.config.sample_seconds or 1.0)
 
         backend, self._backend_note = self._open_backend()
