@@ -137,6 +137,7 @@ def import_activitywatch(
     progress: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Import one host's history from ``source`` into ``home``'s store."""
+    from agent.exclusions import LiveExclusions
     from agent.identity import load_or_create_identity, load_or_create_title_key
     from engine.paths import store_path
     from engine.store import Store
@@ -152,7 +153,8 @@ def import_activitywatch(
     if not chosen[INPUT_TYPE]:
         report.missing.append("no input watcher (aw-watcher-input): input counts stay unknown")
     ident = load_or_create_identity(home)
-    observer = Observer(load_or_create_title_key(home))
+    # what the user never wants tracked is not imported either (docs/privacy.md)
+    observer = Observer(load_or_create_title_key(home), LiveExclusions(home))
     device_id = import_device_id(ident.user_id, host)
     with EventSpill() as spill:
         spill_events(source, chosen, observer, spill, start, end, progress)
