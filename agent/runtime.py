@@ -202,6 +202,12 @@ class AgentRuntime:
             taxonomy_file=lambda: taxonomy_file(self.home, self.config),
         )
         self._watcher.start()
+        if self.config.activitywatch_export:  # loopback only: the URL was checked on load
+            from agent.activitywatch.upkeep import ExportUpkeep
+
+            upkeep = ExportUpkeep(self.home, self.config.activitywatch_url)
+            threading.Thread(target=upkeep.run, args=(self._stop,), name="taskclf-aw-export",
+                             daemon=True).start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop sampling, finalise the open bucket (partial) and close the store."""
