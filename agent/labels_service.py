@@ -61,6 +61,11 @@ class CorrectionOverride:
         with self._lock:
             self._block_id, self._label, self._disagreements = block_id, label, 0
 
+    def clear(self) -> None:
+        """Forget the override (the block it was for was forgotten)."""
+        with self._lock:
+            self._block_id, self._label, self._disagreements = None, None, 0
+
     def for_block(self, block_id: int) -> str | None:
         with self._lock:
             return self._label if self._block_id == block_id else None

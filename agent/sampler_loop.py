@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from agent.aggregator import Aggregator, Observation
 from agent.clock import Clock
+from agent.exclusions import LiveExclusions
 from agent.observe import Observer
 from agent.pause import PauseControl
 from agent.sampler import Backend, GuardedBackend, Sample
@@ -27,7 +28,8 @@ OnSamplerState = Callable[[str | None], None]
 class SamplerLoop:
     def __init__(self, *, backend: Backend, guard: GuardedBackend, aggregator: Aggregator,
                  clock: Clock, pause: PauseControl, title_key: bytes, sample_seconds: float,
-                 on_bucket: OnBucket, on_sampler_state: OnSamplerState) -> None:
+                 on_bucket: OnBucket, on_sampler_state: OnSamplerState,
+                 exclusions: LiveExclusions | None = None) -> None:
         self.backend = backend
         self.guard = guard
         self.aggregator = aggregator
@@ -36,7 +38,9 @@ class SamplerLoop:
         self.sample_seconds = sample_seconds
         self._on_bucket = on_bucket
         self._on_sampler_state = on_sampler_state
-        self._observer = Observer(title_key)
+        self._observer = Observer(title_key, exclusions)
+        #: app id -> the name the OS reports (memory only), for "Never track <app>"
+        self.app_names = self._observer.app_names
         self._was_paused = False
         self._failing: str | None = None
 

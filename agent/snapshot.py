@@ -71,6 +71,8 @@ class AgentSnapshot:
     last_app_category: str | None = None  # app category of the last closed bucket (headless line)
     sampler_permissions: dict[str, str] = field(default_factory=dict)  # e.g. accessibility: missing
     sampler_notes: tuple[str, ...] = ()  # what is missing and how to grant it (doctor's sentences)
+    #: (app id, name the OS reports) of the app last in front, for "Never track <app>"; memory only
+    foreground_app: tuple[str, str] | None = None
 
     @property
     def paused(self) -> bool:

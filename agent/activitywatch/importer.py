@@ -25,10 +25,10 @@ from agent.activitywatch.events import (
     input_event,
     window_event,
 )
-from agent.activitywatch.replay import ReducedWindow, replay
+from agent.activitywatch.replay import ReducedWindow, replay, replay_aggregator
 from agent.activitywatch.source import BucketInfo, choose_host
 from agent.activitywatch.spill import EventSpill
-from agent.aggregator import Aggregator, LocalOffset, system_local_offset
+from agent.aggregator import LocalOffset, system_local_offset
 from agent.observe import Observer
 from agent.sampler._base import Sample
 from engine.activity import BUCKET_SECONDS, ActivityRecord
@@ -137,6 +137,7 @@ def import_activitywatch(
     progress: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Import one host's history from ``source`` into ``home``'s store."""
+    from agent.exclusions import LiveExclusions
     from agent.identity import load_or_create_identity, load_or_create_title_key
     from engine.paths import store_path
     from engine.store import Store
@@ -152,7 +153,8 @@ def import_activitywatch(
     if not chosen[INPUT_TYPE]:
         report.missing.append("no input watcher (aw-watcher-input): input counts stay unknown")
     ident = load_or_create_identity(home)
-    observer = Observer(load_or_create_title_key(home))
+    # what the user never wants tracked is not imported either (docs/privacy.md)
+    observer = Observer(load_or_create_title_key(home), LiveExclusions(home))
     device_id = import_device_id(ident.user_id, host)
     with EventSpill() as spill:
         spill_events(source, chosen, observer, spill, start, end, progress)
@@ -169,9 +171,9 @@ def import_activitywatch(
                 day = datetime.fromtimestamp(t, tz=UTC).date().isoformat()
                 progress(f"replaying {day} ({100 * (t - lo) / (hi - lo):.0f}%)")
 
-        agg = Aggregator(user_id=ident.user_id, device_id=device_id,
-                         bucket_seconds=BUCKET_SECONDS, sample_seconds=TICK_S,
-                         sources=(SOURCE_NAME,), local_offset=local_offset)
+        agg = replay_aggregator(user_id=ident.user_id, device_id=device_id,
+                                bucket_seconds=BUCKET_SECONDS, sample_seconds=TICK_S,
+                                sources=(SOURCE_NAME,), local_offset=local_offset)
         records = replay(spill.windows(), spill.afks(),
                          spill.inputs() if chosen[INPUT_TYPE] else None, agg,
                          start=lo, end=hi, progress=tick_progress)

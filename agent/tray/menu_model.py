@@ -34,17 +34,19 @@ class Action:
     """What a click does; interpreted by the tray app against the runtime."""
 
     kind: str  # confirm | correct | label_last | answer_prompt | pause | resume | reload |
-    #            retrain | open_folder | autostart | quit
+    #            retrain | open_folder | autostart | quit | open_timeline | forget |
+    #            exclude_app | delete_all
     block_id: int | None = None
     label: str | None = None
     minutes: int | None = None
     bucket_start: str | None = None
     seconds: float | None = None
     enable: bool | None = None
+    app: str | None = None  # exclude_app: the app id captured when the menu was built
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
-        for name in ("block_id", "label", "minutes", "bucket_start", "seconds", "enable"):
+        for name in ("block_id", "label", "minutes", "bucket_start", "seconds", "enable", "app"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -467,6 +469,7 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
             )
         )
     items.append(_model_menu(s, ctx))
+    items.append(_privacy_menu(s))
     items.append(_sep("sep.2"))
     items.append(Item(key="open_folder", text="Open data folder", action=Action("open_folder")))
     items.append(
@@ -504,7 +507,38 @@ def _today(s: AgentSnapshot, now: datetime, tz: tzinfo | None) -> Item:
             )
             for r in rows
         )
-    return Item(key="today", text="Today", submenu=sub)
+    opener = Item(key="today.timeline", text="Open today's timeline", action=Action("open_timeline"))
+    return Item(key="today", text="Today", submenu=(opener, _sep("today.sep"), *sub))
+
+
+FORGET_MINUTES = 60
+
+
+def _privacy_menu(s: AgentSnapshot) -> Item:
+    """Forget the last hour, never track the app in front, delete everything (confirmed by a
+    second item in its own submenu, so one slip of the mouse deletes nothing)."""
+    app = s.foreground_app
+    if app is not None:
+        never = Item(key="privacy.exclude", text=f"Never track {app[1]}",
+                     action=Action("exclude_app", app=app[0]))
+    else:
+        never = Item(key="privacy.exclude", text="Never track this app", enabled=False)
+    confirm = (
+        Item(key="privacy.delete.what", text="Removes the store, models, reports, logs and keys",
+             enabled=False),
+        Item(key="privacy.delete.yes", text="Yes, delete everything", action=Action("delete_all")),
+    )
+    return Item(
+        key="privacy",
+        text="Privacy",
+        submenu=(
+            Item(key="privacy.forget", text="Forget the last hour",
+                 action=Action("forget", minutes=FORGET_MINUTES)),
+            never,
+            _sep("privacy.sep"),
+            Item(key="privacy.delete", text="Delete all my data…", submenu=confirm),
+        ),
+    )
 
 
 def _calibration_text(s: AgentSnapshot) -> str:
