@@ -139,7 +139,9 @@ class AgentRuntime:
         self.labels.user_id = self.user_id
         self.labels.queue.clean_partial_writes()
         self.config, warnings = engines.load_config(self.home)
-        self._config_warnings = tuple(warnings)
+        from engine.desktop_tables import load_user_tables
+
+        self._config_warnings = tuple(warnings) + tuple(load_user_tables(self.home))
         self.sample_seconds = float(self._sample_seconds_arg or self.config.sample_seconds or 1.0)
 
         backend, self._backend_note = self._open_backend()
@@ -149,7 +151,8 @@ class AgentRuntime:
             local_offset=self.clock.local_offset,
         )
         self.sampler = SamplerLoop(
-            backend=backend, guard=GuardedBackend(backend, timeout=self._sampler_timeout),
+            backend=backend,
+            guard=GuardedBackend(backend, timeout=self._sampler_timeout, clock=self.clock.monotonic),
             aggregator=aggregator, clock=self.clock, pause=self.pause_control,
             title_key=title_key, sample_seconds=self.sample_seconds,
             on_bucket=self._enqueue_bucket, on_sampler_state=self._on_sampler_state,
@@ -199,6 +202,12 @@ class AgentRuntime:
             taxonomy_file=lambda: taxonomy_file(self.home, self.config),
         )
         self._watcher.start()
+        if self.config.activitywatch_export:  # loopback only: the URL was checked on load
+            from agent.activitywatch.upkeep import ExportUpkeep
+
+            upkeep = ExportUpkeep(self.home, self.config.activitywatch_url)
+            threading.Thread(target=upkeep.run, args=(self._stop,), name="taskclf-aw-export",
+                             daemon=True).start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop sampling, finalise the open bucket (partial) and close the store."""
