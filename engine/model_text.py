@@ -70,6 +70,19 @@ def _ints(text: str, *, path: Path | None, field: str, count: int | None = None)
     return vals
 
 
+_BITSET_LIST = re.compile(r"(?:\d{1,10}(?: \d{1,10})*)?")
+
+
+def _bitsets(text: str, *, path: Path | None, field: str) -> list[int]:
+    """``cat_threshold``: 32-bit unsigned words of the category bit sets."""
+    if not _BITSET_LIST.fullmatch(text):
+        raise ArtifactError(path, field, "not a list of 32-bit unsigned integers")
+    vals = list(map(int, text.split()))
+    if vals and max(vals) > 2**32 - 1:
+        raise ArtifactError(path, field, "a value beyond 32 bits")
+    return vals
+
+
 def _floats(text: str, *, path: Path | None, field: str, allow_inf: bool = False,
             count: int | None = None) -> list[float]:
     if not (_FLOAT_OR_INF_LIST if allow_inf else _FLOAT_LIST).fullmatch(text):
@@ -190,13 +203,11 @@ def _check_tree(tree: dict[str, str], idx: int, n_features: int, *, path: Path |
         if "cat_boundaries" not in tree or "cat_threshold" not in tree:
             raise ArtifactError(path, f"{where}.cat_boundaries", "missing for a tree with categorical splits")
         bounds = _ints(tree["cat_boundaries"], path=path, field=f"{where}.cat_boundaries")
-        cats = _ints(tree["cat_threshold"], path=path, field=f"{where}.cat_threshold")
+        cats = _bitsets(tree["cat_threshold"], path=path, field=f"{where}.cat_threshold")
         if len(bounds) != num_cat + 1 or bounds[0] != 0 or bounds[-1] != len(cats) or any(
             nxt < prev for prev, nxt in zip(bounds[:-1], bounds[1:], strict=True)
         ):
             raise ArtifactError(path, f"{where}.cat_boundaries", "inconsistent with cat_threshold")
-        if any(c < 0 for c in cats):
-            raise ArtifactError(path, f"{where}.cat_threshold", "negative bit set")
     n_categorical = 0
     for node, dt in enumerate(arrays.get("decision_type", [0] * n_internal)):
         if not 0 <= dt <= 15 or (dt >> 2) & 3 == 3:
