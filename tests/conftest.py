@@ -123,19 +123,3 @@ def demo_home() -> Path:
                 if stale != base and time.time() - stale.stat().st_mtime > 3600:
                     shutil.rmtree(stale, ignore_errors=True)
     return base / "home"
-
-
-@pytest.fixture(autouse=True)
-def _taskclf_logger_restored():  # type: ignore[no-untyped-def]
-    """``setup_logging`` (agent/logs.py) gives the ``taskclf`` logger a file handler and stops
-    propagation; a test that calls it must not hide later tests' log records from ``caplog``."""
-    import logging
-
-    logger = logging.getLogger("taskclf")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    for h in list(logger.handlers):
-        if h not in saved[0]:
-            logger.removeHandler(h)
-            h.close()
-    logger.propagate, logger.level = saved[1], saved[2]
