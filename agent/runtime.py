@@ -36,6 +36,7 @@ from agent.clock import Clock, ScaledClock, SystemClock, iso, parse_iso
 from agent.engines import BuiltEngine
 from agent.labels_service import ActionResult, LabelService
 from agent.pause import PAUSED_FOREVER, STATE_PAUSED_UNTIL, PauseControl
+from agent.personalize_trigger import PersonalizeTrigger
 from agent.prompts import PromptScheduler
 from agent.reload import PolicyWatcher
 from agent.sampler import Backend, GuardedBackend, open_backend
@@ -116,6 +117,7 @@ class AgentRuntime:
         self.sampler: SamplerLoop | None = None
         self.processor: BucketProcessor | None = None
         self.prompts: PromptScheduler | None = None
+        self.personalizer: PersonalizeTrigger | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -187,6 +189,9 @@ class AgentRuntime:
             taxonomy_file=lambda: taxonomy_file(self.home, self.config),
         )
         self._watcher.start()
+        self.personalizer = PersonalizeTrigger(self.home, clock=self.clock, hub=self._hub,
+                                               mode=self.config.personalize)
+        self._hub.subscribe(self.personalizer.observe)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop sampling, finalise the open bucket (partial) and close the store."""
