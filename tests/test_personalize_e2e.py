@@ -91,10 +91,15 @@ def test_agent_personalises_in_the_background_and_hot_reloads(demo_home: Path, t
         assert rt.personalizer.runs == 1
         log = (home / "logs" / "personalize.log").read_text()
         assert "NLL" in log and "shown accuracy" in log  # before/after figures
-        wait_for(lambda: rt.snapshot().model.calibrated_for_user, timeout=60, interval=0.1)
-        run_for(rt, clock, 3 * 60)
-        last = rt.snapshot().last
-        assert last is not None and last.calibrator == "user"
+
+
+        def next_bucket_is_personal() -> bool:  # the watcher hot-reloads the policy on its own thread
+            run_for(rt, clock, 60)
+            last = rt.snapshot().last
+            return last is not None and last.calibrator == "user"
+
+        wait_for(next_bucket_is_personal, timeout=120, interval=0.2)
+        assert rt.snapshot().model.calibrated_for_user
     finally:
         rt.stop()
     with Store.open(home / "store.sqlite3", readonly=True) as st:

@@ -74,6 +74,6 @@ def test_one_users_home_is_personalised_instead_and_the_tray_can_say_so(demo_hom
     assert "; personalised instead: " in res.message
     assert load_policy(home).bundle.run_id == bundle_before  # never a one-user model
     assert retrain_outcome(home) == res.message
-    saved = json.loads((home / "artifacts" / "reports" / "last_training.json").read_text())
+    saved = json.loads((home / "artifacts" / "last_training.json").read_text())
     assert saved["promoted"] is False
     assert saved["report"] is None

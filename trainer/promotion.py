@@ -6,7 +6,7 @@ would be shown (smoothed, after reject) is at least as accurate and its macro-F1
 high as with the deployed engine, its NLL is not worse (when a model is deployed), and it fails
 no quality gate that the deployed engine passes on the same days. With nothing deployed the
 comparison is with the rules engine the tray runs then. The outcome (and where the report is)
-goes to ``<home>/artifacts/reports/last_training.json`` for the tray.
+goes to ``<home>/artifacts/last_training.json`` for the tray.
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def write_outcome(home: Path, promotion: Promotion | None, report: Path | None, 
                   message: str | None = None) -> Path:
     """The last training outcome, for the tray: one plain message and where the report is."""
     from engine.jsonio import atomic_write_json
-    from engine.paths import reports_dir
+    from engine.paths import artifacts_dir
 
-    path = reports_dir(home) / OUTCOME_FILE
+    path = artifacts_dir(home) / OUTCOME_FILE
     text = message if message is not None else (promotion.message if promotion else "")
     if report is not None and promotion is not None and not promotion.promote:
         text = f"{text}; report: {report}"

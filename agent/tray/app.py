@@ -92,10 +92,10 @@ def retrain_outcome(home: Path) -> str | None:
     whether the new model is better): deployed, kept (and where the report is), or personalised
     instead."""
     from engine.jsonio import read_json
-    from engine.paths import reports_dir
+    from engine.paths import artifacts_dir
 
     try:
-        obj = read_json(reports_dir(home) / "last_training.json", max_bytes=64 * 1024)
+        obj = read_json(artifacts_dir(home) / "last_training.json", max_bytes=64 * 1024)
     except Exception:
         return None
     msg = obj.get("message") if isinstance(obj, dict) else None
