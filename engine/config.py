@@ -257,6 +257,7 @@ def default_config_text() -> str:
         '# activitywatch_url = "http://127.0.0.1:5600"   # loopback only\n'
         '# taxonomy = "taxonomy.toml"      # inside the data directory\n'
         '# log_level = "WARNING"           # DEBUG, INFO, WARNING, ERROR or CRITICAL\n'
+        '# personalize = "auto"            # per-user calibration in the background ("auto" or "off")\n'
         "# exclude_apps = []              # apps never tracked, e.g. [\"slack\"]\n"
         "# exclude_titles = []            # title regexes (any case) dropped with their site\n"
     )
