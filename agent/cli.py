@@ -122,8 +122,40 @@ def _configure_tray(p: argparse.ArgumentParser) -> None:
                        help="check the engine, icon rendering and samplers, then exit")
 
 
+def _configure_aw_import(p: argparse.ArgumentParser) -> None:
+    from agent.activitywatch.cli import configure_import
+
+    configure_import(p)
+
+
+def _run_aw_import(args: argparse.Namespace) -> int:
+    from agent.activitywatch.cli import run_import
+
+    return run_import(args)
+
+
+def _configure_aw_export(p: argparse.ArgumentParser) -> None:
+    from agent.activitywatch.cli import configure_export
+
+    configure_export(p)
+
+
+def _run_aw_export(args: argparse.Namespace) -> int:
+    from agent.activitywatch.cli import run_export
+
+    return run_export(args)
+
+
 def register(reg: CommandRegistry) -> None:
     reg.group("infer", "run the engine on feature rows or stored buckets")
+    reg.group("import", "bring another tracker's history into the store")
+    reg.group("export", "show taskclf's labels in another tool")
+    reg.add("import activitywatch", help="import an ActivityWatch history (export file or "
+            "loopback server) as activity records", configure=_configure_aw_import,
+            run=_run_aw_import)
+    reg.add("export activitywatch", help="write shown predictions and your labels to "
+            "ActivityWatch (its own buckets)", configure=_configure_aw_export,
+            run=_run_aw_export)
     reg.add("agent", help="run the agent (--headless: without a tray icon)",
             configure=_configure_agent, run=_run_agent)
     reg.add("infer online", help="alias of `agent --headless`; --model-dir/--calibrator-store "

@@ -75,6 +75,16 @@ def _backend_report(name: str, aw_url: str | None) -> dict[str, Any]:
             pass
 
 
+def _wayland_report(aw_url: str | None) -> dict[str, Any]:
+    """On a Wayland session: does an ActivityWatch server answer on loopback (the configured
+    URL or its default port)? Foreground windows can only be read through it."""
+    from agent.sampler import is_wayland_session, wayland_activitywatch_url
+
+    session = sys.platform.startswith("linux") and is_wayland_session()
+    found = wayland_activitywatch_url(aw_url) if session else None
+    return {"session": session, "activitywatch_url": found, "advice": None}
+
+
 def _policy_report(home: Path) -> dict[str, Any]:
     from agent.reload import build_policy_engine
     from engine.paths import last_good_policy_path, policy_path
@@ -155,15 +165,21 @@ def _personal_report(home: Path) -> dict[str, Any]:
 
 def collect(home: Path) -> dict[str, Any]:
     from agent.engines import load_config, load_user_taxonomy
-    from agent.sampler import BACKEND_NAMES, default_backend_name
+    from agent.sampler import BACKEND_NAMES, WAYLAND_NO_WINDOWS, default_backend_name
     from engine.paths import identity_path, logs_dir, models_dir, title_key_path
 
     config, config_warnings = load_config(home)
     _taxonomy, taxonomy_warning = load_user_taxonomy(home, config)
     aw_url = getattr(config, "activitywatch_url", None)
-    chosen = default_backend_name(activitywatch_url=aw_url)
+    wayland = _wayland_report(aw_url)
+    if wayland["activitywatch_url"]:
+        aw_url = wayland["activitywatch_url"]
+    chosen = default_backend_name(activitywatch_url=aw_url,
+                                  probe=lambda url: bool(wayland["activitywatch_url"]))
     backends = {n: _backend_report(n, aw_url) for n in BACKEND_NAMES}
     active = chosen if backends[chosen]["available"] else "none"
+    if wayland["session"] and active != "activitywatch":
+        wayland["advice"] = WAYLAND_NO_WINDOWS
     return {
         "home": str(home),
         "paths": {
@@ -174,6 +190,7 @@ def collect(home: Path) -> dict[str, Any]:
             "logs": str(logs_dir(home)),
         },
         "session": _session_info(),
+        "wayland": wayland,
         "backend": active,
         "backend_preferred": chosen,
         "backends": backends,
@@ -189,8 +206,13 @@ def _print_text(report: dict[str, Any]) -> None:
     print(f"home:      {report['home']}")
     sess = report["session"]
     print(f"session:   {sess['platform']}, DISPLAY={sess.get('display') or '-'}"
-          + (", Wayland (window titles need XWayland or ActivityWatch)" if sess["wayland"] else "")
+          + (", Wayland" if sess["wayland"] else "")
           + ("" if sess.get("tray_host") in (None, True) else ", no system tray host found"))
+    wl = report.get("wayland") or {}
+    if wl.get("advice"):
+        print(f"windows:   {wl['advice']}")
+    elif wl.get("activitywatch_url"):
+        print(f"windows:   Wayland desktop: read from ActivityWatch at {wl['activitywatch_url']}")
     print(f"backend:   {report['backend']}"
           + ("" if report["backend"] == report["backend_preferred"]
              else f" (preferred {report['backend_preferred']} is unavailable)"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine.apps import AppInfo
 from engine.paths import config_path
@@ -69,3 +70,20 @@ class LiveExclusions:
         changed = new != self.current
         self.current = new
         return changed
+
+
+class AppNames(dict[str, str]):
+    """App id -> the name the OS reports for it (what the user knows it by), bounded, in memory
+    only: the menu says "Never track Slack", not "Never track com.tinyspeck.slackmacgap"."""
+
+    MAX_ENTRIES = 256
+
+    def note(self, app_id: str, sample: Any) -> None:
+        if app_id in self or app_id == EXCLUDED_APP.app_id:
+            return
+        name = getattr(sample, "app_name", None) or (getattr(sample, "wm_class", None) or (None, None))[-1]
+        if not name:
+            return
+        if len(self) >= self.MAX_ENTRIES:
+            self.clear()
+        self[app_id] = str(name)[:60]

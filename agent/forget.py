@@ -12,10 +12,11 @@ import json
 import logging
 import shutil
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine.activity import BUCKET_SECONDS
 from engine.paths import (
     artifacts_dir,
     days_dir,
@@ -52,7 +53,9 @@ class Forgotten:
 
 
 def forget_since(home: Path, store: Any, start: datetime) -> Forgotten:
-    """Forget everything recorded from ``start`` on (the tray's "Forget the last hour")."""
+    """Forget everything recorded from ``start`` on (the tray's "Forget the last hour"),
+    including the whole bucket ``start`` falls in (part of it is inside the window)."""
+    start = datetime.fromtimestamp(start.timestamp() // BUCKET_SECONDS * BUCKET_SECONDS, UTC)
     rows = store.forget_between(start, None)
     files = _drop_queued_labels(home, start) + _drop_day_pages(home, start.date() - timedelta(days=1))
     scrubbed = bool(store.scrub())

@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.clock import Clock, iso, parse_iso
 from agent.learning import learning_progress
+from agent.snapshot import UserLabel
 from agent.snapshot_hub import SnapshotHub
 from agent.store_health import store_message
 from agent.writer import LabelQueue, Writer
@@ -34,6 +35,8 @@ LABEL_WAIT_SECONDS = 0.3
 MAX_CORRECTION_SECONDS = 3600
 #: A correction is shown until the model's smoothed label disagreed this many buckets in a row.
 OVERRIDE_DISAGREEMENTS = 2
+#: The user's spans published for "Today" (a local day seen from any zone fits in 38 hours).
+RECENT_LABELS_SECONDS = 38 * 3600
 #: Spans made from what the model showed carry its confidence (spec 3.1).
 _FROM_PREDICTION = frozenset({"confirmation", "correction"})
 
@@ -57,6 +60,11 @@ class CorrectionOverride:
     def set(self, block_id: int, label: str) -> None:
         with self._lock:
             self._block_id, self._label, self._disagreements = block_id, label, 0
+
+    def clear(self) -> None:
+        """Forget the override (the block it was for was forgotten)."""
+        with self._lock:
+            self._block_id, self._label, self._disagreements = None, None, 0
 
     def for_block(self, block_id: int) -> str | None:
         with self._lock:
@@ -141,11 +149,16 @@ class LabelService:
         if not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
             return ActionResult(False, "Choose between 1 minute and 24 hours.", True)
         end = self._open_bucket_end()
-        return self._label(
+        res = self._label(
             "manual", end - timedelta(minutes=minutes), end, label, kind="manual", shown=None,
             confidence=None, block_start=None, key=("manual", minutes, label, end),
             message=f"Labelled the last {minutes} min as {label}",
         )
+        if res.ok:  # the span reaches the open bucket: the header and icon show it, as after
+            block = self._hub.current().current_block  # a correction (not an older one)
+            self.override.set(block.block_id if block is not None else -1, label)
+            self._hub.set(user_label_override=label)
+        return res
 
     def answer_prompt(self, bucket_start: str, label: str) -> ActionResult:
         if label not in CORE_LABELS:
@@ -181,6 +194,7 @@ class LabelService:
         )
         self.queue.done(path)
         self.refresh_learning(store)
+        self.refresh_user_labels(store)
 
     def retry_pending(self, store: Store | None) -> None:
         if store is None:
@@ -205,6 +219,17 @@ class LabelService:
             return
         if progress != self._hub.current().learning:
             self._hub.set(learning=progress)
+
+    def refresh_user_labels(self, store: Store) -> None:
+        """Publish the user's recent spans as stored (overlaps resolved), for "Today"."""
+        since = datetime.fromtimestamp(self._clock.time(), UTC) - timedelta(seconds=RECENT_LABELS_SECONDS)
+        try:
+            spans = store.label_spans(user_id=self.user_id, start=since)
+        except Exception:
+            return
+        labels = tuple(UserLabel(iso(s.start_ts), iso(s.end_ts), s.label) for s in spans)
+        if labels != self._hub.current().user_labels:
+            self._hub.set(user_labels=labels)
 
     # -- helpers ---------------------------------------------------------------------------
 

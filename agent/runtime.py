@@ -25,6 +25,8 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,11 @@ from agent.aggregator import Aggregator
 from agent.bucket_processor import BucketProcessor, taxonomy_file
 from agent.clock import Clock, ScaledClock, SystemClock, iso, parse_iso
 from agent.engines import BuiltEngine
+from agent.exclusions import LiveExclusions
 from agent.labels_service import ActionResult, LabelService
 from agent.pause import PAUSED_FOREVER, STATE_PAUSED_UNTIL, PauseControl
 from agent.personalize_trigger import PersonalizeTrigger
+from agent.privacy_actions import PrivacyActions
 from agent.prompts import PromptScheduler
 from agent.reload import PolicyWatcher
 from agent.sampler import Backend, GuardedBackend, open_backend
@@ -104,6 +108,13 @@ class AgentRuntime:
         self.labels = LabelService(home=self.home, hub=self._hub, clock=self.clock,
                                    bucket_seconds=self.bucket_seconds, writer=lambda: self._writer,
                                    deployed_bundle=self._deployed_bundle)
+        self.exclusions = LiveExclusions(self.home, clock=self.clock.monotonic)
+        self.privacy = PrivacyActions(
+            home=self.home, now=self.clock.time, bucket_seconds=self.bucket_seconds,
+            submit=self._submit_job, after_forget=self._after_forget, exclusions=self.exclusions,
+            publish=self._hub.set,
+            app_names=lambda: dict(self.sampler.app_names) if self.sampler is not None else {},
+        )
 
         # set up in start()
         self.user_id = ""
@@ -130,7 +141,9 @@ class AgentRuntime:
         self.labels.user_id = self.user_id
         self.labels.queue.clean_partial_writes()
         self.config, warnings = engines.load_config(self.home)
-        self._config_warnings = tuple(warnings)
+        from engine.desktop_tables import load_user_tables
+
+        self._config_warnings = tuple(warnings) + tuple(load_user_tables(self.home))
         self.sample_seconds = float(self._sample_seconds_arg or self.config.sample_seconds or 1.0)
 
         backend, self._backend_note = self._open_backend()
@@ -140,10 +153,12 @@ class AgentRuntime:
             local_offset=self.clock.local_offset,
         )
         self.sampler = SamplerLoop(
-            backend=backend, guard=GuardedBackend(backend, timeout=self._sampler_timeout),
+            backend=backend,
+            guard=GuardedBackend(backend, timeout=self._sampler_timeout, clock=self.clock.monotonic),
             aggregator=aggregator, clock=self.clock, pause=self.pause_control,
             title_key=title_key, sample_seconds=self.sample_seconds,
             on_bucket=self._enqueue_bucket, on_sampler_state=self._on_sampler_state,
+            exclusions=self.exclusions,
         )
         try:
             permissions = dict(backend.permissions())
@@ -192,6 +207,12 @@ class AgentRuntime:
         self.personalizer = PersonalizeTrigger(self.home, clock=self.clock, hub=self._hub,
                                                mode=self.config.personalize)
         self._hub.subscribe(self.personalizer.observe)
+        if self.config.activitywatch_export:  # loopback only: the URL was checked on load
+            from agent.activitywatch.upkeep import ExportUpkeep
+
+            upkeep = ExportUpkeep(self.home, self.config.activitywatch_url)
+            threading.Thread(target=upkeep.run, args=(self._stop,), name="taskclf-aw-export",
+                             daemon=True).start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop sampling, finalise the open bucket (partial) and close the store."""
@@ -240,6 +261,16 @@ class AgentRuntime:
     def reload_now(self) -> None:
         if self._watcher is not None:
             self._watcher.trigger()
+
+    def forget_last(self, minutes: int) -> ActionResult:
+        """Privacy ▸ Forget the last hour (blocks until the store is scrubbed)."""
+        ok, message = self.privacy.forget_last(minutes)
+        return ActionResult(ok, message, True)
+
+    def exclude_app(self, app_id: str) -> ActionResult:
+        """Privacy ▸ Never track <app>: config.toml, then its past minutes are forgotten."""
+        ok, message = self.privacy.exclude_app(app_id)
+        return ActionResult(ok, message, True)
 
     # ------------------------------------------------------------------ driving by hand
 
@@ -310,14 +341,32 @@ class AgentRuntime:
 
     def _enqueue_bucket(self, rec: ActivityRecord) -> None:
         writer, processor = self._writer, self.processor
-        if writer is None or processor is None:
+        if writer is None or processor is None or not self.privacy.admit(rec):
             return
+
         def job(store: Store | None) -> None:
             processor.process(store, rec)
+            self.privacy.note_bucket(rec)
             if self.snapshot().saving:  # labels wait too: the store may take them again
                 self.labels.retry_pending(store)
 
         writer.submit(job).add_done_callback(_log_failure)
+
+    def _submit_job(self, job: Callable[[Store | None], Any]) -> Future[Any]:
+        if self._writer is None:
+            raise RuntimeError("the agent is not running")
+        return self._writer.submit(job)
+
+    def _after_forget(self, store: Store) -> None:
+        """On the writer thread after forgetting: rebuild today's state from what is left."""
+        processor = self.processor
+        if processor is None or processor.host is None:
+            return
+        self.labels.override.clear()
+        processor.host.rebuild(*processor.recent_records(store))
+        self._hub.set(pending_prompt=None, user_label_override=None)
+        processor.publish(None)  # "Now" stays (memory only); today's blocks are rebuilt
+        self.labels.refresh_learning(store)
 
     def _restore(self, store: Store | None) -> None:
         """On the writer thread before sampling: pause, builder/smoothing state, labels."""
@@ -332,6 +381,7 @@ class AgentRuntime:
         except Exception as exc:
             self._health.failed("read the pause state", exc)
         self.labels.refresh_learning(store)
+        self.labels.refresh_user_labels(store)
         self.labels.retry_pending(store)
 
     def _last_save(self, store: Store | None) -> None:

@@ -11,16 +11,15 @@ import logging
 import threading
 from collections.abc import Callable
 
-from agent.aggregator import Aggregator, Foreground, Observation
+from agent.aggregator import Aggregator, Observation
 from agent.clock import Clock
+from agent.exclusions import LiveExclusions
+from agent.observe import Observer
 from agent.pause import PauseControl
 from agent.sampler import Backend, GuardedBackend, Sample
 from engine.activity import ActivityRecord
-from engine.apps import AppInfo
 
 log = logging.getLogger("taskclf.agent.runtime")
-
-APP_CACHE_SIZE = 512
 
 OnBucket = Callable[[ActivityRecord], None]
 OnSamplerState = Callable[[str | None], None]
@@ -29,17 +28,19 @@ OnSamplerState = Callable[[str | None], None]
 class SamplerLoop:
     def __init__(self, *, backend: Backend, guard: GuardedBackend, aggregator: Aggregator,
                  clock: Clock, pause: PauseControl, title_key: bytes, sample_seconds: float,
-                 on_bucket: OnBucket, on_sampler_state: OnSamplerState) -> None:
+                 on_bucket: OnBucket, on_sampler_state: OnSamplerState,
+                 exclusions: LiveExclusions | None = None) -> None:
         self.backend = backend
         self.guard = guard
         self.aggregator = aggregator
         self._clock = clock
         self._pause = pause
-        self._title_key = title_key
         self.sample_seconds = sample_seconds
         self._on_bucket = on_bucket
         self._on_sampler_state = on_sampler_state
-        self._app_cache: dict[tuple[object, ...], AppInfo] = {}
+        self._observer = Observer(title_key, exclusions)
+        #: app id -> the name the OS reports (memory only), for "Never track <app>"
+        self.app_names = self._observer.app_names
         self._was_paused = False
         self._failing: str | None = None
 
@@ -90,28 +91,6 @@ class SamplerLoop:
             stop.wait(max(0.0, next_tick - now) / scale)
 
     def observe(self, s: Sample) -> Observation:
-        """Reduce a sample at once: the raw title goes no further than this function."""
-        from engine.apps import LOCKSCREEN, identify_app
-        from engine.titles import reduce_title
-
-        fg: Foreground | None = None
-        if s.locked:
-            app = LOCKSCREEN
-            fg = Foreground(app.app_id, app.category, app.is_browser, app.is_editor,
-                            app.is_terminal, None, "non_browser")
-        elif s.has_foreground:
-            key = (s.app_name, s.exe, s.wm_class, s.bundle_id, s.hosted_app)
-            cached = self._app_cache.get(key)
-            if cached is not None:
-                app = cached
-            else:
-                app = identify_app(s.app_name, exe=s.exe, wm_class=s.wm_class,
-                                   bundle_id=s.bundle_id, hosted_app=s.hosted_app)
-                if len(self._app_cache) > APP_CACHE_SIZE:
-                    self._app_cache.clear()
-                self._app_cache[key] = app
-            th, dom = reduce_title(self._title_key, s.title, app)
-            fg = Foreground(app.app_id, app.category, app.is_browser, app.is_editor,
-                            app.is_terminal, th, dom)
-        return Observation(foreground=fg, idle_seconds=s.idle_seconds * self._clock.scale,
-                           locked=bool(s.locked), counts=s.counts)
+        """Reduce a sample at once: the raw title goes no further than this function (the
+        ActivityWatch import reduces through the same ``Observer``)."""
+        return self._observer.observe(s, self._clock.scale)

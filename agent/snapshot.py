@@ -40,11 +40,21 @@ class LearningProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class UserLabel:
+    """One of the user's own label spans (ISO UTC), as stored: shown over the model's blocks."""
+
+    start: str
+    end: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentSnapshot:
     user_id: str
     last: PredictionRecord | None = None  # prediction of the last closed bucket
     current_block: Block | None = None
     today_blocks: tuple[Block, ...] = ()
+    user_labels: tuple[UserLabel, ...] = ()  # the user's spans of the last day and a half
     user_label_override: str | None = None  # the user's correction shown for the block
     paused_until: str | None = None  # ISO UTC; "forever" when paused until resumed
     model: ModelStatus = field(default_factory=lambda: ModelStatus(kind="starting"))
@@ -62,6 +72,8 @@ class AgentSnapshot:
     last_app_category: str | None = None  # app category of the last closed bucket (headless line)
     sampler_permissions: dict[str, str] = field(default_factory=dict)  # e.g. accessibility: missing
     sampler_notes: tuple[str, ...] = ()  # what is missing and how to grant it (doctor's sentences)
+    #: (app id, name the OS reports) of the app last in front, for "Never track <app>"; memory only
+    foreground_app: tuple[str, str] | None = None
 
     @property
     def paused(self) -> bool:

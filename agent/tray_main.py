@@ -102,10 +102,14 @@ def run_tray(args: argparse.Namespace) -> int:
         return 0
     except OSError as exc:  # a read-only data folder: the runtime reports it in the menu
         log.warning("could not take the single-instance lock: %s", exc)
+    restart: list[bool] = []
     try:
-        return _run_with_lock(home, args)
+        rc = _run_with_lock(home, args, restart)
     finally:
         lock.release()
+    if restart:
+        restart_fresh()
+    return rc
 
 
 def _refuse(message: str) -> int:
@@ -115,8 +119,9 @@ def _refuse(message: str) -> int:
     return 1
 
 
-def _run_with_lock(home: Path, args: argparse.Namespace) -> int:
-    """Choose the backend, check the desktop, then run runtime + tray until Quit."""
+def _run_with_lock(home: Path, args: argparse.Namespace, restart: list[bool]) -> int:
+    """Choose the backend, check the desktop, then run runtime + tray until Quit (``restart``
+    gets an entry when the user deleted all data: the caller starts afresh)."""
     from agent.tray.backends import NoTrayBackend, choose_backend
 
     log_path = _start_logging(home)
@@ -139,6 +144,7 @@ def _run_with_lock(home: Path, args: argparse.Namespace) -> int:
         backend=getattr(args, "backend", None),
         bucket_seconds=int(getattr(args, "bucket_seconds", None) or 60),
     )
+    app: Any = None
     try:
         config = _config(home)
         policy = PromptPolicy.from_config(config)
@@ -163,6 +169,18 @@ def _run_with_lock(home: Path, args: argparse.Namespace) -> int:
                            f"details in {log_path or 'the log'}")
     finally:
         runtime.stop()
+        if app is not None and app.restart_requested:
+            restart.append(True)
+
+
+def restart_fresh() -> None:
+    """After "Delete all my data": the same command again, as a new process image (the lock
+    was released first), so nothing of the deleted data survives in memory either."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if getattr(sys, "frozen", False):
+        os.execv(sys.executable, sys.argv)
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 # ---------------------------------------------------------------- self-test

@@ -41,6 +41,7 @@ class Config:
     personalize: str = "auto"  # "auto": per-user calibration runs in the background; "off"
     exclude_apps: tuple[str, ...] = ()
     exclude_titles: tuple[str, ...] = ()
+    activitywatch_export: bool = False
 
     def exclusions(self) -> Exclusions:
         """The compiled exclusion lists (the patterns were validated when the file loaded)."""
@@ -194,6 +195,7 @@ _CHECKS: dict[str, Callable[[Any, Path], Any]] = {
     "low_confidence_prompts": _boolean,
     "activity_retention_days": _integer(1, 36500),
     "activitywatch_url": _url,
+    "activitywatch_export": _boolean,
     "taxonomy": _taxonomy,
     "log_level": _log_level,
     "personalize": _personalize_mode,
@@ -255,6 +257,7 @@ def default_config_text() -> str:
         "# low_confidence_prompts = false  # ask when the model stays unsure\n"
         "# activity_retention_days = 90    # keep activity, predictions, feedback this long\n"
         '# activitywatch_url = "http://127.0.0.1:5600"   # loopback only\n'
+        '# activitywatch_export = false   # keep our labels in ActivityWatch\'s timeline\n'
         '# taxonomy = "taxonomy.toml"      # inside the data directory\n'
         '# log_level = "WARNING"           # DEBUG, INFO, WARNING, ERROR or CRITICAL\n'
         '# personalize = "auto"            # per-user calibration in the background ("auto" or "off")\n'

@@ -25,6 +25,7 @@ from engine.labels import MIXED_UNKNOWN
 from engine.record import ENGINE_VERSION, Block, PredictionRecord
 from engine.rules import RULES_MODEL_ID, RulePredictor
 from engine.taxonomy import Taxonomy
+from engine.timebounds import to_utc
 
 if TYPE_CHECKING:
     from engine.bundle import ModelBundle
@@ -498,6 +499,7 @@ def parse_bucket_start(value: Any, *, field: str = "bucket_start") -> datetime:
         raise ArtifactError(None, field, f"not an ISO-8601 timestamp: {value[:40]!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
+    to_utc(dt, where=None, field=field)  # within the supported years
     return dt
 
 

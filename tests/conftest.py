@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,19 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _taskclf_logger_restored() -> Iterator[None]:
+    """An in-process agent start sets up the ``taskclf`` logger (its file handler, no
+    propagation); undo that after each test, so a later test's ``caplog`` still sees records."""
+    logger = logging.getLogger("taskclf")
+    propagate, level, handlers = logger.propagate, logger.level, list(logger.handlers)
+    yield
+    for h in [h for h in logger.handlers if h not in handlers]:
+        logger.removeHandler(h)
+        h.close()
+    logger.propagate, logger.level = propagate, level
 
 
 @pytest.fixture

@@ -157,9 +157,10 @@ def test_today_newest_first_read_only() -> None:
         block("Meet", block_id=2, start="2026-02-23T10:15:00+00:00", end="2026-02-23T10:40:00+00:00"),
     )
     m = build_menu(snap("model", today_blocks=blocks), CTX)
-    assert texts(m, "today") == ["10:15–10:40 Meet", "09:02–10:15 Build"]
-    assert not any(i.enabled for i in m.find("today").submenu)
-    assert texts(build_menu(snap("starting"), CTX), "today") == ["Nothing yet today"]
+    assert texts(m, "today") == ["Open today's timeline", "", "10:15–10:40 Meet", "09:02–10:15 Build"]
+    assert m.find("today.timeline").action == Action("open_timeline")
+    assert not any(i.enabled for i in m.find("today").submenu[2:])
+    assert texts(build_menu(snap("starting"), CTX), "today")[2:] == ["Nothing yet today"]
 
 
 def test_display_timezone_is_applied() -> None:

@@ -170,6 +170,14 @@ class FakeRuntime:
     def reload_now(self) -> None:
         self.calls.append(("reload",))
 
+    def forget_last(self, minutes: int) -> ActionResult:
+        self.calls.append(("forget_last", minutes))
+        return self._result()
+
+    def exclude_app(self, app_id: str) -> ActionResult:
+        self.calls.append(("exclude_app", app_id))
+        return self._result()
+
 
 LEARNING_DONE = LearningProgress(labelled_buckets=250, labelled_days=4, distinct_labels=5)
 

@@ -37,9 +37,10 @@ class StarterConfig:
     start: date = date(2025, 9, 1)
 
     def synth(self) -> SynthConfig:
-        # no miscalibrated twins: the starter learns what tasks look like, not a user's quirks
+        # no miscalibrated twins: the starter learns what tasks look like, not a user's quirks;
+        # half the users have sources without input counts (ActivityWatch, Wayland)
         return SynthConfig(users=self.users, days=self.days, seed=self.seed, start=self.start,
-                           miscalibrated_users=0)
+                           miscalibrated_users=0, counterless_every=2)
 
 
 STARTER_PARAMS = TrainParams(seed=7, num_leaves=15, learning_rate=0.1, max_rounds=120,

@@ -26,7 +26,9 @@ def _font(px: int, bold: bool = False) -> Font:
         "DejaVuSans.ttf", "Arial.ttf", "arial.ttf")
     for name in names:
         try:
-            return ImageFont.truetype(name, px * SCALE)
+            # BASIC layout: libraqm's HarfBuzz clashes with the one GTK loads into the tray
+            # process (glyphs come out absurdly large); Latin labels need no shaping.
+            return ImageFont.truetype(name, px * SCALE, layout_engine=ImageFont.Layout.BASIC)
         except OSError:
             continue
     return ImageFont.load_default(size=px * SCALE)
@@ -60,6 +62,17 @@ class _Canvas:
             td.polygon([(k, h), (k + h, 0), (k + h + step // 2, 0), (k + step // 2, h)], fill=_rgb(MIXED_COLOR))
         self.img.paste(tile, (round(x0 * SCALE), round(y0 * SCALE)))
 
+    def round_corners(self, x0: float, y0: float, x1: float, y1: float, radius: float) -> None:
+        """Clip what was drawn in the box to a rounded rectangle (blocks at the track's ends)."""
+        box = (round(x0 * SCALE), round(y0 * SCALE), round(x1 * SCALE), round(y1 * SCALE))
+        region = self.img.crop(box)
+        mask = Image.new("L", region.size, 0)
+        ImageDraw.Draw(mask).rounded_rectangle((0, 0, region.width - 1, region.height - 1),
+                                               radius=radius * SCALE, fill=255)
+        clipped = Image.new("RGB", region.size, _rgb(L.CARD_BG))
+        clipped.paste(region, (0, 0), mask)
+        self.img.paste(clipped, box[:2])
+
     def text(self, x: float, y: float, text: str, px: int, color: str, *, bold: bool = False,
              anchor: str = "la") -> None:
         self.d.text((x * SCALE, y * SCALE), text, font=_font(px, bold), fill=_rgb(color), anchor=anchor)
@@ -85,6 +98,7 @@ def _draw_timeline(c: _Canvas, view: DayView, ox: float, oy: float) -> float:
             if s.mine and x1 - x0 >= 4:
                 mark_h = 4 if g.row_h > 40 else 3
                 c.rect(x0 + 1.5, y + g.row_h - mark_h - 4, x1 - 1.5, y + g.row_h - 4, L.MINE_MARK, mark_h / 2)
+        c.round_corners(ox + g.track_x, y, ox + g.track_x + g.track_w, y + g.row_h, L.RADIUS)
         if view.week:
             cy = y + g.row_h / 2
             c.text(ox, cy, row.day.strftime("%a %-d"), 13, L.INK, bold=True, anchor="lm")

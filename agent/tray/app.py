@@ -51,6 +51,8 @@ class Runtime(Protocol):
     def pause(self, seconds: float | None) -> None: ...
     def resume(self) -> None: ...
     def reload_now(self) -> None: ...
+    def forget_last(self, minutes: int) -> Any: ...
+    def exclude_app(self, app_id: str) -> Any: ...
 
 
 class Autostart(Protocol):
@@ -132,6 +134,7 @@ class TrayApp:
         host_problem: Callable[[], str | None] | None = None,
         log_path: Path | None = None,
         host_grace: float = HOST_GRACE_SECONDS,
+        open_page: Callable[[Path], bool] | None = None,
     ) -> None:
         self.runtime = runtime
         self.home = home
@@ -157,6 +160,9 @@ class TrayApp:
         self.log_path = log_path
         self.host_grace = host_grace
         self._quitting = threading.Event()
+        self._open_page = open_page
+        #: set by "Delete all my data": the caller starts the agent again, fresh, after run()
+        self.restart_requested = False
         self.exit_code = 0
         self.model: MenuModel = self._build(self._snapshot)
 
@@ -355,6 +361,21 @@ class TrayApp:
             else:
                 self.autostart.disable()
                 self._say("✓ taskclf will not start at login")
+        elif a.kind == "open_timeline":
+            self._background(self._open_timeline, "timeline")
+        elif a.kind == "forget" and a.minutes:
+            minutes = a.minutes
+            self._say("Forgetting…")
+            self._background(lambda: self._result(rt.forget_last(minutes),
+                                                  f"Forgot the last {minutes} min"), "forget")
+        elif a.kind == "exclude_app" and a.app:
+            app_id = a.app
+            self._say("Forgetting…")
+            self._background(lambda: self._result(rt.exclude_app(app_id),
+                                                  f"{app_id} is never tracked"), "exclude-app")
+        elif a.kind == "delete_all":
+            self._say("Deleting all taskclf data…")
+            self._background(self._delete_all, "delete-all")
         elif a.kind == "quit":
             self.quit()
         else:
@@ -408,6 +429,40 @@ class TrayApp:
             self.refresh()
 
         threading.Thread(target=wait, name="taskclf-retrain-wait", daemon=True).start()
+
+    def _background(self, fn: Callable[[], None], name: str) -> None:
+        """Slow actions run off the main thread; their outcome shows as the menu notice."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:
+                log.exception("%s failed", name)
+                self._say(f"⚠ {_short(exc)}", failure=True)
+            self.refresh()
+
+        threading.Thread(target=run, name=f"taskclf-{name}", daemon=True).start()
+
+    def _open_timeline(self) -> None:
+        from agent.dayview.report import open_page, write_report
+
+        today = self._clock().astimezone(self._tz).date()
+        written = write_report(self.home, today)
+        opener = self._open_page or open_page
+        if opener(written.html):
+            self._say("✓ Today's timeline is open in your browser")
+        else:
+            self._say(f"Today's timeline: {written.html}")
+
+    def _delete_all(self) -> None:
+        """Stop the agent, delete everything it stored, and start again fresh (a new identity
+        and title key); the restart happens after the tray's main loop has ended."""
+        from agent.forget import delete_everything
+
+        self.runtime.stop()
+        delete_everything(self.home)
+        self.restart_requested = True
+        self.ui_call(self.quit)
 
     def _open_folder(self) -> None:
         cmd = open_folder_command(self.home)
