@@ -502,7 +502,7 @@ def _today(s: AgentSnapshot, now: datetime, tz: tzinfo | None) -> Item:
     else:
         sub = tuple(
             Item(
-                key=f"today.{r.start.isoformat()}",
+                key=f"today.row.{r.start.isoformat()}",
                 text=(f"{hhmm(r.start, tz)}–{hhmm(r.end, tz)} {display_name(r.label, r.mapped_label)}"
                       + (" · yours" if r.yours else "")),
                 enabled=False,
