@@ -10,7 +10,7 @@ from engine.record import Block, PredictionRecord
 
 @dataclass(frozen=True, slots=True)
 class ModelStatus:
-    kind: str  # "starting" | "rules" | "model"
+    kind: str  # "starting" | "rules" | "starter" | "model"
     model_id: str | None = None  # bundle run_id when kind == "model"
     calibrated_for_user: bool = False  # a per-user calibrator exists for this user
     threshold: float | None = None

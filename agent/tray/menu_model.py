@@ -563,6 +563,8 @@ def _model_menu(s: AgentSnapshot, ctx: MenuContext) -> Item:
     sub: list[Item] = []
     if m.kind == "starting":
         status = "Starting…"
+    elif m.kind == "starter":
+        status = "Starter model (no model of your own yet)"
     elif m.kind == "rules" or not m.model_id:
         status = "Rules (no model yet)"
     else:
