@@ -39,6 +39,7 @@ from agent.engines import BuiltEngine
 from agent.exclusions import LiveExclusions
 from agent.labels_service import ActionResult, LabelService
 from agent.pause import PAUSED_FOREVER, STATE_PAUSED_UNTIL, PauseControl
+from agent.personalize_trigger import PersonalizeTrigger
 from agent.privacy_actions import PrivacyActions
 from agent.prompts import PromptScheduler
 from agent.reload import PolicyWatcher
@@ -127,6 +128,7 @@ class AgentRuntime:
         self.sampler: SamplerLoop | None = None
         self.processor: BucketProcessor | None = None
         self.prompts: PromptScheduler | None = None
+        self.personalizer: PersonalizeTrigger | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -202,6 +204,9 @@ class AgentRuntime:
             taxonomy_file=lambda: taxonomy_file(self.home, self.config),
         )
         self._watcher.start()
+        self.personalizer = PersonalizeTrigger(self.home, clock=self.clock, hub=self._hub,
+                                               mode=self.config.personalize)
+        self._hub.subscribe(self.personalizer.observe)
         if self.config.activitywatch_export:  # loopback only: the URL was checked on load
             from agent.activitywatch.upkeep import ExportUpkeep
 

@@ -59,6 +59,7 @@ class AgentSnapshot:
     paused_until: str | None = None  # ISO UTC; "forever" when paused until resumed
     model: ModelStatus = field(default_factory=lambda: ModelStatus(kind="starting"))
     learning: LearningProgress = field(default_factory=LearningProgress)
+    personal_note: str | None = None  # what the last background personal tuning did, in plain words
     taxonomy_colors: dict[str, str] = field(default_factory=dict)  # mapped label -> #RRGGBB
     taxonomy_warning: str | None = None
     config_warnings: tuple[str, ...] = ()

@@ -29,7 +29,8 @@ def test_defaults_match_the_spec() -> None:
         "sample_seconds": 1.0, "notifications": False, "spot_checks_per_day": 2,
         "low_confidence_prompts": False, "activity_retention_days": 90, "activitywatch_url": None,
         "activitywatch_export": False,
-        "taxonomy": "taxonomy.toml", "log_level": "WARNING", "exclude_apps": (), "exclude_titles": (),
+        "taxonomy": "taxonomy.toml", "log_level": "WARNING", "personalize": "auto", "exclude_apps": (),
+        "exclude_titles": (),
     }
 
 

@@ -447,6 +447,8 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
     items.append(_today(s, ctx.now, tz))
     if not s.learning.complete and s.model.kind != "starting":
         items.append(Item(key="learning", text=s.learning.line(), enabled=False))
+    if s.personal_note and s.model.kind != "starting":
+        items.append(Item(key="personal", text=s.personal_note, enabled=False))
     for i, w in enumerate(warning_lines(s)):
         items.append(Item(key=f"warning.{i}", text=w, enabled=False))
 
