@@ -39,6 +39,7 @@ from agent.engines import BuiltEngine
 from agent.exclusions import LiveExclusions
 from agent.labels_service import ActionResult, LabelService
 from agent.pause import PAUSED_FOREVER, STATE_PAUSED_UNTIL, PauseControl
+from agent.personalize_trigger import PersonalizeTrigger
 from agent.privacy_actions import PrivacyActions
 from agent.prompts import PromptScheduler
 from agent.reload import PolicyWatcher
@@ -130,6 +131,7 @@ class AgentRuntime:
         self.sampler: SamplerLoop | None = None
         self.processor: BucketProcessor | None = None
         self.prompts: PromptScheduler | None = None
+        self.personalizer: PersonalizeTrigger | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -205,6 +207,15 @@ class AgentRuntime:
             taxonomy_file=lambda: taxonomy_file(self.home, self.config),
         )
         self._watcher.start()
+        self.personalizer = PersonalizeTrigger(self.home, clock=self.clock, hub=self._hub,
+                                               mode=self.config.personalize)
+        self._hub.subscribe(self.personalizer.observe)
+        if self.config.activitywatch_export:  # loopback only: the URL was checked on load
+            from agent.activitywatch.upkeep import ExportUpkeep
+
+            upkeep = ExportUpkeep(self.home, self.config.activitywatch_url)
+            threading.Thread(target=upkeep.run, args=(self._stop,), name="taskclf-aw-export",
+                             daemon=True).start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop sampling, finalise the open bucket (partial) and close the store."""

@@ -19,6 +19,8 @@ RULES_MODEL_ID = "rules"
 #: Thresholds of the rules (documented in docs/engine.md).
 MIN_ACTIVE_SECONDS = 5.0
 MAX_IDLE_RUN_SECONDS = 50.0
+#: Input now and then with no gap longer than this: someone is at the desk (reading a chat).
+PRESENT_MAX_IDLE_RUN_SECONDS = 30.0
 MIN_FOREGROUND_RATIO = 0.5
 READING_MIN_SCROLLS_PER_MIN = 5.0
 READING_MAX_KEYS_PER_MIN = 20.0
@@ -111,10 +113,12 @@ def rule_label(features: Mapping[str, Any]) -> str:
         return "Meet"
     active = _num(features, "active_seconds_any")
     idle_run = _num(features, "max_idle_run_seconds")
-    if (active is not None and active < MIN_ACTIVE_SECONDS) or (
-        idle_run is not None and idle_run > MAX_IDLE_RUN_SECONDS
-    ):
+    if idle_run is not None and idle_run > MAX_IDLE_RUN_SECONDS:
         return "BreakIdle"
+    if active is not None and active < MIN_ACTIVE_SECONDS and (
+        idle_run is None or idle_run > PRESENT_MAX_IDLE_RUN_SECONDS
+    ):
+        return "BreakIdle"  # almost no input, and not because someone reads with a hand on the mouse
     ratio = _num(features, "app_foreground_time_ratio")
     if ratio is not None and ratio < MIN_FOREGROUND_RATIO:
         return MIXED_UNKNOWN  # no app held the minute

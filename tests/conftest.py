@@ -19,7 +19,13 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+#: Examples per loader fuzz test (tests/test_loader_fuzz.py): files are the attack surface, so
+#: CI runs a few thousand cases across the loaders (8 tests x 300), not the 60 of other
+#: properties; "thorough" is for a long local run.
+LOADER_FUZZ_EXAMPLES = {"ci": 300, "dev": 100, "thorough": 3000}.get(HYPOTHESIS_PROFILE, 100)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "seed-project-v2"

@@ -78,8 +78,8 @@ AW_ACTIVE = {"active_seconds_any": 60.0, "max_idle_run_seconds": 0.0, "keys_per_
         ({"app_id": "com.microsoft.Excel", "app_category": "docs"}, MIXED_UNKNOWN),
         ({"app_id": "com.microsoft.VSCode", "app_category": "editor", "app_foreground_time_ratio": 0.3},
          MIXED_UNKNOWN),
-        ({"app_id": "com.microsoft.VSCode", "app_category": "editor", "active_seconds_any": 0.0},
-         "BreakIdle"),
+        ({"app_id": "com.microsoft.VSCode", "app_category": "editor", "active_seconds_any": 0.0,
+          "max_idle_run_seconds": 60.0}, "BreakIdle"),
         ({"app_id": "com.microsoft.VSCode", "app_category": "editor", "active_seconds_any": None},
          MIXED_UNKNOWN),
     ],
@@ -103,3 +103,12 @@ def test_counterless_rules_follow_the_app_and_site(row: dict[str, object], label
 )
 def test_counters_check_the_activity_fits_the_task(row: dict[str, object], label: str) -> None:
     assert rule_label({**ACTIVE, "app_foreground_time_ratio": 1.0, **row}) == label
+
+
+def test_a_reader_touching_the_mouse_now_and_then_is_not_on_a_break() -> None:
+    reading_chat = {"app_id": "com.tinyspeck.slackmacgap", "app_category": "chat",
+                    "active_seconds_any": 4.0, "max_idle_run_seconds": 24.0, "keys_per_min": 0.0,
+                    "scroll_events_per_min": 2.0, "app_foreground_time_ratio": 1.0}
+    assert rule_label(reading_chat) == "Communicate"
+    assert rule_label({**reading_chat, "max_idle_run_seconds": 45.0}) == "BreakIdle"
+    assert rule_label({**reading_chat, "max_idle_run_seconds": None}) == "BreakIdle"

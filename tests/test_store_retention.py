@@ -152,7 +152,8 @@ def test_agent_start_on_a_synthetic_home_deletes_nothing(tmp_path: Path) -> None
     before = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
               for t in ("records", "feature_rows", "label_spans")]
     conn.close()
-    assert before[0] == 2892 and before[1] == 2892 and before[2] > 100
+    # 2 users x 3 days of desk time: over a thousand buckets, every one with its feature row.
+    assert before[0] > 1000 and before[1] == before[0] and before[2] > 100
     taskclf("agent", "--headless", "--backend", "none", "--duration", "3")
     conn = sqlite3.connect(home / "store.sqlite3")
     after = [conn.execute(f"SELECT COUNT(*) FROM {t} WHERE user_id LIKE 'user-%'").fetchone()[0]

@@ -279,14 +279,19 @@ def _all_configure(p: argparse.ArgumentParser) -> None:
 
 
 def _all_run(args: argparse.Namespace) -> int:
-    from trainer.workflow import train_all
+    from trainer.workflow import retrain_home
 
     start, end = _range(args)  # every argument is checked before any work
     home = _home()
     frame = _frame(home, args, start, end)
-    out = train_all(home, frame, seed=args.seed, holdout_users=args.holdout_users, method=args.method,
-                    cost=args.reject_cost, progress=_say)
+    res = retrain_home(home, frame, seed=args.seed, holdout_users=args.holdout_users, method=args.method,
+                       cost=args.reject_cost, progress=_say)
+    out = res.result
+    if out is None:  # personalised instead
+        print(res.message)
+        return 0
     _print_gates(out.report["evaluation"])
+    print(res.message)
     print(out.report_dir / "report.md")
     return 3 if args.strict_gates and out.report["evaluation"]["failed_gates"] else 0
 

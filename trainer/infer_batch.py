@@ -58,9 +58,21 @@ def engine_maker(
         from engine.policy import load_policy
 
         if not policy_path(home).exists():
-            raise TaskclfError(
-                f"no inference policy at {policy_path(home)}: run `taskclf train all` first, or pass --model-dir"
-            )
+            # no model yet: exactly what the agent runs on day one (same engine, same tables)
+            from engine.desktop_tables import load_user_tables
+            from engine.starter import day_one_engine, day_one_kind
+
+            for warning in load_user_tables(home):
+                log.warning("%s", warning)
+            if reject_threshold is not None or smooth_window is not None:
+                raise TaskclfError("--reject-threshold / --smooth-window need a policy or --model-dir "
+                                   "(day one runs as the agent does)")
+
+            def day_one() -> Any:
+                return day_one_engine(taxonomy)
+
+            kind = day_one_kind()
+            return day_one, ("the starter model" if kind == "starter" else "the rules") + " (no policy yet, as the agent)"
         loaded = load_policy(home)
         pol = loaded.policy
 
