@@ -58,7 +58,7 @@ def test_second_instance_says_so_and_exits_zero(home: Path) -> None:
         r = taskclf("agent", "--headless", "--backend", "none", "--duration", "5", home=home)
         assert r.returncode == 0
         assert "already running" in r.stdout
-        with pytest.raises(AlreadyRunning):
+        with pytest.raises(AlreadyRunning, match="taskclf is already running for"):
             InstanceLock(home).acquire()
     finally:
         lock.release()
@@ -97,7 +97,7 @@ def test_identity_and_title_key_are_created_once_with_0600(home: Path) -> None:
 
 def test_broken_identity_is_refused_with_one_line(home: Path) -> None:
     (home / "identity.json").write_text('{"user_id": "not-a-uuid", "device_id": 3}')
-    with pytest.raises(ArtifactError) as err:
+    with pytest.raises(ArtifactError, match=r"identity\.json: user_id") as err:
         load_or_create_identity(home)
     assert "identity.json: user_id" in str(err.value)
 
