@@ -84,7 +84,7 @@ def test_interpreter_libraries_lose_debug_info_and_still_load(tmp_path: Path) ->
     import shutil
 
     if not (shutil.which("gcc") and shutil.which("strip")):  # pragma: no cover - CI has both
-        from conftest import missing_prerequisite
+        from tests.conftest import missing_prerequisite
 
         missing_prerequisite("needs gcc and strip (apt install gcc binutils)")
     src = tmp_path / "m.c"
