@@ -364,6 +364,17 @@ class _FullDiskRuntime(AgentRuntime):
         conn = store._conn
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages}")
+        # fill the room left in the bucket tables' pages (rows of no known source, never read)
+        for table in ("records", "predictions", "feature_rows"):
+            cols = "src, bucket_start, shape, data" if table != "feature_rows" else \
+                "src, bucket_start, session_id, schema_hash, feature_builder_version, shape, data"
+            vals = "-1, ?, 0, randomblob(64)" if table != "feature_rows" else \
+                "-1, ?, NULL, 'h', 1, 0, randomblob(64)"
+            for i in range(100_000):
+                try:
+                    conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({vals})", (i,))
+                except sqlite3.OperationalError:
+                    break
         return store
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -148,16 +147,17 @@ def test_agent_start_on_a_synthetic_home_deletes_nothing(tmp_path: Path) -> None
                        check=True, capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
 
     taskclf("synth", "--users", "2", "--days", "3")
-    conn = sqlite3.connect(home / "store.sqlite3")
-    before = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-              for t in ("records", "feature_rows", "label_spans")]
-    conn.close()
+
+    def counts() -> list[int]:
+        with Store.open(home / "store.sqlite3", readonly=True) as st:
+            users = ("user-01", "user-02")
+            return [sum(st.count_records(user_id=u) for u in users),
+                    sum(1 for u in users for _ in st.feature_rows(user_id=u)),
+                    sum(len(st.label_spans(user_id=u)) for u in users)]
+
+    before = counts()
     assert before[0] == 2892 and before[1] == 2892 and before[2] > 100
     taskclf("agent", "--headless", "--backend", "none", "--duration", "3")
-    conn = sqlite3.connect(home / "store.sqlite3")
-    after = [conn.execute(f"SELECT COUNT(*) FROM {t} WHERE user_id LIKE 'user-%'").fetchone()[0]
-             for t in ("records", "feature_rows", "label_spans")]
-    conn.close()
-    assert after == before
+    assert counts() == before
     logs = "".join(p.read_text() for p in (home / "logs").glob("*.log*"))
     assert "2 user(s) have no activity in the last 90 days" in logs
