@@ -122,8 +122,40 @@ def _configure_tray(p: argparse.ArgumentParser) -> None:
                        help="check the engine, icon rendering and samplers, then exit")
 
 
+def _configure_aw_import(p: argparse.ArgumentParser) -> None:
+    from agent.activitywatch.cli import configure_import
+
+    configure_import(p)
+
+
+def _run_aw_import(args: argparse.Namespace) -> int:
+    from agent.activitywatch.cli import run_import
+
+    return run_import(args)
+
+
+def _configure_aw_export(p: argparse.ArgumentParser) -> None:
+    from agent.activitywatch.cli import configure_export
+
+    configure_export(p)
+
+
+def _run_aw_export(args: argparse.Namespace) -> int:
+    from agent.activitywatch.cli import run_export
+
+    return run_export(args)
+
+
 def register(reg: CommandRegistry) -> None:
     reg.group("infer", "run the engine on feature rows or stored buckets")
+    reg.group("import", "bring another tracker's history into the store")
+    reg.group("export", "show taskclf's labels in another tool")
+    reg.add("import activitywatch", help="import an ActivityWatch history (export file or "
+            "loopback server) as activity records", configure=_configure_aw_import,
+            run=_run_aw_import)
+    reg.add("export activitywatch", help="write shown predictions and your labels to "
+            "ActivityWatch (its own buckets)", configure=_configure_aw_export,
+            run=_run_aw_export)
     reg.add("agent", help="run the agent (--headless: without a tray icon)",
             configure=_configure_agent, run=_run_agent)
     reg.add("infer online", help="alias of `agent --headless`; --model-dir/--calibrator-store "
@@ -132,3 +164,23 @@ def register(reg: CommandRegistry) -> None:
             configure=_configure_doctor, run=_run_doctor)
     reg.add("tray", help="start the tray agent (same as taskclf-tray)",
             configure=_configure_tray, run=_run_tray)
+    _register_privacy(reg)
+    from agent.dayview import report
+
+    reg.group("report", "pictures of your time")
+    reg.add("report day", help="the day's timeline as an HTML page and a PNG (artifacts/days/)",
+            configure=report.configure, run=report.run)
+
+
+def _register_privacy(reg: CommandRegistry) -> None:
+    from agent import privacy_cli as p
+
+    reg.group("privacy", "forget recent time, never track an app, delete all data")
+    reg.add("privacy forget", help="forget everything recorded in the last minutes (default 60)",
+            configure=p.configure_forget, run=p.run_forget)
+    reg.add("privacy exclude-app", help="never track this app (its time is recorded as excluded)",
+            configure=p.configure_exclude, run=p.run_exclude)
+    reg.add("privacy delete-all", help="delete the store, models, reports, logs and keys",
+            configure=p.configure_delete_all, run=p.run_delete_all)
+    reg.add("privacy status", help="what is never tracked", configure=p.configure_status,
+            run=p.run_status)

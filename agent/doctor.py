@@ -75,6 +75,16 @@ def _backend_report(name: str, aw_url: str | None) -> dict[str, Any]:
             pass
 
 
+def _wayland_report(aw_url: str | None) -> dict[str, Any]:
+    """On a Wayland session: does an ActivityWatch server answer on loopback (the configured
+    URL or its default port)? Foreground windows can only be read through it."""
+    from agent.sampler import is_wayland_session, wayland_activitywatch_url
+
+    session = sys.platform.startswith("linux") and is_wayland_session()
+    found = wayland_activitywatch_url(aw_url) if session else None
+    return {"session": session, "activitywatch_url": found, "advice": None}
+
+
 def _policy_report(home: Path) -> dict[str, Any]:
     from agent.reload import build_policy_engine
     from engine.paths import last_good_policy_path, policy_path
@@ -118,16 +128,58 @@ def _store_report(home: Path) -> dict[str, Any]:
     return out
 
 
+def _personal_report(home: Path) -> dict[str, Any]:
+    """This user's progress toward personal tuning, counted as ``taskclf personalize`` counts."""
+    from agent.identity import Identity
+    from engine.eligibility import store_eligibility, trained_days
+    from engine.jsonio import read_json
+    from engine.paths import identity_path, store_path
+
+    out: dict[str, Any] = {}
+    try:
+        obj = read_json(identity_path(home), max_bytes=64 * 1024) if identity_path(home).exists() else None
+        if not isinstance(obj, dict) or not isinstance(obj.get("user_id"), str):
+            return {"status": "no identity yet (start the agent once)"}
+        ident = Identity(user_id=obj["user_id"], device_id=str(obj.get("device_id")))
+        bundle = None
+        try:
+            from engine.policy import load_policy
+
+            loaded = load_policy(home)
+            bundle = loaded.bundle
+            out["calibrator"] = loaded.store.lookup(ident.user_id)[1] if loaded.store is not None else "identity"
+        except Exception:
+            out["calibrator"] = None
+        if not store_path(home).exists():
+            return {**out, "status": "no store yet"}
+        from engine.store import Store
+
+        with Store.open(store_path(home), readonly=True) as st:
+            e = store_eligibility(st, ident.user_id, trained_days(bundle).get(ident.user_id))
+        out.update(e.to_json())
+        out["status"] = e.line()
+    except Exception as exc:
+        out["status"] = f"unknown ({exc})"
+    return out
+
+
 def collect(home: Path) -> dict[str, Any]:
-    from agent.engines import load_config
-    from agent.sampler import BACKEND_NAMES, default_backend_name
+    from agent.engines import load_config, load_user_taxonomy
+    from agent.sampler import BACKEND_NAMES, WAYLAND_NO_WINDOWS, default_backend_name
     from engine.paths import identity_path, logs_dir, models_dir, title_key_path
 
     config, config_warnings = load_config(home)
+    _taxonomy, taxonomy_warning = load_user_taxonomy(home, config)
     aw_url = getattr(config, "activitywatch_url", None)
-    chosen = default_backend_name(activitywatch_url=aw_url)
+    wayland = _wayland_report(aw_url)
+    if wayland["activitywatch_url"]:
+        aw_url = wayland["activitywatch_url"]
+    chosen = default_backend_name(activitywatch_url=aw_url,
+                                  probe=lambda url: bool(wayland["activitywatch_url"]))
     backends = {n: _backend_report(n, aw_url) for n in BACKEND_NAMES}
     active = chosen if backends[chosen]["available"] else "none"
+    if wayland["session"] and active != "activitywatch":
+        wayland["advice"] = WAYLAND_NO_WINDOWS
     return {
         "home": str(home),
         "paths": {
@@ -138,12 +190,15 @@ def collect(home: Path) -> dict[str, Any]:
             "logs": str(logs_dir(home)),
         },
         "session": _session_info(),
+        "wayland": wayland,
         "backend": active,
         "backend_preferred": chosen,
         "backends": backends,
         "config_warnings": list(config_warnings),
+        "taxonomy_warning": taxonomy_warning,
         "store": _store_report(home),
         "model": _policy_report(home),
+        "personal_tuning": _personal_report(home),
     }
 
 
@@ -151,8 +206,13 @@ def _print_text(report: dict[str, Any]) -> None:
     print(f"home:      {report['home']}")
     sess = report["session"]
     print(f"session:   {sess['platform']}, DISPLAY={sess.get('display') or '-'}"
-          + (", Wayland (window titles need XWayland or ActivityWatch)" if sess["wayland"] else "")
+          + (", Wayland" if sess["wayland"] else "")
           + ("" if sess.get("tray_host") in (None, True) else ", no system tray host found"))
+    wl = report.get("wayland") or {}
+    if wl.get("advice"):
+        print(f"windows:   {wl['advice']}")
+    elif wl.get("activitywatch_url"):
+        print(f"windows:   Wayland desktop: read from ActivityWatch at {wl['activitywatch_url']}")
     print(f"backend:   {report['backend']}"
           + ("" if report["backend"] == report["backend_preferred"]
              else f" (preferred {report['backend_preferred']} is unavailable)"))
@@ -165,6 +225,10 @@ def _print_text(report: dict[str, Any]) -> None:
                 print(f"           {note}")
         else:
             print(f"  {name:<8} unavailable: {b['reason']}")
+    problems = [*report["config_warnings"], *filter(None, [report.get("taxonomy_warning")])]
+    print(f"settings:  {'ok' if not problems else f'{len(problems)} problem(s)'}")
+    for problem in problems:
+        print(f"  {problem}")
     st = report["store"]
     if st.get("exists"):
         extra = st.get("error") or f"schema v{st.get('schema_version')}, {st.get('records')} buckets"
@@ -178,6 +242,10 @@ def _print_text(report: dict[str, Any]) -> None:
         print(f"model:     policy refused: {m['reason']}")
     else:
         print(f"model:     {m['status']}")
+    pt = report.get("personal_tuning") or {}
+    if pt:
+        cal = pt.get("calibrator")
+        print(f"personal:  {pt.get('status')}" + (f" (calibrator in use: {cal})" if cal else ""))
 
 
 def run_doctor(*, as_json: bool = False, home: Path | None = None) -> int:

@@ -9,49 +9,47 @@ plain engine code; the agent adds no model logic of its own.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agent.snapshot import ModelStatus
 from engine.activity import ActivityRecord
+from engine.config import Config
 from engine.errors import ArtifactError, TaskclfError
 from engine.record import Block, PredictionRecord
 
+if TYPE_CHECKING:  # importing the pipeline loads LightGBM's C library: only when predicting
+    from engine.features import FeatureBuilder, FeatureRow
+    from engine.pipeline import Engine
+    from engine.stream import Step
+    from engine.taxonomy import Taxonomy
+
 log = logging.getLogger("taskclf.agent.engines")
 
-DEFAULT_CONFIG = {
-    "sample_seconds": 1.0,
-    "notifications": False,
-    "spot_checks_per_day": 2,
-    "low_confidence_prompts": False,
-    "activity_retention_days": 90,
-    "activitywatch_url": None,
-    "taxonomy": "taxonomy.toml",
-    "log_level": "INFO",
-}
-
-
-def load_config(home: Path) -> tuple[Any, list[str]]:
+def load_config(home: Path) -> tuple[Config, list[str]]:
     """``engine.config.load_config`` (defaults + warnings); a broken file never stops the agent."""
-    try:
-        from engine.config import load_config as engine_load_config
-    except ImportError:
-        return SimpleNamespace(**DEFAULT_CONFIG), []
+    from engine.config import load_config as engine_load_config
+
     try:
         cfg, warnings = engine_load_config(home)
         return cfg, [str(w) for w in warnings]
     except TaskclfError as exc:
-        return SimpleNamespace(**DEFAULT_CONFIG), [f"config ignored: {exc}"]
+        return Config(), [f"config ignored: {exc}"]
+    except Exception as exc:  # a loader bug must not stop the agent: defaults, and say so
+        log.exception("config could not be loaded")
+        return Config(), [f"config ignored: {home / 'config.toml'}: could not be read ({type(exc).__name__})"]
 
 
-def load_user_taxonomy(home: Path, config: Any) -> tuple[Any, str | None]:
+def load_user_taxonomy(home: Path, config: Config) -> tuple[Taxonomy | None, str | None]:
     """(Taxonomy or None for the identity mapping, warning or None)."""
     from engine.paths import inside_home
     from engine.taxonomy import load_taxonomy
 
-    name = getattr(config, "taxonomy", None) or "taxonomy.toml"
+    name = config.taxonomy or "taxonomy.toml"
     try:
         path = inside_home(home, name, file=home / "config.toml", field="taxonomy")
     except ArtifactError as exc:
@@ -67,13 +65,33 @@ def load_user_taxonomy(home: Path, config: Any) -> tuple[Any, str | None]:
         return load_taxonomy(path), None
     except TaskclfError as exc:
         return None, f"taxonomy ignored: {exc}"
+    except Exception as exc:  # a loader bug must not stop the agent: identity mapping, and say so
+        log.exception("taxonomy could not be loaded")
+        return None, f"taxonomy ignored: {path}: could not be read ({type(exc).__name__})"
+
+
+def new_builder() -> FeatureBuilder:
+    """The agent's feature builder. It does not refuse buckets "from the future": they come
+    from the agent's own aggregator, whose watermark only moves forward, and the bucket open
+    while the wall clock is set back starts after the new wall time yet is a real bucket."""
+    from engine.features import FeatureBuilder
+
+    return FeatureBuilder(clock=_no_future_check)
+
+
+def _no_future_check() -> float:
+    return math.inf
+
+
+def _log_replay_refused(rec: ActivityRecord, exc: Exception) -> None:
+    log.warning("a stored bucket could not be replayed: %s", type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class BuiltEngine:
     """An engine built off the hot path, ready to swap in."""
 
-    engine: Any  # engine.pipeline.Engine
+    engine: Engine
     kind: str  # "model" | "rules"
     model_id: str | None
     last_good_in_use: bool = False
@@ -84,14 +102,13 @@ class BuiltEngine:
 class EngineHost:
     """Feature builder + live engine for one user; used from the writer thread only."""
 
-    def __init__(self, user_id: str, *, taxonomy: Any = None) -> None:
-        from engine.features import FeatureBuilder
+    def __init__(self, user_id: str, *, taxonomy: Taxonomy | None = None) -> None:
         from engine.pipeline import Engine
 
         self.user_id = user_id
         self.taxonomy = taxonomy
-        self.builder = FeatureBuilder()
-        self.engine: Any = Engine.rules(taxonomy)
+        self.builder = new_builder()
+        self.engine: Engine = Engine.rules(taxonomy)
         self.kind = "starting"
         self.model_id: str | None = None
         self.policy_error: str | None = None
@@ -99,45 +116,49 @@ class EngineHost:
 
     # -- buckets ---------------------------------------------------------------------------
 
-    def step(self, rec: ActivityRecord) -> tuple[Any, PredictionRecord]:
-        row = self.builder.push(rec)
-        if row is None:
-            raise TaskclfError(f"bucket {rec.bucket_start.isoformat()} was already built")
-        pred = self.engine.step(
-            row.model_features(), user_id=rec.user_id, bucket_start=row.bucket_start,
-            session_id=row.session_id,
-        )
-        return row, pred
+    def step(self, rec: ActivityRecord) -> tuple[FeatureRow, PredictionRecord]:
+        """One live bucket through the builder and the engine (``engine.stream``)."""
+        from engine.stream import stream
 
-    def rebuild(self, built: BuiltEngine | None, records: list[ActivityRecord]) -> None:
-        """Start over with a fresh builder (and ``built``'s engine, or a fresh one of the same
-        kind) and push ``records`` through both, persisting nothing: after a restart the
-        builder and smoothing state are what batch inference over the same records gives."""
-        from engine.features import FeatureBuilder
+        refused: list[Exception] = []
+        for st in stream([rec], self.engine, builder=self.builder,
+                         on_refused=lambda r, exc: refused.append(exc)):
+            assert st.row is not None
+            return st.row, st.prediction
+        if refused:
+            raise refused[0]
+        raise TaskclfError(f"bucket {rec.bucket_start.isoformat()} was already built")
 
-        self.builder = FeatureBuilder()
-        if built is not None:
-            self.engine = built.engine
-            self.kind, self.model_id = built.kind, built.model_id
-            self.last_good_in_use = built.last_good_in_use
-            self.policy_error = None
-        else:
+    def adopt(self, built: BuiltEngine) -> None:
+        """Use ``built`` from now on, without carrying any state over (a rebuild follows)."""
+        self.engine = built.engine
+        self.kind, self.model_id = built.kind, built.model_id
+        self.last_good_in_use = built.last_good_in_use
+        self.policy_error = None
+
+    def rebuild(self, records: Iterable[ActivityRecord], emit_from: datetime | None) -> None:
+        """Start over with a fresh builder and engine state and stream ``records`` through
+        both, persisting nothing: after a restart the builder and smoothing state are what
+        batch inference over the same records gives."""
+        from engine.stream import drain, stream
+
+        self.builder = new_builder()
+        self.engine.reset()
+        drain(stream(records, self.engine, builder=self.builder, emit_from=emit_from,
+                     on_refused=_log_replay_refused))
+
+    def replay(self, records: Iterable[ActivityRecord], emit_from: datetime) -> Iterator[Step]:
+        """Predict stored ``records`` from ``emit_from`` on with a scratch builder and this
+        host's engine (whose state is reset before and after): the catch-up of buckets a
+        crash left unpredicted."""
+        from engine.stream import stream
+
+        self.engine.reset()
+        try:
+            yield from stream(records, self.engine, builder=new_builder(), emit_from=emit_from,
+                              on_refused=_log_replay_refused)
+        finally:
             self.engine.reset()
-        for rec in records:
-            try:
-                self.step(rec)
-            except Exception:
-                log.exception("could not replay a stored bucket")
-
-    @staticmethod
-    def persist(store: Any, device_id: str, rec: ActivityRecord, row: Any,
-                pred: PredictionRecord) -> None:
-        store.put_feature_row(
-            user_id=rec.user_id, device_id=device_id, bucket_start=rec.bucket_start,
-            session_id=row.session_id, schema_hash=row.schema_hash,
-            feature_builder_version=row.feature_builder_version, row=row.to_json(),
-        )
-        store.put_prediction(device_id, pred)
 
     # -- engines ---------------------------------------------------------------------------
 
@@ -154,7 +175,7 @@ class EngineHost:
             new = Engine.rules(self.taxonomy)
             kind, model_id, last_good = "rules", None, False
         else:
-            self.taxonomy = getattr(built.engine, "taxonomy", self.taxonomy)
+            self.taxonomy = built.engine.taxonomy
             new, kind, model_id, last_good = (built.engine, built.kind, built.model_id,
                                               built.last_good_in_use)
         adopted = new.adopt_state(self.engine)
@@ -178,10 +199,10 @@ class EngineHost:
             source: str | None = pred.threshold_source
             calibrated = pred.calibrator.startswith("user")
         else:
-            per_user = getattr(eng, "per_user_thresholds", {}) or {}
+            per_user = eng.per_user_thresholds
             if self.user_id in per_user:
                 threshold, source = per_user[self.user_id], "per_user"
-            elif getattr(eng, "reject_threshold", None) is not None:
+            elif eng.reject_threshold is not None:
                 threshold, source = eng.reject_threshold, "global"
             else:
                 threshold, source = None, None
@@ -198,16 +219,13 @@ class EngineHost:
         )
 
     def current_block(self) -> Block | None:
-        block: Block | None = self.engine.current_block
-        return block
+        return self.engine.current_block
 
     def today_blocks(self) -> tuple[Block, ...]:
         return tuple(self.engine.today_blocks())
 
     def taxonomy_colors(self) -> dict[str, str]:
-        tax = getattr(self.engine, "taxonomy", None)
-        if tax is None:
-            return {}
+        tax = self.engine.taxonomy
         out: dict[str, str] = {}
         for name in (*tax.names, tax.reject_label):
             out[name] = tax.color_of(name)

@@ -18,18 +18,28 @@ from typing import Any, TextIO
 from agent.lock import AlreadyRunning, InstanceLock
 from agent.runtime import AgentRuntime, EngineOverrides
 from agent.snapshot import AgentSnapshot
+from engine.labels import MIXED_UNKNOWN
+
+UNSURE = "unsure"
 
 
 def format_line(snap: AgentSnapshot) -> str:
+    """One bucket as a person reads it: the label the tray shows for it and how sure the model
+    is of *that* label; ``unsure`` when the engine shows no label, ``yours`` when the user set
+    it (a correction has no model confidence)."""
     p = snap.last
     if p is None:
         return ""
     t = datetime.fromisoformat(p.bucket_start).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    label = snap.user_label_override or p.mapped_label
-    conf = p.mapped_probs.get(p.mapped_label, p.confidence)
-    verdict = "rejected" if p.rejected else "accepted"
     app = snap.last_app_category or "-"
-    return f"{t}  {app:<12} {label:<16} {conf * 100:5.1f}%  {verdict:<8}  {p.model_id}"
+    if snap.user_label_override:
+        label, conf = snap.user_label_override, "yours"
+    elif p.smoothed_label == MIXED_UNKNOWN:
+        label, conf = UNSURE, "-"
+    else:
+        label = p.mapped_label
+        conf = f"{p.mapped_probs.get(p.mapped_label, p.confidence) * 100:.1f}%"
+    return f"{t}  {app:<12} {label:<16} {conf:>6}  {p.model_id}"
 
 
 def run_headless(
@@ -62,18 +72,23 @@ def run_headless(
                       console=True)
         clock = None
         if time_scale != 1.0:
-            from agent.runtime import ScaledClock
+            from agent.clock import ScaledClock
 
             clock = ScaledClock(time_scale, (duration or 3600.0) + 60.0)
         rt = AgentRuntime(home, backend=backend, bucket_seconds=bucket_seconds,
                           sample_seconds=sample_seconds, overrides=overrides, clock=clock)
         last_printed: list[str | None] = [None]
         last_notes: list[Any] = [None]
+        warned: set[str] = set()
 
         header_done = threading.Event()
 
         def on_snapshot(snap: AgentSnapshot) -> None:
             header_done.wait(5.0)
+            for warning in (*snap.config_warnings, snap.taxonomy_warning):
+                if warning and warning not in warned:  # each settings problem once
+                    warned.add(warning)
+                    print(f"# {warning}", file=out, flush=True)
             prev = last_notes[0] or (None, None, None, None)
             notes = (snap.store_error, snap.model.policy_error, snap.model.kind,
                      snap.model.model_id)

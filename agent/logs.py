@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import traceback
 from pathlib import Path
@@ -53,6 +54,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files only their owner can read (0600), rotated ones included."""
+
+    def _open(self):  # type: ignore[no-untyped-def]  # logging's own signature
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # a file left by an older version keeps no wider mode
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
+def _wants_console(record: logging.LogRecord) -> bool:
+    """``extra={"console": False}``: for the file only (the caller already told the user)."""
+    return bool(getattr(record, "console", True))
+
+
 def setup_logging(home: Path, *, level: str | int = "INFO", console: bool = False) -> Path | None:
     """Attach a rotating file handler to the ``taskclf`` logger; return the file (None if the
     directory cannot be written: logging then stays on stderr only)."""
@@ -71,7 +87,7 @@ def setup_logging(home: Path, *, level: str | int = "INFO", console: bool = Fals
     try:
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler = logging.handlers.RotatingFileHandler(
+        handler = PrivateRotatingFileHandler(
             path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
         )
     except OSError:
@@ -85,6 +101,7 @@ def setup_logging(home: Path, *, level: str | int = "INFO", console: bool = Fals
         con = logging.StreamHandler()
         con.setFormatter(logging.Formatter("taskclf: %(levelname)s: %(message)s"))
         con.addFilter(RedactingFilter())
+        con.addFilter(_wants_console)
         con.setLevel(logging.WARNING)
         setattr(con, "_taskclf", True)  # noqa: B010
         logger.addHandler(con)

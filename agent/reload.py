@@ -11,6 +11,7 @@ copied to ``inference_policy.last_good.json``; at start, a refused policy falls 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -48,12 +49,14 @@ _PROBED: set[tuple[str, str]] = set()
 
 
 def _probe_key(model_dir: Path) -> tuple[str, str] | None:
+    """(bundle dir, sha256 of model.txt); None when model.txt is missing, not a regular file or
+    too large (then the probe itself refuses it, in its own process, with the reason)."""
+    from engine.bundle import sha256_file
+
     try:
-        with open(model_dir / "model.txt", "rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    except OSError:
+        return (str(model_dir), sha256_file(model_dir / "model.txt"))
+    except TaskclfError:
         return None
-    return (str(model_dir), digest)
 
 
 def _model_dir_of(home: Path, policy_file: Path) -> Path | None:
@@ -149,6 +152,7 @@ class PolicyWatcher:
         self.preprobed = 0
         self.loads = 0  # successful swaps handed over (tests, benchmark)
         self.refusals = 0
+        self.failures = 0  # steps that raised unexpectedly (logged; the loop carried on)
 
     def start(self) -> None:
         self._thread.start()
@@ -166,25 +170,28 @@ class PolicyWatcher:
     # -- the loop --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            self._initial()
-        except Exception:
-            log.exception("initial engine load failed; running the rules")
-            self.submit(self._rules(), None)
+        """Supervised: whatever a file on disk does to one step (an unexpected exception from
+        a loader, a submit that fails), the step is logged and the loop goes on; the thread
+        ends only when asked to."""
+        if not self._guarded("initial engine load", self._initial):
+            self._guarded("falling back to the rules", lambda: self.submit(self._rules(), None))
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
-            try:
-                self._check(force=self._force)
-            except Exception:
-                log.exception("policy check failed")
+            self._guarded("policy check", functools.partial(self._check, force=self._force))
             self._force = False
-            try:
-                self._preprobe_new_bundles()
-            except Exception:
-                log.exception("probing a new bundle failed")
+            self._guarded("probing a new bundle", self._preprobe_new_bundles)
+
+    def _guarded(self, what: str, step: Callable[[], None]) -> bool:
+        try:
+            step()
+        except Exception:
+            self.failures += 1
+            log.exception("%s failed; the policy watcher carries on", what)
+            return False
+        return True
 
     def _rules(self) -> BuiltEngine:
         from engine.pipeline import Engine
@@ -289,11 +296,12 @@ class PolicyWatcher:
             return None
 
     def _hash(self, path: Path) -> str | None:
+        from engine.jsonio import read_bounded_bytes
+
         try:
-            with open(path, "rb") as fh:
-                return hashlib.sha256(fh.read(MAX_POLICY_BYTES + 1)).hexdigest()
-        except OSError:
-            return None
+            return hashlib.sha256(read_bounded_bytes(path, MAX_POLICY_BYTES)).hexdigest()
+        except TaskclfError as exc:  # refused again, with this reason, when it is loaded
+            return f"unreadable: {exc}"
 
     def _check(self, *, force: bool = False) -> None:
         if self._taxonomy_changed():
@@ -336,10 +344,13 @@ class PolicyWatcher:
 
     def _accept(self, path: Path, built: BuiltEngine) -> None:
         try:
-            from engine.jsonio import atomic_write_bytes
+            from engine.jsonio import atomic_write_bytes, read_bounded_bytes
 
-            data = built.policy_raw if built.policy_raw is not None else path.read_bytes()
+            data = (built.policy_raw if built.policy_raw is not None
+                    else read_bounded_bytes(path, MAX_POLICY_BYTES))
             atomic_write_bytes(last_good_policy_path(self.home), data, mode=0o600)
+        except TaskclfError as exc:
+            log.warning("could not keep a last-good copy of the policy: %s", exc)
         except OSError as exc:
             log.warning("could not keep a last-good copy of the policy: %s", exc.strerror)
         self.loads += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.eligibility import Eligibility
 from engine.record import Block, PredictionRecord
 
 
@@ -20,22 +21,31 @@ class ModelStatus:
 
 @dataclass(frozen=True, slots=True)
 class LearningProgress:
-    """Labelled minutes/days/labels toward personal calibration (200 / 3 / 3)."""
+    """Labelled minutes/days/labels toward personal tuning (``engine.eligibility``)."""
 
     labelled_buckets: int = 0
     labelled_days: int = 0
     distinct_labels: int = 0
-    needed_buckets: int = 200
-    needed_days: int = 3
-    needed_labels: int = 3
+
+    def _eligibility(self) -> Eligibility:
+        return Eligibility(self.labelled_buckets, self.labelled_days, self.distinct_labels)
 
     @property
     def complete(self) -> bool:
-        return (
-            self.labelled_buckets >= self.needed_buckets
-            and self.labelled_days >= self.needed_days
-            and self.distinct_labels >= self.needed_labels
-        )
+        return self._eligibility().eligible
+
+    def line(self) -> str:
+        """"Personal tuning: 120 of 200 labelled minutes, 2 of 3 days"."""
+        return self._eligibility().line()
+
+
+@dataclass(frozen=True, slots=True)
+class UserLabel:
+    """One of the user's own label spans (ISO UTC), as stored: shown over the model's blocks."""
+
+    start: str
+    end: str
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,7 @@ class AgentSnapshot:
     last: PredictionRecord | None = None  # prediction of the last closed bucket
     current_block: Block | None = None
     today_blocks: tuple[Block, ...] = ()
+    user_labels: tuple[UserLabel, ...] = ()  # the user's spans of the last day and a half
     user_label_override: str | None = None  # the user's correction shown for the block
     paused_until: str | None = None  # ISO UTC; "forever" when paused until resumed
     model: ModelStatus = field(default_factory=lambda: ModelStatus(kind="starting"))
@@ -60,6 +71,8 @@ class AgentSnapshot:
     last_app_category: str | None = None  # app category of the last closed bucket (headless line)
     sampler_permissions: dict[str, str] = field(default_factory=dict)  # e.g. accessibility: missing
     sampler_notes: tuple[str, ...] = ()  # what is missing and how to grant it (doctor's sentences)
+    #: (app id, name the OS reports) of the app last in front, for "Never track <app>"; memory only
+    foreground_app: tuple[str, str] | None = None
 
     @property
     def paused(self) -> bool:

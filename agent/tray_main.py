@@ -1,19 +1,20 @@
 """``taskclf-tray`` (GUI script) and ``taskclf tray``: start the agent with its tray icon.
 
-Also ``taskclf-tray --self-test`` (spec 8): no display needed; loads the engine, runs a few
-buckets through the feature builder and the engine, renders the menu and the icon to PNG,
-checks the sampler backends, and exits 0 when everything works. The build script runs it on
-the frozen bundle, so it must not depend on anything outside the installed package.
+Also ``taskclf-tray --self-test`` (spec 8): loads the bundled starter model, runs a few buckets
+through the feature builder and the engine, renders the menu and the icon to PNG, starts this
+platform's own sampler and takes one sample (on Linux that needs an X display), and exits 0
+only when everything works. The build script runs it on the frozen bundle, so it must not
+depend on anything outside the installed package.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,11 +22,6 @@ from typing import Any
 
 log = logging.getLogger("taskclf.tray")
 
-NO_GI_MESSAGE = (
-    "The Linux tray needs PyGObject (GTK 3): pip install 'taskclf[tray-linux]' or install your "
-    "distribution's python3-gi and gir1.2-gtk-3.0. The headless agent works without it: "
-    "taskclf agent --headless"
-)
 NO_DISPLAY_MESSAGE = (
     "No graphical session found (DISPLAY and WAYLAND_DISPLAY are not set). "
     "Run the headless agent instead: taskclf agent --headless"
@@ -40,17 +36,28 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 def display_problem(
     platform: str = sys.platform, env: os._Environ[str] | dict[str, str] | None = None,
-    has_module: Any = None,
 ) -> str | None:
-    """Why the tray cannot start on this desktop, or None. Checked before importing pystray."""
+    """Why the tray cannot start on this desktop, or None. Checked before choosing a backend."""
     env = os.environ if env is None else env
-    has = has_module or (lambda name: importlib.util.find_spec(name) is not None)
-    if platform.startswith("linux") or "bsd" in platform:
-        if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-            return NO_DISPLAY_MESSAGE
-        if env.get("PYSTRAY_BACKEND", "") != "xorg" and not has("gi"):
-            return NO_GI_MESSAGE
+    if (platform.startswith("linux") or "bsd" in platform) and not env.get("DISPLAY") \
+            and not env.get("WAYLAND_DISPLAY"):
+        return NO_DISPLAY_MESSAGE
     return None
+
+
+def desktop_problem(backend: Any, bus_problem: Any = None) -> str | None:
+    """What the chosen backend needs from the desktop and does not get (the session bus)."""
+    if backend.ui_loop != "glib":
+        return None
+    from agent.tray.backends import session_bus_problem
+
+    return (bus_problem or session_bus_problem)()
+
+
+def _host_problem(backend_name: str) -> Any:
+    from agent.tray.backends import sni_host_present, tray_host_problem, xembed_host_present
+
+    return lambda: tray_host_problem(backend_name, xembed_host_present, sni_host_present)
 
 
 def _config(home: Path) -> Any:
@@ -60,6 +67,15 @@ def _config(home: Path) -> Any:
         return load_config(home)[0]
     except Exception:  # a broken config never stops the tray; the runtime reports it
         return None
+
+
+def _start_logging(home: Path) -> Path | None:
+    """The same rotating, redacted 0600 log as the headless agent (agent/logs.py)."""
+    from agent.logs import setup_logging
+
+    config = _config(home)
+    return setup_logging(home, level=str(getattr(config, "log_level", "INFO") or "INFO"),
+                         console=True)
 
 
 def run_tray(args: argparse.Namespace) -> int:
@@ -76,18 +92,7 @@ def run_tray(args: argparse.Namespace) -> int:
     if sys.platform.startswith("linux"):
         # A tray icon draws no OpenGL; without this GDK maps Mesa/LLVM (~50 MB of RSS).
         os.environ.setdefault("GDK_GL", "disable")
-    try:
-        import pystray
-    except Exception as exc:  # GTK typelib missing, Xlib failing to connect, ...
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"taskclf: the tray cannot start here ({first}). {NO_GI_MESSAGE}", file=sys.stderr)
-        return 1
-
-    from agent.autostart import autostart_for, tray_command
     from agent.lock import AlreadyRunning, InstanceLock
-    from agent.runtime import AgentRuntime
-    from agent.tray.app import TrayApp, trainer_command
-    from agent.tray.notifications import STATE_FILE, PromptNotifier, PromptPolicy
 
     lock = InstanceLock(home)
     try:
@@ -97,40 +102,134 @@ def run_tray(args: argparse.Namespace) -> int:
         return 0
     except OSError as exc:  # a read-only data folder: the runtime reports it in the menu
         log.warning("could not take the single-instance lock: %s", exc)
+    restart: list[bool] = []
+    try:
+        rc = _run_with_lock(home, args, restart)
+    finally:
+        lock.release()
+    if restart:
+        restart_fresh()
+    return rc
+
+
+def _refuse(message: str) -> int:
+    """One line on stderr (and in the log file), exit status 1."""
+    log.warning("not starting: %s", message, extra={"console": False})
+    print(f"taskclf: {message}", file=sys.stderr)
+    return 1
+
+
+def _run_with_lock(home: Path, args: argparse.Namespace, restart: list[bool]) -> int:
+    """Choose the backend, check the desktop, then run runtime + tray until Quit (``restart``
+    gets an entry when the user deleted all data: the caller starts afresh)."""
+    from agent.tray.backends import NoTrayBackend, choose_backend
+
+    log_path = _start_logging(home)
+    try:
+        backend = choose_backend()
+    except NoTrayBackend as exc:
+        return _refuse(str(exc))
+    log.info("tray backend: %s", backend.name)
+    problem = desktop_problem(backend)
+    if problem is not None:
+        return _refuse(problem)
+
+    from agent.autostart import autostart_for, tray_command
+    from agent.runtime import AgentRuntime
+    from agent.tray.app import TrayApp, trainer_command
+    from agent.tray.notifications import STATE_FILE, PromptNotifier, PromptPolicy
+
     runtime = AgentRuntime(
         home,
         backend=getattr(args, "backend", None),
         bucket_seconds=int(getattr(args, "bucket_seconds", None) or 60),
     )
+    app: Any = None
     try:
         config = _config(home)
         policy = PromptPolicy.from_config(config)
         app = TrayApp(
             runtime,
             home,
-            pystray_module=pystray,
+            backend=backend,
+            host_problem=_host_problem(backend.name),
+            log_path=log_path,
             autostart=autostart_for(tray_command(home)),
             prompts=PromptNotifier(policy, state_path=home / STATE_FILE),
             notify_enabled=policy.notifications,
             trainer=trainer_command(),
             start_runtime=True,  # after the icon is up: the icon shows "Starting…" at once
         )
-        return app.run()
+        try:
+            return app.run()
+        except Exception as exc:  # the icon's loop could not start: one line, the rest in the log
+            log.warning("the tray could not start", exc_info=True, extra={"console": False})
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return _refuse(f"the tray could not start ({backend.name}: {first[:160]}); "
+                           f"details in {log_path or 'the log'}")
     finally:
         runtime.stop()
-        lock.release()
+        if app is not None and app.restart_requested:
+            restart.append(True)
+
+
+def restart_fresh() -> None:
+    """After "Delete all my data": the same command again, as a new process image (the lock
+    was released first), so nothing of the deleted data survives in memory either."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if getattr(sys, "frozen", False):
+        os.execv(sys.executable, sys.argv)
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 # ---------------------------------------------------------------- self-test
 
 
-def _bundled_model_dir() -> Path | None:
-    """A tiny model shipped with the package (agent/assets/selftest-model), when present."""
-    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
-    for cand in (base / "agent" / "assets" / "selftest-model", base / "engine" / "data" / "selftest-model"):
-        if (cand / "metadata.json").exists():
-            return cand
-    return None
+def sample_once(platform: str = sys.platform, env: dict[str, str] | None = None,
+                create: Any = None, timeout: float = 5.0) -> str:
+    """Start this platform's own sampler backend and take one sample (the self-test's check).
+
+    Nothing of the sample is printed but which signals it carried: no app name, no title.
+    """
+    from agent.sampler import create_backend, default_backend_name
+
+    env = dict(os.environ) if env is None else env
+    own = "windows" if platform.startswith("win") else "macos" if platform == "darwin" else "x11"
+    if own == "x11" and default_backend_name(platform, env) != "x11":
+        raise RuntimeError("x11: no X display to sample (DISPLAY is not set); run the self-test "
+                           "in a desktop session")
+    backend = (create or create_backend)(own)
+    result: dict[str, Any] = {}
+
+    def take() -> None:
+        try:
+            backend.start()
+            result["sample"] = backend.sample()
+        except Exception as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=take, name="taskclf-selftest-sample", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    try:
+        backend.stop()
+    except Exception:
+        pass
+    if "error" in result:
+        exc = result["error"]
+        raise RuntimeError(f"{own}: {type(exc).__name__}: {exc}") from None
+    if "sample" not in result:
+        raise RuntimeError(f"{own}: no sample within {timeout:g} s")
+    sample = result["sample"]
+    idle = getattr(sample, "idle_seconds", float("nan"))
+    if not isinstance(idle, float | int) or idle != idle:
+        raise RuntimeError(f"{own}: the sample has no idle time from the OS")
+    seen = "a foreground app" if (sample.app_name or getattr(sample, "exe", None)
+                                  or getattr(sample, "bundle_id", None)) else "no foreground app"
+    missing = backend.missing_signals()
+    return (f"{own}: one sample, {seen}, idle {idle:.0f} s"
+            + (f", missing {', '.join(missing)}" if missing else ""))
 
 
 def _selftest_records(user: str, n: int) -> list[Any]:
@@ -176,16 +275,15 @@ def self_test(out_dir: Path | None = None, *, buckets: int = 5) -> int:
     state: dict[str, Any] = {}
 
     def load_engine() -> str:
+        from engine import starter
+        from engine.bundle import load_bundle
         from engine.pipeline import Engine
 
-        model_dir = _bundled_model_dir()
-        if model_dir is not None:
-            from engine.bundle import load_bundle
-
-            state["engine"] = Engine.from_artifacts(load_bundle(model_dir), reject_threshold=0.3)
-            return f"model {model_dir.name}"
-        state["engine"] = Engine.rules()
-        return "rule baseline"
+        if not starter.available():
+            raise RuntimeError(f"the bundled starter model is missing ({starter.bundle_dir()})")
+        bundle = load_bundle(starter.bundle_dir())
+        state["engine"] = Engine.from_artifacts(bundle, reject_threshold=0.3)
+        return f"bundled model {starter.STARTER_MODEL_ID}"
 
     def lightgbm_library() -> str:
         from engine.lgbm_c import find_library, load_library
@@ -205,6 +303,8 @@ def self_test(out_dir: Path | None = None, *, buckets: int = 5) -> int:
                 raise RuntimeError("the feature builder dropped a bucket")
             preds.append(engine.step(row.model_features(), user_id=rec.user_id,
                                      bucket_start=rec.bucket_start, session_id=row.session_id))
+        if preds[-1].model_id == "rules":
+            raise RuntimeError("the buckets were labelled by the rules, not the model")
         state["preds"] = preds
         return f"{len(preds)} buckets, last {preds[-1].smoothed_label} ({preds[-1].confidence:.2f})"
 
@@ -239,21 +339,13 @@ def self_test(out_dir: Path | None = None, *, buckets: int = 5) -> int:
             render_template(st, 22).save(target / f"icon-{st.kind}-template.png")
         return f"menu '{model.header}', {written} PNGs in {target}"
 
-    def samplers() -> str:
-        from agent.sampler import available_backends
-
-        found = available_backends()
-        if not found:
-            raise RuntimeError("no sampler backend is known on this platform")
-        return ", ".join(f"{n}: {'ok' if v == 'ok' else 'unavailable'}" for n, v in found.items())
-
     check("engine", load_engine)
     check("lightgbm library", lightgbm_library)
     if "engine" in state:
         check("buckets", run_buckets)
     if "preds" in state:
         check("menu and icon", render)
-    check("sampler backends", samplers)
+    check("sampler", sample_once)
 
     width = max(len(r[0]) for r in rows)
     for name, status, detail in rows:

@@ -9,6 +9,7 @@ retried until they commit (also after a restart), so nothing the user said is lo
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ T = TypeVar("T")
 S = TypeVar("S")
 
 PENDING_DIR = "pending_labels"
+#: Labels kept in memory while the disk is full (far more than a day of clicks).
+MAX_MEMORY_LABELS = 1000
 
 
 class WriterStopped(RuntimeError):
@@ -127,30 +130,48 @@ class LabelQueue:
     """Labels not yet committed, one JSON file each under ``<home>/pending_labels``.
 
     A file is written (fsynced, renamed) before the commit is attempted and deleted after it
-    succeeded, so a crash between the two can replay a label but never lose one.
+    succeeded, so a crash between the two can replay a label but never lose one. When the disk
+    is full the label waits in memory instead (bounded), until the store takes it. Temporary
+    files a kill left behind (``.*.tmp``, never renamed, so never a queued label) are removed
+    at start.
     """
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, memory_limit: int = MAX_MEMORY_LABELS) -> None:
         self.dir = home / PENDING_DIR
+        self._memory: dict[Path, dict[str, Any]] = {}
+        self._memory_limit = memory_limit
+        self._lock = threading.Lock()
 
     def put(self, item: dict[str, Any]) -> Path | None:
-        """Persist ``item``; None when the directory cannot be written (read-only, disk full)."""
+        """Persist ``item``; None when it cannot be kept (read-only folder, or too many labels
+        already waiting in memory)."""
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
         path = self.dir / name
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             atomic_write_bytes(path, dumps(item).encode("utf-8"), mode=0o600)
         except OSError as exc:
-            log.warning("cannot queue a label durably: %s", exc.strerror or type(exc).__name__)
-            return None
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                log.warning("cannot queue a label durably: %s", exc.strerror or type(exc).__name__)
+                return None
+            with self._lock:
+                if len(self._memory) >= self._memory_limit:
+                    log.warning("disk full and %d labels waiting: this one is not kept",
+                                len(self._memory))
+                    return None
+                if not self._memory:
+                    log.warning("disk full: labels wait in memory until they are saved")
+                self._memory[path] = item
         return path
 
     def pending(self) -> list[tuple[Path, dict[str, Any]]]:
         out: list[tuple[Path, dict[str, Any]]] = []
+        with self._lock:
+            out.extend(self._memory.items())
         try:
             names = sorted(p for p in self.dir.iterdir() if p.suffix == ".json")
         except OSError:
-            return out
+            names = []
         for p in names:
             try:
                 obj = json.loads(p.read_text(encoding="utf-8"))
@@ -159,18 +180,42 @@ class LabelQueue:
                 continue
             if isinstance(obj, dict):
                 out.append((p, obj))
-        return out
+        return sorted(out, key=lambda pair: pair[0].name)
 
     def done(self, path: Path | None) -> None:
         if path is None:
             return
+        with self._lock:
+            if self._memory.pop(path, None) is not None:
+                return
         try:
             os.unlink(path)
         except OSError:
             pass
 
-    def __len__(self) -> int:
+    def clean_partial_writes(self) -> int:
+        """Remove the temporary files of writes a kill interrupted; returns how many."""
+        removed = 0
         try:
-            return sum(1 for p in self.dir.iterdir() if p.suffix == ".json")
+            leftovers = [p for p in self.dir.iterdir()
+                         if p.name.startswith(".") and p.suffix == ".tmp"]
         except OSError:
             return 0
+        for p in leftovers:
+            try:
+                if p.is_file() and not p.is_symlink():
+                    p.unlink()
+                    removed += 1
+            except OSError:
+                pass
+        if removed:
+            log.info("removed %d unfinished label file(s) left by an interrupted run", removed)
+        return removed
+
+    def __len__(self) -> int:
+        with self._lock:
+            n = len(self._memory)
+        try:
+            return n + sum(1 for p in self.dir.iterdir() if p.suffix == ".json")
+        except OSError:
+            return n

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ArtifactError
-from engine.jsonio import read_json
+from engine.jsonio import finite_float, read_bounded_bytes, read_json
 from engine.labels import CORE_LABEL_SET
 from engine.schema import (
     CATEGORICAL_COLUMNS,
@@ -37,12 +37,15 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024
 MISSING_VALUE_MODES = ("nan", "zero")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
+def read_model_text_bytes(path: Path) -> bytes:
+    """model.txt's bytes: a regular file of at most ``MAX_MODEL_BYTES`` (a FIFO, a device or a
+    link to ``/dev/zero`` is refused instead of read forever)."""
+    return read_bounded_bytes(path, MAX_MODEL_BYTES)
+
+
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """The sha256 of a model file, read through the same bound as loading it."""
+    return hashlib.sha256(read_model_text_bytes(path)).hexdigest()
 
 
 def _labels(value: Any, *, path: Path, field: str) -> tuple[str, ...]:
@@ -287,9 +290,10 @@ def _prior_correction(meta: Mapping[str, Any], n: int, *, path: Path) -> tuple[f
         raise ArtifactError(path, "prior_correction", f"must be a list of {n} positive numbers")
     out = []
     for i, x in enumerate(v):
-        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or x <= 0:
+        f = finite_float(x) if isinstance(x, int | float) else None
+        if f is None or f <= 0:
             raise ArtifactError(path, f"prior_correction[{i}]", "must be a finite number > 0")
-        out.append(float(x))
+        out.append(f)
     return tuple(out)
 
 
@@ -360,13 +364,7 @@ def load_bundle(path: Path, *, check_trees: bool = True) -> ModelBundle:
     masked = _masked_columns(meta, path=meta_path)
 
     model_path = bundle_dir / "model.txt"
-    try:
-        size = model_path.stat().st_size
-    except OSError:
-        raise ArtifactError(model_path, None, "file not found") from None
-    if size > MAX_MODEL_BYTES:
-        raise ArtifactError(model_path, None, f"file too large ({size} bytes > {MAX_MODEL_BYTES})")
-    data = model_path.read_bytes()
+    data = read_model_text_bytes(model_path)
     actual = hashlib.sha256(data).hexdigest()
     if declared is not None and declared != actual:
         raise ArtifactError(meta_path, "model_sha256", "does not match the sha256 of model.txt")

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from engine.errors import ArtifactError
+from engine.jsonio import finite_float
 
 FLOOR = 1e-12
 MAX_THRESHOLDS = 1_000_000
@@ -80,8 +81,8 @@ class TemperatureCalibrator:
     __slots__ = ("temperature", "_inv")
 
     def __init__(self, temperature: float) -> None:
-        t = float(temperature)
-        if isinstance(temperature, bool) or not math.isfinite(t) or t <= 0:
+        t = finite_float(temperature)
+        if t is None or t <= 0:
             raise ArtifactError(None, "temperature", f"must be a finite number > 0, got {temperature!r}")
         self.temperature = t
         self._inv = 1.0 / t
@@ -239,8 +240,8 @@ def _finite_list(values: Any, *, field: str, path: str | Path | None = None) -> 
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int | float | np.floating | np.integer):
             raise ArtifactError(path, field, "must contain only numbers")
-        f = float(v)
-        if not math.isfinite(f):
+        f = finite_float(v)
+        if f is None:
             raise ArtifactError(path, field, "must contain only finite numbers")
         out.append(f)
     return out
@@ -266,7 +267,7 @@ def calibrator_from_json(
             t = obj["temperature"]
             if isinstance(t, bool) or not isinstance(t, int | float):
                 raise ArtifactError(path, "temperature", "must be a number")
-            return TemperatureCalibrator(float(t))
+            return TemperatureCalibrator(t)
         regs = obj.get("regressors")
         if not isinstance(regs, list):
             raise ArtifactError(path, "regressors", "required list of per-class regressors")

@@ -8,15 +8,17 @@ all defaults plus one warning. The warnings are shown in the tray menu and by ``
 
 from __future__ import annotations
 
-import math
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from engine.errors import ArtifactError, MissingFileError
+from engine.jsonio import finite_float, read_bounded_bytes
 from engine.paths import config_path
+from engine.privacy import MAX_EXCLUSIONS, Exclusions, app_id_of, compile_title_pattern
+from engine.tomlio import loads_toml
 
 MAX_CONFIG_BYTES = 256 * 1024
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -35,6 +37,12 @@ class Config:
     activitywatch_url: str | None = None
     taxonomy: str = "taxonomy.toml"
     log_level: str = "WARNING"
+    exclude_apps: tuple[str, ...] = ()
+    exclude_titles: tuple[str, ...] = ()
+
+    def exclusions(self) -> Exclusions:
+        """The compiled exclusion lists (the patterns were validated when the file loaded)."""
+        return Exclusions.of(self.exclude_apps, self.exclude_titles)
 
     def taxonomy_path(self, home: Path) -> Path | None:
         """The taxonomy file inside ``home`` (None if it would escape; load_config prevents that)."""
@@ -51,13 +59,58 @@ class _Bad(ValueError):
     """A value that cannot be used; the message says why."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Partly:
+    """A usable value with warnings about the entries that were left out of it."""
+
+    value: Any
+    warnings: tuple[str, ...]
+
+
+def _entries(v: Any) -> list[Any]:
+    if not isinstance(v, list):
+        raise _Bad("expected a list of strings")
+    if len(v) > MAX_EXCLUSIONS:
+        raise _Bad(f"more than {MAX_EXCLUSIONS} entries")
+    return v
+
+
+def _exclude_apps(v: Any, home: Path) -> _Partly:
+    """Each entry an app name or id; a bad entry is reported and the others still apply."""
+    ids: list[str] = []
+    bad: list[str] = []
+    for i, entry in enumerate(_entries(v)):
+        try:
+            if not isinstance(entry, str):
+                raise ValueError("expected a string")
+            ids.append(app_id_of(entry))
+        except ValueError as exc:
+            bad.append(f"entry {i + 1}: {exc} (ignored)")
+    return _Partly(tuple(dict.fromkeys(ids)), tuple(bad))
+
+
+def _exclude_titles(v: Any, home: Path) -> _Partly:
+    """Each entry a regular expression; a bad one is reported, the others still apply (one
+    typo must not switch every exclusion off)."""
+    kept: list[str] = []
+    bad: list[str] = []
+    for i, entry in enumerate(_entries(v)):
+        try:
+            compile_title_pattern(entry)
+            kept.append(entry)
+        except ValueError as exc:
+            bad.append(f"entry {i + 1}: {exc} (ignored)")
+    return _Partly(tuple(kept), tuple(bad))
+
+
 def _number(lo: float, hi: float) -> Callable[[Any, Path], float]:
     def check(v: Any, home: Path) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
-            raise _Bad("expected a number")
-        if not lo <= float(v) <= hi:
+        f = finite_float(v) if isinstance(v, int | float) else None
+        if f is None:  # NaN, inf, not a number; an integer too large for a float is out of range
+            raise _Bad(f"must be within {lo:g}..{hi:g}" if type(v) is int else "expected a number")
+        if not lo <= f <= hi:
             raise _Bad(f"must be within {lo:g}..{hi:g}")
-        return float(v)
+        return f
 
     return check
 
@@ -135,6 +188,8 @@ _CHECKS: dict[str, Callable[[Any, Path], Any]] = {
     "activitywatch_url": _url,
     "taxonomy": _taxonomy,
     "log_level": _log_level,
+    "exclude_apps": _exclude_apps,
+    "exclude_titles": _exclude_titles,
 }
 assert set(_CHECKS) == {f.name for f in fields(Config)}
 
@@ -149,7 +204,11 @@ def parse_config(data: dict[str, Any], *, home: Path, source: str = "config.toml
             warnings.append(f"{source}: unknown key {key!r} (ignored)")
             continue
         try:
-            values[key] = check(raw, home)
+            value = check(raw, home)
+            if isinstance(value, _Partly):
+                warnings.extend(f"{source}: {key}: {w}" for w in value.warnings)
+                value = value.value
+            values[key] = value
         except _Bad as exc:
             default = Config.__dataclass_fields__[key].default
             shown = "unset" if default is None else repr(default)
@@ -161,26 +220,19 @@ def load_config(home: Path) -> tuple[Config, list[str]]:
     """``<home>/config.toml`` -> (settings, warnings). Absent file: defaults, no warning."""
     path = config_path(home)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
+        raw = read_bounded_bytes(path, MAX_CONFIG_BYTES)
+    except MissingFileError:
         return Config(), []
-    except OSError as exc:
-        return Config(), [f"{path}: cannot read ({exc.strerror}); using defaults"]
-    if size > MAX_CONFIG_BYTES:
-        return Config(), [f"{path}: file too large ({size} bytes); using defaults"]
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return Config(), [f"{path}: cannot read ({exc.strerror}); using defaults"]
+    except ArtifactError as exc:
+        return Config(), [f"{exc}; using defaults"]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return Config(), [f"{path}: not UTF-8 text; using defaults"]
     try:
-        data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:200]
-        return Config(), [f"{path}: not valid TOML ({reason}); using defaults"]
+        data = loads_toml(text, path=path)
+    except ArtifactError as exc:
+        return Config(), [f"{exc}; using defaults"]
     return parse_config(data, home=home, source=str(path))
 
 
@@ -196,4 +248,6 @@ def default_config_text() -> str:
         '# activitywatch_url = "http://127.0.0.1:5600"   # loopback only\n'
         '# taxonomy = "taxonomy.toml"      # inside the data directory\n'
         '# log_level = "WARNING"           # DEBUG, INFO, WARNING, ERROR or CRITICAL\n'
+        "# exclude_apps = []              # apps never tracked, e.g. [\"slack\"]\n"
+        "# exclude_titles = []            # title regexes (any case) dropped with their site\n"
     )

@@ -27,3 +27,10 @@ class ArtifactError(TaskclfError, ValueError):
         if field:
             where = f"{where}: {field}"
         super().__init__(f"{where}: {reason}")
+
+
+class MissingFileError(ArtifactError):
+    """The file does not exist (callers for which absence means "use the defaults")."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path, None, "file not found")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ArtifactError
+from engine.errors import ArtifactError, MissingFileError
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
@@ -32,24 +33,49 @@ def loads_strict(text: str | bytes, *, path: str | Path | None = None) -> Any:
 
 
 def read_bounded_bytes(path: Path, max_bytes: int) -> bytes:
-    """The bytes of ``path``, refused with one ``ArtifactError`` line when missing, unreadable
-    or larger than ``max_bytes`` (checked before and while reading: a growing file is caught)."""
+    """The bytes of ``path``, refused with one ``ArtifactError`` line when missing, unreadable,
+    not a regular file (a FIFO, a device, a symlink to ``/dev/zero``) or larger than
+    ``max_bytes`` (checked before and while reading: a growing file is caught).
+
+    The file is opened non-blocking, so opening a FIFO never waits for a writer, and checked
+    with ``fstat`` on the opened descriptor, so a symlink swapped in between cannot slip by.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        size = path.stat().st_size
+        fd = os.open(path, flags)
     except FileNotFoundError:
-        raise ArtifactError(path, None, "file not found") from None
+        raise MissingFileError(path) from None
     except OSError as exc:
-        raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
-    if size > max_bytes:
-        raise ArtifactError(path, None, f"file too large ({size} bytes > {max_bytes})")
+        raise ArtifactError(path, None, f"cannot read ({exc.strerror or type(exc).__name__})") from None
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ArtifactError(path, None, "not a regular file")
+        if st.st_size > max_bytes:
+            raise ArtifactError(path, None, f"file too large ({st.st_size} bytes > {max_bytes})")
+        chunks: list[bytes] = []
+        total = 0
+        while total <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
     except OSError as exc:
-        raise ArtifactError(path, None, f"cannot read ({exc.strerror})") from None
-    if len(data) > max_bytes:
+        raise ArtifactError(path, None, f"cannot read ({exc.strerror or type(exc).__name__})") from None
+    finally:
+        os.close(fd)
+    if total > max_bytes:
         raise ArtifactError(path, None, f"file too large (> {max_bytes} bytes)")
-    return data
+    return b"".join(chunks)
+
+
+def is_regular_file(path: Path) -> bool:
+    """True for a regular file (following symlinks); FIFOs, devices and folders are not."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def read_json(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
@@ -66,12 +92,25 @@ def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
 
 
+def finite_float(value: Any) -> float | None:
+    """``value`` as a finite float, or None for NaN, infinities, integers too large for a float
+    (JSON and TOML admit 400-digit integers; ``float()`` of one raises ``OverflowError``) and
+    anything that is not a number. Bools are not numbers here."""
+    if isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def check_finite(value: Any, *, path: str | Path | None, field: str) -> float:
     """A real, finite number (bools are refused: ``true`` is not a threshold)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ArtifactError(path, field, f"expected a number, got {type(value).__name__}")
-    f = float(value)
-    if not math.isfinite(f):
+    f = finite_float(value)
+    if f is None:
         raise ArtifactError(path, field, "must be finite")
     return f
 

@@ -20,13 +20,14 @@ import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from engine.errors import ArtifactError
 from engine.labels import CORE_LABELS, PROVENANCES
 from engine.spans import LabelSpan
+from engine.timebounds import to_utc
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -127,7 +128,7 @@ def parse_ts(text: str, *, where: str, field_name: str) -> datetime:
         raise ArtifactError(where, field_name, f"not an ISO-8601 timestamp: {raw[:40]!r}") from None
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ArtifactError(where, field_name, "needs a UTC offset (e.g. Z or +01:00)")
-    return dt.astimezone(UTC)
+    return to_utc(dt, where=where, field=field_name)
 
 
 def _parse_row(
@@ -164,7 +165,22 @@ def _parse_row(
             raise ArtifactError(where, "confidence", "must be a number within 0..1 (or empty)")
     raw_created = cells.get("created_at", "")
     created = parse_ts(raw_created, where=where, field_name="created_at") if raw_created.strip() else now
-    return LabelSpan(start, end, label, user_id, provenance, confidence, created).validate(where=where)
+    span = LabelSpan(start, end, label, user_id, provenance, confidence, created).validate(where=where)
+    refuse_future(span, now, where=where, field="end_ts")
+    return span
+
+
+#: How far past "now" a span may end (the minute in progress, clocks a little apart).
+FUTURE_SLACK = timedelta(minutes=1)
+
+
+def refuse_future(span: LabelSpan, now: datetime, *, where: str | None, field: str) -> None:
+    """A label says what the user *did*: a span ending in the future is a typo (a wrong year,
+    AM/PM), refused rather than stored to silently label buckets that do not exist yet."""
+    if span.end_ts > now + FUTURE_SLACK:
+        raise ArtifactError(
+            where, field, f"{span.end_ts.isoformat()} is in the future (now {now.replace(microsecond=0).isoformat()})"
+        )
 
 
 def _read_text(path: Path) -> str:
@@ -316,9 +332,7 @@ def parse_cli_time(text: str, *, option: str) -> datetime:
         dt = datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw)
     except ValueError:
         raise ArtifactError(_CLI, option, f"not an ISO-8601 time: {raw[:40]!r} (e.g. 2026-03-02T09:00)") from None
-    if dt.tzinfo is None:
-        dt = dt.astimezone()  # local time
-    return dt.astimezone(UTC)
+    return to_utc(dt, where=_CLI, field=option)  # naive: local time
 
 
 def span_from_cli(
@@ -335,12 +349,15 @@ def span_from_cli(
     canonical = _LABELS_BY_LOWER.get(label.strip().lower())
     if canonical is None:
         raise ArtifactError(_CLI, "--label", f"unknown label {label[:40]!r} (expected one of {', '.join(CORE_LABELS)})")
+    now = now or datetime.now(UTC)
     span = LabelSpan(
         parse_cli_time(start, option="--start"), parse_cli_time(end, option="--end"), canonical,
-        user_id, provenance, confidence, now or datetime.now(UTC),
+        user_id, provenance, confidence, now,
     )
     try:
-        return span.validate()
+        span.validate()
     except ArtifactError as exc:
         option = {"end_ts": "--end", "start_ts": "--start", "user_id": "--user-id"}.get(exc.field or "", exc.field)
         raise ArtifactError(_CLI, option, exc.reason) from None
+    refuse_future(span, now, where=_CLI, field="--end")
+    return span

@@ -31,6 +31,14 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)).resolve()
 
 
+def check_home(home: Path) -> Path:
+    """Refuse a data directory that exists but is not a folder (``--home`` naming a file),
+    before a command starts any work."""
+    if home.exists() and not home.is_dir():
+        raise ArtifactError(home, None, "the data directory (--home or TASKCLF_HOME) is a file, not a folder")
+    return home
+
+
 def ensure_home(home: Path) -> Path:
     """Create the home with 0700 (owner only); tighten it when it already exists."""
     home.mkdir(parents=True, exist_ok=True)
@@ -118,3 +126,12 @@ def logs_dir(home: Path) -> Path:
 
 def lock_path(home: Path) -> Path:
     return home / "agent.lock"
+
+
+def days_dir(home: Path) -> Path:
+    """Day timeline pages (``taskclf report day``)."""
+    return artifacts_dir(home) / "days"
+
+
+def pending_labels_dir(home: Path) -> Path:
+    return home / "pending_labels"

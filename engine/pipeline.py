@@ -25,6 +25,7 @@ from engine.labels import MIXED_UNKNOWN
 from engine.record import ENGINE_VERSION, Block, PredictionRecord
 from engine.rules import RULES_MODEL_ID, RulePredictor
 from engine.taxonomy import Taxonomy
+from engine.timebounds import to_utc
 
 if TYPE_CHECKING:
     from engine.bundle import ModelBundle
@@ -258,8 +259,12 @@ class Engine:
         user_id: str,
         bucket_start: datetime,
         session_id: str | None,
+        local_day: date | None = None,
     ) -> PredictionRecord:
-        """Run one bucket through stages 2-8; buckets must come in increasing time order."""
+        """Run one bucket through stages 2-8; buckets must come in increasing time order.
+
+        ``local_day`` is the user's own date of the bucket (from the record's UTC offset): the
+        day whose blocks "today" lists. Without it the UTC date is used."""
         if bucket_start.tzinfo is None:
             bucket_start = bucket_start.replace(tzinfo=UTC)
         t = bucket_start.timestamp()
@@ -275,7 +280,29 @@ class Engine:
         else:
             assert self._rules is not None
             raw = self._rules.predict(features)
-        return self._finish(raw, t, user_id, bucket_start, session_id)
+        return self._finish(raw, t, user_id, bucket_start, session_id, local_day)
+
+    def step_raw(
+        self,
+        raw: list[float],
+        *,
+        user_id: str,
+        bucket_start: datetime,
+        session_id: str | None,
+    ) -> PredictionRecord:
+        """Stages 4-8 for a bucket whose raw probabilities (``label_order``) are already known:
+        replays that try other calibrators or thresholds without asking the model again."""
+        if bucket_start.tzinfo is None:
+            bucket_start = bucket_start.replace(tzinfo=UTC)
+        t = bucket_start.timestamp()
+        last = self._last_t
+        if last is not None and t <= last:
+            raise ValueError(
+                f"bucket {bucket_start.isoformat()} is not after the previous one ({_iso(last)})"
+            )
+        if len(raw) != self._n:
+            raise ValueError(f"expected {self._n} raw probabilities, got {len(raw)}")
+        return self._finish(list(raw), t, user_id, bucket_start, session_id)
 
     def step_many(
         self,
@@ -284,6 +311,7 @@ class Engine:
         user_ids: Sequence[str],
         bucket_starts: Sequence[datetime],
         session_ids: Sequence[str | None],
+        local_days: Sequence[date | None] | None = None,
     ) -> list[PredictionRecord]:
         """``step`` over many buckets, with one batch call to the model.
 
@@ -307,13 +335,18 @@ class Engine:
             assert self._rules is not None
             raws = [self._rules.predict(r) for r in rows]
         finish = self._finish
+        days = local_days if local_days is not None else [None] * n
+        if len(days) != n:
+            raise ValueError("local_days differs in length from rows")
         return [
-            finish(raw, ts, uid, bs, sid)
-            for raw, ts, uid, bs, sid in zip(raws, stamps, user_ids, starts, session_ids, strict=True)
+            finish(raw, ts, uid, bs, sid, day)
+            for raw, ts, uid, bs, sid, day in zip(raws, stamps, user_ids, starts, session_ids, days,
+                                                  strict=True)
         ]
 
     def _finish(
-        self, raw: list[float], t: float, user_id: str, bucket_start: datetime, session_id: str | None
+        self, raw: list[float], t: float, user_id: str, bucket_start: datetime,
+        session_id: str | None, local_day: date | None = None,
     ) -> PredictionRecord:
         """Stages 4-8 for one bucket whose raw probabilities are known."""
         last = self._last_t
@@ -366,7 +399,8 @@ class Engine:
         mapped_label = mapper.map_label(smoothed)
         mapped_probs = mapper.map_probs(probs)
         # 8. segments
-        self._extend_block(t, smoothed, mapped_label, session_id, bucket_start)
+        self._extend_block(t, smoothed, mapped_label, session_id,
+                           local_day if local_day is not None else bucket_start.date())
         self._last_t = t
         # Positional (in field order): measurably cheaper than keywords, once per bucket.
         return PredictionRecord(
@@ -426,7 +460,7 @@ class Engine:
         return tied[0]  # pragma: no cover
 
     def _extend_block(
-        self, t: float, label: str, mapped_label: str, session_id: str | None, bucket_start: datetime
+        self, t: float, label: str, mapped_label: str, session_id: str | None, day: date
     ) -> None:
         cur = self._block
         if (
@@ -439,7 +473,6 @@ class Engine:
             cur.buckets += 1
             cur.mapped_label = mapped_label
             return
-        day = bucket_start.date()
         if cur is not None:
             if cur.day != self._closed_day:
                 self._closed.clear()
@@ -466,6 +499,7 @@ def parse_bucket_start(value: Any, *, field: str = "bucket_start") -> datetime:
         raise ArtifactError(None, field, f"not an ISO-8601 timestamp: {value[:40]!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
+    to_utc(dt, where=None, field=field)  # within the supported years
     return dt
 
 

@@ -8,13 +8,12 @@ the line and the field.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from engine.errors import ArtifactError
-from engine.jsonio import loads_strict
+from engine.jsonio import finite_float, loads_strict
 from engine.pipeline import parse_bucket_start
 from engine.schema import CATEGORICAL_COLUMNS, MODEL_COLUMNS
 
@@ -65,8 +64,7 @@ def parse_row(obj: Any, *, where: str) -> RowInput:
             if isinstance(v, bool):
                 features[name] = v
             elif isinstance(v, int | float):
-                f = float(v)
-                if not math.isfinite(f):
+                if finite_float(v) is None:
                     raise ArtifactError(where, name, "must be finite")
                 features[name] = v
             else:

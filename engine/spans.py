@@ -13,12 +13,12 @@ Everything here is pure: the store applies the result of :func:`apply_span` in o
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from engine.errors import ArtifactError
+from engine.jsonio import finite_float
 from engine.labels import CORE_LABEL_SET, HUMAN_PROVENANCES, PROVENANCES
 
 
@@ -67,7 +67,7 @@ class LabelSpan:
             )
         if self.confidence is not None:
             c = self.confidence
-            if isinstance(c, bool) or not isinstance(c, int | float) or not math.isfinite(c):
+            if not isinstance(c, int | float) or finite_float(c) is None:
                 raise ArtifactError(where, "confidence", "must be a finite number or empty")
             if not 0.0 <= float(c) <= 1.0:
                 raise ArtifactError(where, "confidence", "must be within 0..1")

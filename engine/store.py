@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from engine.errors import ArtifactError, TaskclfError
 from engine.spans import LabelSpan, resolve
-from engine.store_buckets import BucketTables, FeatureRowLike
+from engine.store_buckets import BucketTables, FeatureRowLike, ceil_s
 from engine.store_pack import Packer
 from engine.store_retention import apply_retention
 from engine.store_schema import (
@@ -511,6 +511,65 @@ class Store(BucketTables):
             lambda sql, args: self._read(sql, args), self._write, now, activity_days, retention_batch
         )
 
+    # ---- forgetting (privacy controls)
+
+    def forget_between(
+        self, start: datetime, end: datetime | None = None, *, user_id: str | None = None
+    ) -> dict[str, int]:
+        """Remove everything recorded in ``[start, end)`` (``end=None``: up to any time).
+
+        Records, feature rows and predictions of buckets starting in the window, feedback
+        events about it, and the part of every label span inside it (a span crossing an edge
+        is cut there, so the user's labels outside the window stay as they were). One durable
+        transaction. Run :meth:`scrub` afterwards so the bytes leave the file too.
+        """
+        start_s = to_s(start, "start")
+        end_s = None if end is None else ceil_s(end)
+        start_us = start_s * 1_000_000
+        end_us = None if end_s is None else end_s * 1_000_000
+
+        def tx(conn: sqlite3.Connection) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            counts.update(self._delete_range(conn, start_s, end_s, user_id))
+            counts["feedback_events"] = _forget_feedback(conn, start_us, end_us, user_id)
+            counts["label_spans"] = _forget_spans(conn, start_us, end_us, user_id)
+            return counts
+
+        result: dict[str, int] = self._write(tx, durable=True)
+        return result
+
+    def buckets_with_app(self, app_id: str) -> list[tuple[str, datetime]]:
+        """(device_id, bucket_start) of every stored record in which ``app_id`` was in front."""
+        return [
+            (rec.device_id, rec.bucket_start)
+            for rec in self.records()
+            if any(seg.app_id == app_id for seg in rec.segments)
+        ]
+
+    def forget_buckets(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+        """Remove the records, feature rows and predictions of these (device, bucket) pairs."""
+        keys = [(device, to_s(bucket, "bucket_start")) for device, bucket in buckets]
+        result: dict[str, int] = self._write(lambda conn: self._delete_keys(conn, keys), durable=True)
+        return result
+
+    def scrub(self) -> bool:
+        """Make deleted rows unrecoverable from the files: fold the WAL into the database,
+        rebuild it without free pages (VACUUM) and empty the WAL again. False when a reader
+        kept the WAL from being emptied (its old frames may still hold deleted rows)."""
+        if self.readonly:
+            raise TaskclfError(f"{self.path}: the store is open read-only")
+        with self._lock:
+            conn = self._conn
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("VACUUM")
+            busy, _log_frames, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            wal = self.path.with_name(self.path.name + "-wal")
+            emptied = not busy and (not wal.exists() or wal.stat().st_size == 0)
+        if not emptied:
+            _log.warning("%s: a reader kept the journal busy; scrub incomplete", self.path)
+        return emptied
+
     def checkpoint(self) -> None:
         """Fold the WAL back into the main file (cheap housekeeping, e.g. after retention)."""
         if not self.readonly:
@@ -548,6 +607,45 @@ def _insert_feedback(conn: sqlite3.Connection, values: tuple[Any, ...]) -> int:
         values,
     )
     return int(cur.lastrowid or 0)
+
+
+def _forget_feedback(conn: sqlite3.Connection, start_us: int, end_us: int | None,
+                     user_id: str | None) -> int:
+    """Delete feedback events given, or about a bucket/block, inside the window."""
+    def inside(col: str) -> str:
+        return f"({col} >= ?" + (f" AND {col} < ?)" if end_us is not None else ")")
+
+    bounds = [start_us] + ([end_us] if end_us is not None else [])
+    cond = " OR ".join(inside(c) for c in ("at_us", "bucket_start_us", "block_start_us"))
+    args: list[Any] = bounds * 3
+    if user_id is not None:
+        cond = f"user_id = ? AND ({cond})"
+        args = [user_id, *args]
+    return int(conn.execute(f"DELETE FROM feedback_events WHERE {cond}", args).rowcount)
+
+
+def _forget_spans(conn: sqlite3.Connection, start_us: int, end_us: int | None,
+                  user_id: str | None) -> int:
+    """Cut the window out of every label span; returns how many spans were touched."""
+    where = "end_us > ?" + (" AND start_us < ?" if end_us is not None else "")
+    args: list[Any] = [start_us] + ([end_us] if end_us is not None else [])
+    if user_id is not None:
+        where += " AND user_id = ?"
+        args.append(user_id)
+    rows = conn.execute(f"SELECT {_SPAN_COLUMNS} FROM label_spans WHERE {where}", args).fetchall()
+    for span_id, uid, s_us, e_us, label, provenance, confidence, created_us in rows:
+        conn.execute("DELETE FROM label_spans WHERE span_id = ?", (span_id,))
+        keep = [(s_us, min(e_us, start_us))]
+        if end_us is not None:
+            keep.append((max(s_us, end_us), e_us))
+        for a, b in keep:
+            if b > a:
+                conn.execute(
+                    "INSERT INTO label_spans (user_id, start_us, end_us, label, provenance,"
+                    " confidence, created_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (uid, a, b, label, provenance, confidence, created_us),
+                )
+    return len(rows)
 
 
 def _executor(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection], int]:

@@ -56,10 +56,17 @@ _DROP_OTHER = (
 class FeatureRowLike(Protocol):
     """What ``put_feature_rows`` needs of a row (``engine.features.FeatureRow`` fits)."""
 
-    user_id: str
-    device_id: str
-    bucket_start: datetime
-    session_id: str | None
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def bucket_start(self) -> datetime: ...
+
+    @property
+    def session_id(self) -> str | None: ...
 
     @property
     def schema_hash(self) -> str: ...
@@ -170,16 +177,14 @@ class BucketTables:
             checked.append((rec, to_s(rec.bucket_start, "bucket_start")))
 
         def tx(conn: sqlite3.Connection) -> int:
-            n = 0
-            for rec, start in checked:
-                src = self._packer.src(conn, rec.user_id, rec.device_id)
-                shape, data = self._packer.pack(
-                    conn, rec.to_json(), derived_record(rec.user_id, rec.device_id, start))
-                n += conn.execute(_INSERT_RECORD, (src, start, shape, data, rec.device_id, src,
-                                                   start)).rowcount
-            return n
+            return sum(self._insert_record(conn, rec, start) for rec, start in checked)
 
         return int(self._write(tx))
+
+    def _insert_record(self, conn: sqlite3.Connection, rec: ActivityRecord, start: int) -> bool:
+        src = self._packer.src(conn, rec.user_id, rec.device_id)
+        shape, data = self._packer.pack(conn, rec.to_json(), derived_record(rec.user_id, rec.device_id, start))
+        return conn.execute(_INSERT_RECORD, (src, start, shape, data, rec.device_id, src, start)).rowcount == 1
 
     def has_record(self, device_id: str, bucket_start: datetime) -> bool:
         start = to_s(bucket_start, "bucket_start")
@@ -301,6 +306,12 @@ class BucketTables:
 
     def put_prediction(self, device_id: str, rec: PredictionRecord) -> None:
         """Store (or replace) the engine's output record of one bucket."""
+        write = self._prediction_writer(device_id, rec)
+        self._write(lambda conn: write(conn))
+
+    def _prediction_writer(self, device_id: str, rec: PredictionRecord
+                           ) -> Callable[[sqlite3.Connection], None]:
+        """The upsert of one prediction, checked before the transaction."""
         try:
             bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
         except ValueError:
@@ -308,13 +319,89 @@ class BucketTables:
         start = to_s(bucket, "bucket_start")
         obj = json.loads(json.dumps(rec.to_json(), allow_nan=False))  # refuses NaN, as before
 
-        def tx(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> None:
             src = self._packer.src(conn, rec.user_id, device_id)
             shape, data = self._packer.pack(conn, obj, derived_prediction(rec.user_id, device_id, start))
             conn.execute(_DROP_OTHER.format(t="predictions"), (start, device_id, src))
             conn.execute(_UPSERT_PREDICTION, (src, start, shape, data))
 
+        return write
+
+    def put_bucket(self, rec: ActivityRecord, row: FeatureRowLike, pred: PredictionRecord) -> bool:
+        """A closed bucket's record, feature row and prediction in ONE transaction, so a crash
+        never leaves a stored bucket without its prediction. False (nothing written) when that
+        (device, bucket) is already stored."""
+        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+        start = to_s(rec.bucket_start, "bucket_start")
+        meta = (row.session_id, row.schema_hash, int(row.feature_builder_version))
+        row_json = row.to_json()
+        write_prediction = self._prediction_writer(rec.device_id, pred)
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            if not self._insert_record(conn, rec, start):
+                return False
+            self._put_row(conn, rec.user_id, rec.device_id, start, meta, row_json)
+            write_prediction(conn)
+            return True
+
+        return bool(self._write(tx))
+
+    def put_prediction_and_row(self, device_id: str, row: FeatureRowLike,
+                               pred: PredictionRecord) -> None:
+        """The feature row and prediction of a bucket already stored, in one transaction."""
+        start = to_s(row.bucket_start, "bucket_start")
+        meta = (row.session_id, row.schema_hash, int(row.feature_builder_version))
+        row_json = row.to_json()
+        write_prediction = self._prediction_writer(device_id, pred)
+
+        def tx(conn: sqlite3.Connection) -> None:
+            self._put_row(conn, row.user_id, device_id, start, meta, row_json)
+            write_prediction(conn)
+
         self._write(tx)
+
+    def unpredicted_buckets(self, device_id: str, *, since: datetime | None = None) -> list[datetime]:
+        """Starts of this device's stored buckets that have no prediction (oldest first)."""
+        lo = 0 if since is None else to_s(since, "since")
+        out: set[int] = set()
+        for src, _, _ in self._sources(device_id=device_id):
+            rows = self._read(
+                "SELECT r.bucket_start FROM records r WHERE r.src = ? AND r.bucket_start >= ?"
+                " AND NOT EXISTS (SELECT 1 FROM predictions p JOIN sources o ON o.src = p.src"
+                " WHERE o.device_id = ? AND p.bucket_start = r.bucket_start)",
+                (src, lo, device_id),
+            )
+            out.update(int(r[0]) for r in rows)
+        return [EPOCH + timedelta(seconds=b) for b in sorted(out)]
+
+    # ---- forgetting (privacy controls)
+
+    def _delete_range(self, conn: sqlite3.Connection, start_s: int, end_s: int | None,
+                      user_id: str | None) -> dict[str, int]:
+        """Delete the bucket rows starting in [start_s, end_s) (inside the caller's transaction)."""
+        where: list[str] = ["bucket_start >= ?"]
+        args: list[Any] = [start_s]
+        if end_s is not None:
+            where.append("bucket_start < ?")
+            args.append(end_s)
+        if user_id is not None:
+            where.append("src IN (SELECT src FROM sources WHERE user_id = ?)")
+            args.append(user_id)
+        cond = " AND ".join(where)
+        return {t: int(conn.execute(f"DELETE FROM {t} WHERE {cond}", args).rowcount)
+                for t in ("records", "feature_rows", "predictions")}
+
+    @staticmethod
+    def _delete_keys(conn: sqlite3.Connection, keys: Sequence[tuple[str, int]]) -> dict[str, int]:
+        """Delete the bucket rows of these (device_id, bucket_start) pairs."""
+        counts: dict[str, int] = {}
+        for table in ("records", "feature_rows", "predictions"):
+            before = conn.total_changes
+            conn.executemany(f"DELETE FROM {table} WHERE bucket_start = ? AND src IN"
+                             " (SELECT src FROM sources WHERE device_id = ?)",
+                             [(b, d) for d, b in keys])
+            counts[table] = conn.total_changes - before
+        return counts
 
     def predictions(
         self,

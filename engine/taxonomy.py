@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ArtifactError
-from engine.jsonio import loads_strict, read_bounded_bytes
+from engine.jsonio import finite_float, loads_strict, read_bounded_bytes
 from engine.labels import CORE_LABEL_SET, LABEL_ORDER, MIXED_UNKNOWN
+from engine.tomlio import loads_toml
 
 MAX_TAXONOMY_BYTES = 256 * 1024
 MAX_BUCKETS = 64
@@ -254,11 +254,12 @@ def taxonomy_from_obj(obj: Any, *, path: Path | None = None) -> Taxonomy:
         for lab, w in rw.items():
             if lab not in CORE_LABEL_SET:
                 raise ArtifactError(path, f"reweight.{lab}", "not a core label")
-            if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w <= 0:
+            f = finite_float(w) if isinstance(w, int | float) else None
+            if f is None or f <= 0:
                 raise ArtifactError(path, f"reweight.{lab}", "weight must be a finite number > 0")
-            if w > 1e6:
+            if f > 1e6:
                 raise ArtifactError(path, f"reweight.{lab}", "weight is unreasonably large (> 1e6)")
-            reweight[lab] = float(w)
+            reweight[lab] = f
     return Taxonomy(
         buckets, reject_label=reject_label, aggregation=aggregation, reweight=reweight,
         version="1", source=path,
@@ -269,10 +270,7 @@ def parse_taxonomy_text(text: str, *, fmt: str, path: Path | None = None) -> Tax
     """Parse ``text`` as ``toml``, ``json`` or ``yaml`` and validate it."""
     obj: Any
     if fmt == "toml":
-        try:
-            obj = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, RecursionError) as exc:
-            raise ArtifactError(path, None, f"not valid TOML ({' '.join(str(exc).split())[:160]})") from None
+        obj = loads_toml(text, path=path)
     elif fmt == "json":
         obj = loads_strict(text, path=path)
     elif fmt == "yaml":
@@ -282,13 +280,13 @@ def parse_taxonomy_text(text: str, *, fmt: str, path: Path | None = None) -> Tax
             raise ArtifactError(path, None, "YAML taxonomies need PyYAML; use TOML or JSON") from None
         try:
             obj = yaml.safe_load(text)
-        except (yaml.YAMLError, RecursionError) as exc:
+        except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
             raise ArtifactError(path, None, f"not valid YAML ({' '.join(str(exc).split())[:160]})") from None
         # YAML admits NaN/inf and odd types; a JSON round trip keeps only plain data.
         try:
             obj = json.loads(json.dumps(obj, allow_nan=False, default=str))
-        except ValueError:
-            raise ArtifactError(path, None, "contains non-finite numbers") from None
+        except (ValueError, RecursionError):
+            raise ArtifactError(path, None, "contains non-finite numbers or numbers too large") from None
     else:
         raise ArtifactError(path, None, f"unknown taxonomy format {fmt!r}")
     return taxonomy_from_obj(obj, path=path)

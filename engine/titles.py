@@ -16,7 +16,8 @@ import secrets
 from pathlib import Path
 
 from engine.apps import AppInfo
-from engine.errors import ArtifactError
+from engine.errors import ArtifactError, MissingFileError
+from engine.jsonio import read_bounded_bytes
 
 TITLE_KEY_BYTES = 32
 
@@ -258,12 +259,11 @@ def load_or_create_title_key(path: Path) -> bytes:
     Creation is atomic (write a temp file, then hard-link it into place), so two processes
     starting together end up with the same key and a crash never leaves a short key behind.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data: bytes | None
+    try:  # a regular file, read bounded: a FIFO or a device here never freezes the start
+        data = read_bounded_bytes(path, 4096)
+    except MissingFileError:
         data = None
-    except OSError as exc:
-        raise ArtifactError(path, None, f"cannot read the title key ({exc.strerror})") from None
     if data is None:
         data = _create_key(path)
     if len(data) != TITLE_KEY_BYTES:

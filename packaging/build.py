@@ -30,6 +30,21 @@ def _run(cmd: list[str], **kw: object) -> None:
     subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
 
 
+def self_test_command(exe: Path, system: str | None = None, env: dict[str, str] | None = None,
+                      which: object = shutil.which) -> list[str]:
+    """The self-test samples this platform's own backend; on Linux that needs an X display, so
+    a headless build machine runs it under ``xvfb-run`` (Debian/Ubuntu package ``xvfb``)."""
+    system = system or platform.system()
+    env = dict(os.environ) if env is None else env
+    cmd = [str(exe), "--self-test"]
+    if system == "Linux" and not env.get("DISPLAY"):
+        if not callable(which) or which("xvfb-run") is None:
+            raise SystemExit("the self-test samples the X11 backend: set DISPLAY or install xvfb "
+                             "(xvfb-run)")
+        cmd = ["xvfb-run", "-a", *cmd]
+    return cmd
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -96,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     exe = bundle / (name + (".exe" if os.name == "nt" else ""))
     if not args.skip_self_test:
         if args.target == "agent":
-            _run([str(exe), "--self-test"], env={**os.environ, "TASKCLF_HOME": str(work / "selftest-home")})
+            _run(self_test_command(exe), env={**os.environ, "TASKCLF_HOME": str(work / "selftest-home")})
         else:
             _run([str(exe), "--help"])
     print(f"{bundle}: {dir_size_mb(bundle):.1f} MB")

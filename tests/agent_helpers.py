@@ -73,3 +73,29 @@ def last_field(rt: AgentRuntime, name: str) -> Any:
     """A field of the runtime's last prediction (None before the first bucket)."""
     last = rt.snapshot().last
     return None if last is None else getattr(last, name)
+
+
+def manual_runtime(home: Path, clock: Any, backend: Backend | None = None,
+                   **kw: Any) -> AgentRuntime:
+    """A runtime without a sampler thread: the test moves ``clock`` and ticks by hand."""
+    kw.setdefault("bucket_seconds", 60)
+    kw.setdefault("sample_seconds", 1.0)
+    kw.setdefault("watch_interval", 0.2)
+    kw.setdefault("retry_seconds", 0.5)
+    return AgentRuntime(home, backend=backend or FakeBackend(), clock=clock,
+                        sampler_thread=False, **kw)
+
+
+def start_manual(rt: AgentRuntime) -> None:
+    """Start and wait for the run's first engine (so the start-up replay is done)."""
+    rt.start()
+    wait_for(lambda: rt.snapshot().model.kind != "starting", timeout=30)
+    rt.sync()
+
+
+def run_for(rt: AgentRuntime, clock: Any, seconds: int) -> None:
+    """``seconds`` ticks of one second each, then wait for the writer to catch up."""
+    for _ in range(seconds):
+        clock.advance(1.0)
+        rt.tick()
+    rt.sync()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 import subprocess
 import sys
@@ -111,6 +112,24 @@ def test_logs_are_redacted_and_rotating(home: Path) -> None:
         h.flush()
     text = path.read_text()
     assert "Quarterly secret plan" not in text and "<redacted>" in text
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_log_files_are_private_even_after_rotation_and_an_older_wider_file(home: Path) -> None:
+    logs = home / "logs"
+    logs.mkdir(parents=True)
+    (logs / "agent.log").write_text("older\n")
+    os.chmod(logs / "agent.log", 0o644)
+    path = setup_logging(home)
+    assert path is not None and path.stat().st_mode & 0o777 == 0o600
+    handler = next(h for h in logging.getLogger("taskclf").handlers
+                   if isinstance(h, logging.handlers.RotatingFileHandler))
+    handler.doRollover()
+    logging.getLogger("taskclf.test").warning("after the rollover")
+    handler.flush()
+    assert sorted(p.name for p in logs.iterdir()) == ["agent.log", "agent.log.1"]
+    assert {p.stat().st_mode & 0o777 for p in logs.iterdir()} == {0o600}
+    assert "after the rollover" in path.read_text()
 
 
 def test_running_agent_imports_no_heavy_or_gui_modules(home: Path) -> None:

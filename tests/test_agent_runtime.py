@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.bucket_processor import BucketProcessor
+from agent.clock import ManualClock
 from agent.runtime import AgentRuntime
 from agent.sampler import Sample
 from engine.activity import ActivityRecord
@@ -179,6 +181,8 @@ def test_confirm_correct_label_last_and_prompt_write_spans_and_feedback(home: Pa
     st = _store(home)
     spans = st.label_spans()
     fb = st.feedback()
+    covered = sum(1 for r in st.records() if any(s.start_ts <= r.bucket_start and r.bucket_end <= s.end_ts
+                                                 for s in spans))
     st.close()
     provs = [s.provenance for s in spans]
     assert "manual" in provs and "prompt" in provs
@@ -189,7 +193,9 @@ def test_confirm_correct_label_last_and_prompt_write_spans_and_feedback(home: Pa
     ordered = sorted(spans, key=lambda s: s.start_ts)
     for a, b in zip(ordered, ordered[1:], strict=False):
         assert a.end_ts <= b.start_ts
-    assert rt.snapshot().learning.labelled_buckets >= 5
+    # personal-tuning progress counts recorded buckets that a human span covers (at the last label)
+    learning = rt.snapshot().learning
+    assert 0 < learning.labelled_buckets <= covered and learning.labelled_days == 1
 
 
 def test_correction_is_bounded_to_an_hour(home: Path) -> None:
@@ -414,34 +420,50 @@ def _pred(bucket: str, *, rejected: bool, model_id: str = "m1") -> object:
     )
 
 
-def test_low_confidence_prompt_after_three_rejected_buckets_rate_limited(home: Path) -> None:
-    from types import SimpleNamespace
+def _scheduler(cfg: object, *, bucket_seconds: int = 60, seed: int | None = None) -> object:
+    import random
 
-    rt = make_runtime(home)
-    rt._config = SimpleNamespace(low_confidence_prompts=True, spot_checks_per_day=0)
-    got = [rt._maybe_prompt(_pred(f"2026-03-02T10:0{i}:00+00:00", rejected=True))  # type: ignore[arg-type]
+    from agent.clock import ManualClock
+    from agent.prompts import PromptScheduler
+
+    return PromptScheduler(cfg, bucket_seconds=bucket_seconds,  # type: ignore[arg-type]
+                           clock=ManualClock(datetime(2026, 3, 2, 10, tzinfo=UTC)),
+                           rng=random.Random(seed))
+
+
+def test_low_confidence_prompt_after_three_rejected_buckets_rate_limited() -> None:
+    from engine.config import Config
+
+    sch = _scheduler(Config(low_confidence_prompts=True, spot_checks_per_day=0))
+    got = [sch.after(_pred(f"2026-03-02T10:0{i}:00+00:00", rejected=True), pending=None)  # type: ignore[attr-defined]
            for i in range(3)]
     assert got == [None, None, "2026-03-02T10:02:00+00:00"]
     # rate limited: not again within the hour, and never for accepted buckets
-    more = [rt._maybe_prompt(_pred(f"2026-03-02T10:1{i}:00+00:00", rejected=True))  # type: ignore[arg-type]
+    more = [sch.after(_pred(f"2026-03-02T10:1{i}:00+00:00", rejected=True), pending=None)  # type: ignore[attr-defined]
             for i in range(5)]
     assert more == [None] * 5
-    rt._config = SimpleNamespace(low_confidence_prompts=False, spot_checks_per_day=0)
-    assert rt._maybe_prompt(_pred("2026-03-02T11:00:00+00:00", rejected=True)) is None  # type: ignore[arg-type]
+    off = _scheduler(Config(low_confidence_prompts=False, spot_checks_per_day=0))
+    assert [off.after(_pred(f"2026-03-02T11:0{i}:00+00:00", rejected=True), pending=None)  # type: ignore[attr-defined]
+            for i in range(4)] == [None] * 4
 
 
-def test_spot_checks_only_with_a_model(home: Path) -> None:
-    from types import SimpleNamespace
+def test_one_question_at_a_time() -> None:
+    from engine.config import Config
 
-    rt = make_runtime(home, bucket_seconds=60)
-    rt._config = SimpleNamespace(low_confidence_prompts=False, spot_checks_per_day=2)
-    import random
+    sch = _scheduler(Config(low_confidence_prompts=True, spot_checks_per_day=0))
+    got = [sch.after(_pred(f"2026-03-02T10:0{i}:00+00:00", rejected=True),  # type: ignore[attr-defined]
+                     pending="2026-03-02T09:59:00+00:00") for i in range(4)]
+    assert got == [None] * 4
 
-    rt._rng = random.Random(1)
-    rules = [rt._maybe_prompt(_pred("2026-03-02T10:00:00+00:00", rejected=False,  # type: ignore[arg-type]
-                                    model_id="rules")) for _ in range(2000)]
+
+def test_spot_checks_only_with_a_model() -> None:
+    from engine.config import Config
+
+    sch = _scheduler(Config(low_confidence_prompts=False, spot_checks_per_day=2), seed=1)
+    rules = [sch.after(_pred("2026-03-02T10:00:00+00:00", rejected=False, model_id="rules"),  # type: ignore[attr-defined]
+                       pending=None) for _ in range(2000)]
     assert set(rules) == {None}
-    asked = sum(rt._maybe_prompt(_pred("2026-03-02T10:00:00+00:00", rejected=False))  # type: ignore[arg-type]
+    asked = sum(sch.after(_pred("2026-03-02T10:00:00+00:00", rejected=False), pending=None)  # type: ignore[attr-defined]
                 is not None for _ in range(4800))  # ten 8-hour days of buckets
     assert 5 <= asked <= 40  # about 2 a day
 
@@ -459,22 +481,6 @@ def test_corrupt_store_is_reported_and_predictions_continue(home: Path) -> None:
     assert store_path(home).read_bytes().startswith(b"this is not a database")  # left alone
 
 
-class _FixedClock:
-    """Wall clock frozen at ``t`` in UTC (offset 0), for the restart window."""
-
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def time(self) -> float:
-        return self.t
-
-    def local_offset(self, ts: float) -> tuple[int, str | None]:
-        return 0, "UTC"
-
-
 def _minute_records(user: str, device: str, start: datetime, minutes: list[int]) -> list[ActivityRecord]:
     from datetime import timedelta
 
@@ -483,6 +489,19 @@ def _minute_records(user: str, device: str, start: datetime, minutes: list[int])
                        observed_seconds=60.0, utc_offset_minutes=0, active_seconds_any=30.0)
         for m in minutes
     ]
+
+
+def _processor(home: Path, clock: ManualClock) -> BucketProcessor:
+    from agent.labels_service import CorrectionOverride
+    from agent.snapshot_hub import SnapshotHub
+    from agent.store_health import StoreHealth
+    from engine.config import Config
+
+    hub = SnapshotHub()
+    return BucketProcessor(
+        home=home, config=Config(), clock=clock, bucket_seconds=60, hub=hub,
+        health=StoreHealth(hub), prompts=_scheduler(Config()), override=CorrectionOverride(),  # type: ignore[arg-type]
+        user_id="u", device_id="d", skip_until=lambda ts: None)
 
 
 def test_restart_after_midnight_replays_the_session_from_its_start(home: Path) -> None:
@@ -495,9 +514,8 @@ def test_restart_after_midnight_replays_the_session_from_its_start(home: Path) -
     with Store.open(home / "store.sqlite3") as st:
         for r in recs:
             st.put_record(r)
-        rt = AgentRuntime(home, backend=FakeBackend(), clock=_FixedClock(midnight.timestamp() + 15 * 60))
-        rt.user_id, rt.device_id = "u", "d"
-        got = rt._recent_records(st)
+        got, since = _processor(home, ManualClock(midnight.timestamp() + 15 * 60)).recent_records(st)
+    assert since == midnight
     assert got[0].bucket_start == start  # the session's start, before midnight
     assert got[-1].bucket_start == recs[-1].bucket_start
     assert len(got) == 75

@@ -24,7 +24,6 @@ from agent.tray.icon import (
     render_all,
     render_icon,
     render_template,
-    size_for_backend,
 )
 from engine.labels import CORE_LABELS
 
@@ -123,9 +122,6 @@ def test_render_all_sizes_and_bounds() -> None:
     assert sorted(imgs) == list(SIZES)
     with pytest.raises(ValueError):
         render_icon(IconState("label", "W", "#1565C0"), 4)
-    assert size_for_backend("pystray._win32") == 32
-    assert size_for_backend("pystray._darwin") == 44
-    assert size_for_backend("pystray._gtk") == 64
 
 
 @given(st.sampled_from(CORE_LABELS), st.booleans(), st.booleans(), st.integers(0, 3))

@@ -75,3 +75,9 @@ def test_dispatcher_help_imports_no_heavy_modules() -> None:
         "try:\n    m.main(['--help'])\nexcept SystemExit:\n    pass"
     )
     assert not mods & {"sklearn", "scipy", "pandas", "lightgbm"}
+
+
+def test_personalisation_imports_neither_trainer_nor_scikit_learn() -> None:
+    """``taskclf personalize`` runs in the agent-only install (temperature scaling)."""
+    mods = _modules_after("import engine.personalize, engine.cli.personalize_cmd, engine.fitters")
+    assert not mods & {"sklearn", "scipy", "pandas", "agent", "trainer"}

@@ -75,7 +75,7 @@ def test_store_export_import_round_trip(tmp_path: Path) -> None:
 
 
 _aware = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+    min_value=datetime(2000, 1, 1), max_value=datetime(2026, 1, 1),  # spans end before NOW
     timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]),
 )
 _span = st.builds(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,3 +98,21 @@ def test_interpreter_libraries_lose_debug_info_and_still_load(tmp_path: Path) ->
     assert saved > 0
     assert other.stat().st_size > lib.stat().st_size  # third-party libraries are left alone
     assert ctypes.CDLL(str(lib)).answer() == 42
+
+
+def test_self_test_runs_on_an_x_display_when_the_build_machine_has_none() -> None:
+    build = _build_script()
+    exe = Path("dist/taskclf-tray/taskclf-tray")
+    have = lambda name: f"/usr/bin/{name}"  # noqa: E731
+    assert build.self_test_command(exe, "Linux", {"DISPLAY": ":3"}, have) == [str(exe), "--self-test"]
+    assert build.self_test_command(exe, "Linux", {}, have) == ["xvfb-run", "-a", str(exe), "--self-test"]
+    assert build.self_test_command(exe, "Windows", {}, have) == [str(exe), "--self-test"]
+    with pytest.raises(SystemExit, match="install xvfb"):
+        build.self_test_command(exe, "Linux", {}, lambda name: None)
+
+
+def test_agent_bundle_ships_the_starter_model_and_every_tray_backend() -> None:
+    spec = (ROOT / "packaging" / "taskclf-agent.spec").read_text()
+    assert '(str(ROOT / "engine" / "data"), "engine/data")' in spec
+    for backend in ("_gtk", "_appindicator", "_xorg", "_win32", "_darwin", "_dummy"):
+        assert f'"pystray.{backend}"' in spec

@@ -145,5 +145,31 @@ def test_an_unconfigured_server_is_never_contacted(aw: tuple[str, FakeAW]) -> No
     assert available_backends(None)["activitywatch"] == AW_NOT_CONFIGURED
     assert _backend_report("activitywatch", None)["reason"] == AW_NOT_CONFIGURED
     assert state.paths == []
+    for bid in ("aw-watcher-window_box", "aw-watcher-afk_box"):
+        state.buckets[bid]["hostname"] = __import__("socket").gethostname()
     assert available_backends(url)["activitywatch"] == "ok"  # configured: asked
     assert state.paths
+
+
+def test_another_hosts_buckets_are_never_read_instead(aw: tuple[str, FakeAW]) -> None:
+    """Without a window bucket of this computer the backend refuses and names the hosts it saw
+    (it used to read another host's bucket without a word)."""
+    url, state = aw
+    b = ActivityWatchBackend(url, hostname="laptop", clock=lambda: NOW.timestamp())
+    with pytest.raises(BackendUnavailable, match=r"only from box, other, not from this computer \(laptop\)"):
+        b.start()
+    assert not any("/events" in p for p in state.paths)
+
+
+def test_afk_bucket_of_another_host_is_not_used(aw: tuple[str, FakeAW]) -> None:
+    url, state = aw
+    del state.buckets["aw-watcher-afk_box"]
+    state.buckets["aw-watcher-afk_other"] = {"id": "aw-watcher-afk_other", "type": "afkstatus",
+                                             "hostname": "other"}
+    b = ActivityWatchBackend(url, hostname="box", clock=lambda: NOW.timestamp())
+    b.start()
+    s = b.sample()
+    assert s.app_name == "firefox"
+    assert s.idle_seconds != s.idle_seconds  # NaN: no AFK watcher on this host
+    assert not any("afk_other" in p for p in state.paths)
+    assert any("no AFK watcher" in n for n in b.notes())

@@ -392,6 +392,40 @@ def test_process_names_cache_is_bounded_and_tolerates_dead_pids() -> None:
     me = psutil.Process()
     assert names(os.getpid()) == (me.name(), os.path.basename(me.exe()))
     assert names(2**22 + 12345) == (None, None)  # no such process: no exception
+    fake = ProcessNames(lambda pid: FakeProcess(pid, float(pid), f"app{pid}"))
     for pid in range(ProcessNames.MAX_ENTRIES * 2):
-        names(10**7 + pid)
-    assert len(names._cache) <= ProcessNames.MAX_ENTRIES
+        assert fake(10**7 + pid) == (f"app{10**7 + pid}", f"app{10**7 + pid}.exe")
+    assert 0 < len(fake._cache) <= ProcessNames.MAX_ENTRIES
+
+
+class FakeProcess:
+    """psutil.Process for one (pid, creation time); counts how often its name is asked."""
+
+    asked = 0
+
+    def __init__(self, pid: int, created: float, name: str) -> None:
+        self.pid, self.created, self._name = pid, created, name
+
+    def create_time(self) -> float:
+        return self.created
+
+    def name(self) -> str:
+        FakeProcess.asked += 1
+        return self._name
+
+    def exe(self) -> str:
+        return f"/opt/{self._name}.exe"
+
+
+def test_process_names_are_cached_by_pid_and_creation_time() -> None:
+    """A pid the OS reuses for another program gets that program's name, not a stale one."""
+    from agent.sampler._base import ProcessNames
+
+    table = {4242: (100.0, "code")}
+    names = ProcessNames(lambda pid: FakeProcess(pid, *table[pid]))
+    FakeProcess.asked = 0
+    assert names(4242) == ("code", "code.exe")
+    assert names(4242) == ("code", "code.exe")
+    assert FakeProcess.asked == 1  # cached while the same process lives
+    table[4242] = (250.0, "slack")  # code exited; the pid now belongs to Slack
+    assert names(4242) == ("slack", "slack.exe")

@@ -7,11 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine import metrics as M
+from engine.batch import calibrate_rows, decide
 from engine.calibration import IsotonicCalibrator, TemperatureCalibrator, calibrator_from_json
-from trainer import metrics as M
+from engine.reject_sweep import candidates, choose, sweep
 from trainer.calibrate import eligibility, fit_isotonic, fit_store_calibrators, fit_temperature
-from trainer.reject import candidates, choose, fold_ids, sweep, tune
-from trainer.runtime import calibrate_rows, decide
+from trainer.reject import fold_ids, tune
 
 C = 8
 

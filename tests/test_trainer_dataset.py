@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.frame import Frame, local_date_from
 from engine.store import Store
 from trainer.dataset import load_frame
-from trainer.frame import Frame, local_date_from
 from trainer.synth import SynthConfig, generate
 from trainer.synth_store import frame_from_days, write_synthetic
 

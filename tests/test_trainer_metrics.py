@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from trainer import metrics as M
+from engine import metrics as M
 
 LABELS = ("A", "B", "C")
 

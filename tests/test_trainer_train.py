@@ -13,9 +13,9 @@ import pytest
 
 from engine.bundle import load_bundle
 from engine.errors import TaskclfError
+from engine.frame import Frame
 from engine.labels import LABEL_ORDER
 from engine.schema import FEATURE_BUILDER_VERSION, MODEL_COLUMNS, SCHEMA_HASH_V2
-from trainer.frame import Frame
 from trainer.splits import split_days
 from trainer.synth import SynthConfig, generate
 from trainer.synth_store import frame_from_days

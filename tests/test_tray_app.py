@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tray_fakes import FakeMenu, FakePystray, FakeRuntime, block, click, find
+from tray_fakes import FAKE_BACKEND, FakeMenu, FakeRuntime, block, click, find
 
 from agent.autostart import XdgAutostart
 from agent.tray.app import TrayApp, open_folder_command
@@ -31,10 +32,10 @@ def started(tmp_path: Path):
     clock = Clock()
     spawned: list[list[str]] = []
     app = TrayApp(
-        rt, tmp_path, pystray_module=FakePystray,
+        rt, tmp_path, backend=FAKE_BACKEND,
         autostart=XdgAutostart(["taskclf-tray"], env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")}),
         trainer=["taskclf", "train", "all"], dump_path=tmp_path / "menu.json",
-        monotonic=clock, spawn=lambda cmd: spawned.append(cmd) or _Done(), start_runtime=True,
+        monotonic=clock, spawn=lambda cmd, **kw: spawned.append(cmd) or _Done(), start_runtime=True,
     )
     result: dict[str, int] = {}
     t = threading.Thread(target=lambda: result.setdefault("rc", app.run()), daemon=True)
@@ -175,3 +176,37 @@ def test_unknown_action_is_ignored(started: Any) -> None:
     app, rt, _, _ = started
     app.on_click(Action("nonsense"))
     assert rt.calls == []
+
+
+def test_failed_retrain_names_its_log_file(tmp_path: Path) -> None:
+    """"see the logs" says which file: the trainer's output goes to logs/retrain.log."""
+    log_path = tmp_path / "logs" / "agent.log"
+    spawned: list[tuple[list[str], Any]] = []
+
+    class Failed:
+        def poll(self) -> None:
+            return None
+
+        def wait(self) -> int:
+            return 2
+
+    rt = FakeRuntime()
+    app = TrayApp(rt, tmp_path, backend=FAKE_BACKEND, trainer=["taskclf", "train", "all"],
+                  log_path=log_path, spawn=lambda cmd, output=None: spawned.append((cmd, output)) or Failed())
+    app._retrain()
+    assert spawned[0][1] == tmp_path / "logs" / "retrain.log"
+    deadline = time.monotonic() + 5
+    while "Retrain failed" not in (app._notice.text if app._notice else "") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert app._notice is not None
+    assert app._notice.text == f"⚠ Retrain failed (exit 2); see {tmp_path / 'logs' / 'retrain.log'}"
+
+
+def test_detached_retrain_writes_a_private_log(tmp_path: Path) -> None:
+    from agent.tray.app import _spawn_detached
+
+    out = tmp_path / "retrain.log"
+    proc = _spawn_detached([sys.executable, "-c", "import sys; print('trained'); sys.exit(3)"], output=out)
+    assert proc.wait(30) == 3
+    assert out.read_text().strip() == "trained"
+    assert out.stat().st_mode & 0o777 == 0o600

@@ -147,7 +147,7 @@ def test_no_block_yet_uses_last_record() -> None:
 def test_learning_line_until_complete() -> None:
     lp = LearningProgress(labelled_buckets=143, labelled_days=2, distinct_labels=4)
     m = build_menu(snap("model", learning=lp), CTX)
-    assert m.find("learning").text == "Learning: 143/200 labelled min · 2/3 days · 3/3 labels"
+    assert m.find("learning").text == "Personal tuning: 143 of 200 labelled minutes, 2 of 3 days"
     assert not build_menu(snap("model", learning=LEARNING_DONE), CTX).has("learning")
 
 
@@ -157,9 +157,10 @@ def test_today_newest_first_read_only() -> None:
         block("Meet", block_id=2, start="2026-02-23T10:15:00+00:00", end="2026-02-23T10:40:00+00:00"),
     )
     m = build_menu(snap("model", today_blocks=blocks), CTX)
-    assert texts(m, "today") == ["10:15–10:40 Meet", "09:02–10:15 Build"]
-    assert not any(i.enabled for i in m.find("today").submenu)
-    assert texts(build_menu(snap("starting"), CTX), "today") == ["Nothing yet today"]
+    assert texts(m, "today") == ["Open today's timeline", "", "10:15–10:40 Meet", "09:02–10:15 Build"]
+    assert m.find("today.timeline").action == Action("open_timeline")
+    assert not any(i.enabled for i in m.find("today").submenu[2:])
+    assert texts(build_menu(snap("starting"), CTX), "today")[2:] == ["Nothing yet today"]
 
 
 def test_display_timezone_is_applied() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tray_fakes import FakePystray, click, find
+from tray_fakes import FAKE_BACKEND, click, find
 
 from agent.runtime import AgentRuntime
 from agent.tray.app import TrayApp
@@ -51,7 +51,7 @@ def tray(home: Path) -> Iterator[tuple[TrayApp, AgentRuntime, Mono]]:
     (home / "config.toml").write_text("spot_checks_per_day = 0\n")
     rt = AgentRuntime(home, backend="none", bucket_seconds=BUCKET)
     mono = Mono()
-    app = TrayApp(rt, home, pystray_module=FakePystray, monotonic=mono, start_runtime=True,
+    app = TrayApp(rt, home, backend=FAKE_BACKEND, monotonic=mono, start_runtime=True,
                   dump_path=home / "menu.json")
     th = threading.Thread(target=app.run, daemon=True)
     th.start()
@@ -124,3 +124,4 @@ def test_locked_store_says_saving_then_saves(tray: Any, home: Path) -> None:
     got = wait("the queued label in the store", lambda: spans(home, "manual"), timeout=20)
     assert [s.label for s in got] == ["Write"]
     assert abs((got[0].end_ts - got[0].start_ts).total_seconds() - 15 * 60) <= BUCKET
+

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.snapshot import AgentSnapshot, LearningProgress, ModelStatus
+from agent.tray.backends import TrayBackend
 from engine.labels import LABEL_ORDER, MIXED_UNKNOWN
 from engine.record import Block, PredictionRecord
 
@@ -169,6 +170,14 @@ class FakeRuntime:
     def reload_now(self) -> None:
         self.calls.append(("reload",))
 
+    def forget_last(self, minutes: int) -> ActionResult:
+        self.calls.append(("forget_last", minutes))
+        return self._result()
+
+    def exclude_app(self, app_id: str) -> ActionResult:
+        self.calls.append(("exclude_app", app_id))
+        return self._result()
+
 
 LEARNING_DONE = LearningProgress(labelled_buckets=250, labelled_days=4, distinct_labels=5)
 
@@ -197,6 +206,9 @@ class FakeMenu:
 
 
 class FakeIcon:
+    HAS_MENU = True
+    HAS_MENU_RADIO = True
+    HAS_DEFAULT_ACTION = True
     HAS_NOTIFICATION = True
 
     def __init__(self, name: str, icon: Any, title: str, menu: FakeMenu) -> None:
@@ -226,10 +238,7 @@ class FakeIcon:
         self.notes.append(message)
 
 
-class FakePystray:
-    Menu = FakeMenu
-    MenuItem = FakeMenuItem
-    Icon = FakeIcon
+FAKE_BACKEND = TrayBackend("fake", FakeIcon, FakeMenu, FakeMenuItem)
 
 
 def find(items: list[Any], *texts: str) -> FakeMenuItem:

@@ -1,8 +1,8 @@
 """Fitting calibrators and the calibrator store (spec 5.4, format 3.3).
 
-On the calibration split: raw model probabilities -> a global calibrator fitted on all users ->
-a per-user calibrator for each eligible user (>= 200 labelled buckets on >= 3 local days with
->= 3 distinct labels, counted on those calibration rows), fitted on that user's rows.
+On the calibration rows (see ``engine.eligibility``): raw model probabilities -> a global
+calibrator fitted on all users -> a per-user calibrator for each eligible user, fitted on that
+user's rows and shrunk toward the global one.
 
 Provenance: ``rule`` and ``synthetic`` spans are never used. Corrections (biased toward the
 model's errors) and confirmations (biased toward its successes) are used together, with half
@@ -11,7 +11,6 @@ the weight of the unbiased sources (``manual``, ``prompt``, ``import``), which a
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,104 +24,17 @@ from engine.calibration import (
     IsotonicCalibrator,
     TemperatureCalibrator,
 )
-from engine.labels import MACHINE_PROVENANCES
+from engine.eligibility import eligibility as user_eligibility
+from engine.eligibility import usable_for_calibration
+from engine.personal_fit import shrink_temperature
+from engine.temperature_fit import fit_temperature, provenance_weights
 
-MIN_BUCKETS = 200
-MIN_DAYS = 3
-MIN_LABELS = 3
 METHODS = ("temperature", "isotonic")
-PROVENANCE_WEIGHT = {"manual": 1.0, "prompt": 1.0, "import": 1.0, "correction": 0.5, "confirmation": 0.5}
 
 
-def usable_for_calibration(provenance: str | None) -> bool:
-    """Machine-made labels would make calibration circular."""
-    return provenance is not None and provenance not in MACHINE_PROVENANCES
-
-
-def provenance_weights(provenance: Sequence[str | None]) -> np.ndarray:
-    return np.array([PROVENANCE_WEIGHT.get(p or "", 0.0) for p in provenance], dtype=np.float64)
-
-
-def eligibility(
-    users: Sequence[str], days: np.ndarray, y: np.ndarray
-) -> dict[str, dict[str, Any]]:
-    """Per user: labelled buckets, distinct days, distinct labels and the verdict."""
-    out: dict[str, dict[str, Any]] = {}
-    users_arr = np.asarray(users, dtype=object)
-    for u in sorted(set(users)):
-        m = users_arr == u
-        n = int(m.sum())
-        nd = int(len(np.unique(days[m])))
-        nl = int(len(np.unique(y[m])))
-        reasons = []
-        if n < MIN_BUCKETS:
-            reasons.append(f"{n} labelled buckets < {MIN_BUCKETS}")
-        if nd < MIN_DAYS:
-            reasons.append(f"{nd} days < {MIN_DAYS}")
-        if nl < MIN_LABELS:
-            reasons.append(f"{nl} labels < {MIN_LABELS}")
-        out[u] = {"buckets": n, "days": nd, "labels": nl, "eligible": not reasons,
-                  "reason": "; ".join(reasons) or None}
-    return out
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    m = z.max(axis=1, keepdims=True)
-    s = z - m
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-
-
-def temperature_nll(raw: np.ndarray, y: np.ndarray, w: np.ndarray, t: float) -> float:
-    logp = np.log(np.clip(raw, 1e-12, None))
-    ls = _log_softmax(logp / t)
-    return float(-(w * ls[np.arange(len(y)), y]).sum() / w.sum())
-
-
-def fit_temperature(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
-    """Minimise the (weighted) NLL over T: grid 0.05..5.0, then a fine grid around the best.
-
-    T = 1 when no temperature lowers the NLL. Rounded to 4 decimals (deterministic files).
-    """
-    if len(y) == 0:
-        return 1.0
-    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
-    if w.sum() <= 0:
-        return 1.0
-    logp = np.log(np.clip(raw, 1e-12, None))
-    logp_y = logp[np.arange(len(y)), y]
-    m = logp.max(axis=1)
-    shifted = logp - m[:, None]
-    wsum = float(w.sum())
-
-    def nll(t: float) -> float:
-        # -log softmax(logp / t)_y = logsumexp(logp / t) - logp_y / t
-        lse = m / t + np.log(np.exp(shifted / t).sum(axis=1))
-        return float((w * (lse - logp_y / t)).sum() / wsum)
-
-    grid = np.round(np.arange(0.05, 5.0001, 0.05), 4)
-    vals = [nll(float(t)) for t in grid]
-    k = int(np.argmin(vals))
-    # refine: golden-section search in the grid cell on either side of the best point
-    lo, hi = float(grid[max(k - 1, 0)]), float(grid[min(k + 1, len(grid) - 1)])
-    g = (math.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa, fb = nll(a), nll(b)
-    while hi - lo > 1e-4:
-        if fa <= fb:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = nll(a)
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = nll(b)
-    t_best = round((lo + hi) / 2, 4)
-    best_val = min(nll(t_best), vals[k])
-    if vals[k] < nll(t_best):
-        t_best = float(grid[k])
-    if best_val >= nll(1.0) - 1e-9:
-        return 1.0
-    return t_best
+def eligibility(users: Sequence[str], days: np.ndarray, y: np.ndarray) -> dict[str, dict[str, Any]]:
+    """``engine.eligibility`` per user, in the JSON form stores and reports record."""
+    return {u: e.to_json() for u, e in user_eligibility(users, days, y).items()}
 
 
 def fit_isotonic(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> IsotonicCalibrator:
@@ -183,18 +95,11 @@ def own_calibrator_helps(method: str, raw: np.ndarray, y: np.ndarray, days: np.n
     return bool(own_nll < glob_nll)
 
 
-#: Weighted buckets at which a user's own temperature and the global one count equally.
-SHRINK_BUCKETS = 500.0
-
-
 def _shrunk(own: Calibrator, global_cal: Calibrator, n: float) -> Calibrator:
-    """A user's temperature pulled toward the global one in log space, by n / (n + 500):
-    a few days of one person's work are correlated, so their evidence is worth less than its
-    row count suggests. Isotonic maps are kept as fitted."""
+    """A user's temperature pulled toward the global one (``engine.personal_fit``); isotonic
+    maps are kept as fitted."""
     if isinstance(own, TemperatureCalibrator) and isinstance(global_cal, TemperatureCalibrator):
-        a = n / (n + SHRINK_BUCKETS)
-        t = math.exp(a * math.log(own.temperature) + (1 - a) * math.log(global_cal.temperature))
-        return TemperatureCalibrator(round(t, 4))
+        return TemperatureCalibrator(shrink_temperature(own.temperature, global_cal.temperature, n))
     return own
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from engine.cli.argtypes import int_within, local_day, unit_open
 from engine.cli.registry import CommandRegistry
 from engine.errors import TaskclfError
 
@@ -26,13 +28,14 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
+def _date(value: date | str | None, option: str) -> date | None:
+    """A day option (already checked by its argparse type, or a string from a caller)."""
+    if value is None or isinstance(value, date):
+        return value
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise TaskclfError(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
+        return local_day(value)
+    except argparse.ArgumentTypeError as exc:
+        raise TaskclfError(f"{option}: {exc}") from None
 
 
 def _range(args: argparse.Namespace) -> tuple[date | None, date | None]:
@@ -44,9 +47,9 @@ def _range(args: argparse.Namespace) -> tuple[date | None, date | None]:
 
 
 def _add_range(p: argparse.ArgumentParser, required: bool = False) -> None:
-    p.add_argument("--from", dest="date_from", metavar="DATE", required=required,
+    p.add_argument("--from", dest="date_from", metavar="DATE", required=required, type=local_day,
                    help="first local day (YYYY-MM-DD), inclusive")
-    p.add_argument("--to", dest="date_to", metavar="DATE", required=required,
+    p.add_argument("--to", dest="date_to", metavar="DATE", required=required, type=local_day,
                    help="last local day (YYYY-MM-DD), inclusive")
 
 
@@ -72,10 +75,10 @@ def _frame(home: Path, args: argparse.Namespace, start: date | None = None, end:
 
 
 def _synth_configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--users", type=int, default=6, help="number of users (default 6)")
-    p.add_argument("--days", type=int, default=20, help="working days per user (default 20)")
+    p.add_argument("--users", type=int_within(1, 200), default=6, help="number of users (default 6)")
+    p.add_argument("--days", type=int_within(1, 400), default=20, help="working days per user (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--start", metavar="DATE", help="first day (default 2026-03-02)")
+    p.add_argument("--start", metavar="DATE", type=local_day, help="first day (default 2026-03-02)")
     p.add_argument("--no-feature-rows", action="store_true",
                    help="store only records and labels (the trainer rebuilds the rows)")
 
@@ -86,10 +89,6 @@ def _synth_run(args: argparse.Namespace) -> int:
     from trainer.synth import DEFAULT_START, SynthConfig, make_users
     from trainer.synth_store import write_synthetic
 
-    if not 1 <= args.users <= 200:
-        raise TaskclfError("--users: must be within 1..200")
-    if not 1 <= args.days <= 400:
-        raise TaskclfError("--days: must be within 1..400")
     start = _date(args.start, "--start") or DEFAULT_START
     cfg = SynthConfig(users=args.users, days=args.days, seed=args.seed, start=start)
     home = _home()
@@ -114,7 +113,7 @@ def _lgbm_configure(p: argparse.ArgumentParser) -> None:
     _add_range(p)
     _add_store(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--holdout-users", type=int, default=0, metavar="K",
+    p.add_argument("--holdout-users", type=int_within(0, 1000), default=0, metavar="K",
                    help="K users (chosen from the seed) appear only in test")
 
 
@@ -136,8 +135,8 @@ def _lgbm_run(args: argparse.Namespace) -> int:
     from engine.paths import models_dir
     from trainer.train_lgbm import TrainParams, train
 
+    start, end = _range(args)  # every argument is checked before any work
     home = _home()
-    start, end = _range(args)
     frame = _frame(home, args, start, end)
     split = _split_for(frame, args.holdout_users, args.seed)
     res = train(frame, split, models_dir(home), TrainParams(seed=args.seed), log=_say)
@@ -156,8 +155,8 @@ def _calibrate_configure(p: argparse.ArgumentParser) -> None:
 def _calibrate_run(args: argparse.Namespace) -> int:
     from trainer.workflow import calibrate, load_bundle_dir
 
+    start, end = _range(args)  # every argument is checked before any work
     home = _home()
-    start, end = _range(args)
     bundle = load_bundle_dir(home, args.model_dir)
     frame = _frame(home, args)
     out = calibrate(home, frame, bundle, method=args.method, start=start, end=end,
@@ -174,7 +173,7 @@ def _tune_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-dir", required=True, metavar="M")
     p.add_argument("--calibrator-store", required=True, metavar="DIR")
     _add_range(p)
-    p.add_argument("--reject-cost", type=float, default=0.45, metavar="C",
+    p.add_argument("--reject-cost", type=unit_open, default=0.45, metavar="C",
                    help="cost of a rejected bucket relative to an error (Chow's rule; default 0.45)")
     p.add_argument("--write-policy", action="store_true", help="write models/inference_policy.json atomically")
     _add_store(p)
@@ -192,8 +191,8 @@ def _load_store(home: Path, path: str, bundle: Any) -> Any:
 def _tune_run(args: argparse.Namespace) -> int:
     from trainer.workflow import load_bundle_dir, tune_reject
 
+    start, end = _range(args)  # every argument is checked before any work
     home = _home()
-    start, end = _range(args)
     bundle = load_bundle_dir(home, args.model_dir)
     store = _load_store(home, args.calibrator_store, bundle)
     frame = _frame(home, args)
@@ -208,7 +207,7 @@ def _tune_run(args: argparse.Namespace) -> int:
 def _evaluate_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-dir", required=True, metavar="M")
     p.add_argument("--calibrator-store", metavar="DIR")
-    p.add_argument("--reject-threshold", type=float, metavar="T",
+    p.add_argument("--reject-threshold", type=unit_open, metavar="T",
                    help="default: the tuned thresholds of this bundle (reject_tuning.json), else 0.55")
     _add_strict(p)
     _add_store(p)
@@ -266,17 +265,18 @@ def _all_configure(p: argparse.ArgumentParser) -> None:
     _add_range(p)
     _add_store(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--holdout-users", type=int, default=0, metavar="K")
+    p.add_argument("--holdout-users", type=int_within(0, 1000), default=0, metavar="K")
     p.add_argument("--method", choices=("temperature", "isotonic"), default="temperature")
-    p.add_argument("--reject-cost", type=float, default=0.45, metavar="C")
+    p.add_argument("--reject-cost", type=unit_open, default=0.45, metavar="C",
+                   help="cost of a rejected bucket relative to an error, 0 < C < 1 (default 0.45)")
     _add_strict(p)
 
 
 def _all_run(args: argparse.Namespace) -> int:
     from trainer.workflow import train_all
 
+    start, end = _range(args)  # every argument is checked before any work
     home = _home()
-    start, end = _range(args)
     frame = _frame(home, args, start, end)
     out = train_all(home, frame, seed=args.seed, holdout_users=args.holdout_users, method=args.method,
                     cost=args.reject_cost, progress=_say)
@@ -306,8 +306,8 @@ def _batch_configure(p: argparse.ArgumentParser) -> None:
     _add_range(p, required=True)
     p.add_argument("--model-dir", metavar="M", help="override the policy's bundle")
     p.add_argument("--calibrator-store", metavar="DIR", help="override the policy's calibrator store")
-    p.add_argument("--reject-threshold", type=float, metavar="T")
-    p.add_argument("--smooth-window", type=int, metavar="W")
+    p.add_argument("--reject-threshold", type=unit_open, metavar="T", help="0 < T < 1")
+    p.add_argument("--smooth-window", type=int_within(1, 60), metavar="W", help="1..60 buckets")
     p.add_argument("--user-id", help="only this user")
     p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
     _add_store(p)
@@ -316,12 +316,12 @@ def _batch_configure(p: argparse.ArgumentParser) -> None:
 def _batch_run(args: argparse.Namespace) -> int:
     import json
 
+    from engine.frame import Frame
     from trainer.dataset import open_stores, user_frame
-    from trainer.frame import Frame
     from trainer.infer_batch import engine_maker, run_batch
 
+    start, end = _range(args)  # every argument is checked before any work
     home = _home()
-    start, end = _range(args)
     assert start is not None and end is not None
     make, source = engine_maker(home, model_dir=args.model_dir, calibrator_store=args.calibrator_store,
                                 reject_threshold=args.reject_threshold, smooth_window=args.smooth_window)
@@ -357,19 +357,20 @@ def _batch_run(args: argparse.Namespace) -> int:
 
 
 def _default_user(home: Path, store: Any) -> str | None:
-    from engine.jsonio import read_json
+    """This machine's user: identity.json's user; else the store's only user; on a fresh home
+    (no users yet) a new identity.json, as the agent's first start would make; else None."""
+    from engine.identity import load_or_create_identity
     from engine.paths import identity_path
 
-    p = identity_path(home)
-    if p.exists():
-        try:
-            obj = read_json(p)
-            if isinstance(obj, dict) and isinstance(obj.get("user_id"), str):
-                return str(obj["user_id"])
-        except TaskclfError:
-            pass
-    users = store.users()
-    return users[0] if len(users) == 1 else None
+    if not identity_path(home).exists():
+        users = store.users()
+        if users:
+            return str(users[0]) if len(users) == 1 else None
+    return load_or_create_identity(home).user_id  # a broken identity.json is refused, never replaced
+
+
+#: Stands for "this machine's user" while a CSV is checked before the store is opened.
+_MACHINE_USER = "\x00this machine's user"
 
 
 def _import_configure(p: argparse.ArgumentParser) -> None:
@@ -399,13 +400,20 @@ def _import_run(args: argparse.Namespace) -> int:
     from engine.paths import store_path
     from engine.store import Store
 
-    home = _home()
     path = Path(args.file).expanduser()
+    # The file is read and checked before the home is touched; rows without a user_id are
+    # given this machine's user once the store says who that is.
+    result = import_spans(path, user_id_default=args.user_id or _MACHINE_USER, skip_bad_lines=args.skip_bad_lines)
+    home = _home()
     with Store.open(store_path(home)) as store:
-        result = import_spans(path, user_id_default=args.user_id or _default_user(home, store),
-                              skip_bad_lines=args.skip_bad_lines)
-        check_no_overlaps(result.spans, str(path))
-        stored = store.add_label_spans(result.spans) if result.spans else []
+        spans = result.spans
+        if any(s.user_id == _MACHINE_USER for s in spans):
+            user = _default_user(home, store)
+            if not user:
+                raise TaskclfError(f"{path}: rows without a user_id need --user-id (this home has several users)")
+            spans = [replace(s, user_id=user) if s.user_id == _MACHINE_USER else s for s in spans]
+        check_no_overlaps(spans, str(path))
+        stored = store.add_label_spans(spans) if spans else []
     for e in result.errors:
         _say(f"skipped: {e}")
     for w in result.warnings:
@@ -456,14 +464,15 @@ def _add_run(args: argparse.Namespace) -> int:
     from engine.paths import store_path
     from engine.store import Store
 
+    # Checked before the home is touched: times, label, provenance (the user comes later).
+    span = span_from_cli(start=args.start, end=args.end, label=args.label, user_id=args.user_id or "-",
+                         provenance=args.provenance)
     home = _home()
     with Store.open(store_path(home)) as store:
         user = args.user_id or _default_user(home, store)
         if not user:
             raise TaskclfError("--user-id: needed (this home has no identity.json and several or no users)")
-        span = span_from_cli(start=args.start, end=args.end, label=args.label, user_id=user,
-                             provenance=args.provenance)
-        stored = store.add_label_span(span)
+        stored = store.add_label_span(replace(span, user_id=user))
     print(f"labelled {stored.start_ts.isoformat()} .. {stored.end_ts.isoformat()} as {stored.label} for {user}")
     return 0
 
@@ -472,8 +481,8 @@ def _add_run(args: argparse.Namespace) -> int:
 
 
 def _demo_configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--users", type=int, default=6)
-    p.add_argument("--days", type=int, default=20)
+    p.add_argument("--users", type=int_within(2, 50), default=6)
+    p.add_argument("--days", type=int_within(10, 400), default=20)
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -485,7 +494,17 @@ def _demo_run(args: argparse.Namespace) -> int:
                     days=args.days, seed=args.seed, out=sys.stdout)
 
 
+def _isotonic_fitter(raw: Any, y: Any, w: Any, shared: Any) -> Any:
+    """Per-user isotonic maps for ``taskclf personalize`` (kept as fitted, like the trainer's)."""
+    from trainer.calibrate import fit_isotonic
+
+    return fit_isotonic(raw, y, w)
+
+
 def register(reg: CommandRegistry) -> None:
+    from engine.fitters import register_fitter
+
+    register_fitter("isotonic", _isotonic_fitter)
     reg.group("train", "train, calibrate, tune and evaluate models (offline)")
     reg.group("infer", "run the engine on feature rows or stored buckets")
     reg.group("labels", "label spans: import, export, add")

@@ -8,17 +8,17 @@ would show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from engine import metrics as M
+from engine.batch import calibrate_rows
+from engine.eligibility import usable_for_calibration
+from engine.frame import Frame
 from engine.labels import LABEL_ORDER, MIXED_UNKNOWN
-from trainer import metrics as M
-from trainer.calibrate import usable_for_calibration
-from trainer.frame import Frame
-from trainer.runtime import calibrate_rows
+from engine.replay import Replay
 
 GATES: tuple[tuple[str, str], ...] = (
     ("macro_f1", ">= 0.65"),
@@ -34,61 +34,6 @@ GATES: tuple[tuple[str, str], ...] = (
     ("unseen_user_macro_f1", ">= 0.60"),
     ("per_user_calibration_eligibility", "200 buckets, 3 days, 3 labels"),
 )
-
-
-@dataclass
-class Replay:
-    """Engine outputs for a set of rows (aligned with the frame's rows)."""
-
-    raw: np.ndarray  # (N, C)
-    probs: np.ndarray  # (N, C)
-    core: np.ndarray  # (N,) class index
-    rejected: np.ndarray  # (N,) bool
-    accepted: list[str]
-    smoothed: list[str]
-    calibrator: list[str]
-    records: list[Any]
-
-
-def replay(
-    frame: Frame,
-    make_engine: Callable[[], Any],
-    *,
-    keep_records: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> Replay:
-    """Run every row through a fresh engine per user (rows are in (user, time) order)."""
-    n = len(frame)
-    c = len(LABEL_ORDER)
-    raw = np.zeros((n, c))
-    probs = np.zeros((n, c))
-    core = np.zeros(n, dtype=np.int64)
-    rejected = np.zeros(n, dtype=bool)
-    accepted: list[str] = [""] * n
-    smoothed: list[str] = [""] * n
-    cal: list[str] = [""] * n
-    records: list[Any] = []
-    index = {lab: i for i, lab in enumerate(LABEL_ORDER)}
-    engine = None
-    current_user = None
-    for i in range(n):
-        u = frame.user_ids[i]
-        if u != current_user:
-            engine = make_engine()
-            current_user = u
-        assert engine is not None
-        rec = engine.step(frame.features(i), user_id=u, bucket_start=frame.bucket_datetime(i),
-                          session_id=frame.session_ids[i])
-        raw[i] = rec.raw_probs
-        probs[i] = rec.probs
-        core[i] = index[rec.core_label]
-        rejected[i] = rec.rejected
-        accepted[i] = rec.accepted_label
-        smoothed[i] = rec.smoothed_label
-        cal[i] = rec.calibrator
-        if keep_records:
-            records.append(rec)
-    return Replay(raw, probs, core, rejected, accepted, smoothed, cal, records)
 
 
 def _gate(value: float | None, ok: bool | None, threshold: str, note: str | None = None) -> dict[str, Any]:

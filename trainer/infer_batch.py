@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import TaskclfError
-from trainer.frame import Frame
+from engine.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.labels import LABEL_ORDER
+from engine.batch import calibrate_rows, decide
+from engine.personal_fit import bound_reject_rate, shrink_threshold
+from engine.reject_sweep import MAX_REJECT_RATE, choose, sweep
 from trainer.calibrate import fit_store_calibrators
-from trainer.runtime import calibrate_rows, decide
 
 K_FOLDS = 5
 DEFAULT_COST = 0.45
-MAX_REJECT_RATE = 0.30
 
 
 def fold_ids(users: Sequence[str], k: int = K_FOLDS) -> np.ndarray:
@@ -66,7 +66,8 @@ def oof_probs(
         user_cals = {u: c for u, c in fit.user_calibrators.items() if u in calibrated_users}
         missing = calibrated_users - set(user_cals)
         if missing:  # eligible on all rows but not on k-1 folds: fit on what there is
-            from trainer.calibrate import fit_calibrator, provenance_weights
+            from engine.temperature_fit import provenance_weights
+            from trainer.calibrate import fit_calibrator
 
             users_arr = np.asarray([users_l[i] for i in tr_idx], dtype=object)
             for u in sorted(missing):
@@ -78,64 +79,6 @@ def oof_probs(
         te_idx = np.flatnonzero(test)
         out[test] = calibrate_rows(raw[test], [users_l[i] for i in te_idx], fit.global_calibrator, user_cals)
     return out
-
-
-def candidates(conf: np.ndarray) -> np.ndarray:
-    grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
-    if len(conf) == 0:
-        return grid
-    s = np.unique(conf)
-    qs = np.quantile(conf, np.linspace(0.01, 0.99, 99))
-    mids = []
-    for q in qs:
-        j = int(np.searchsorted(s, q, side="right"))
-        if 0 < j < len(s):
-            mids.append((s[j - 1] + s[j]) / 2.0)
-    allc = np.unique(np.concatenate([grid, np.asarray(mids, dtype=np.float64)]))
-    return allc[(allc > 0) & (allc < 1)]
-
-
-def _macro_f1(y: np.ndarray, pred: np.ndarray, c: int) -> float:
-    if len(y) == 0:
-        return 0.0
-    tp = np.bincount(y[pred == y], minlength=c).astype(float)
-    sup = np.bincount(y, minlength=c).astype(float)
-    prd = np.bincount(pred, minlength=c).astype(float)
-    present = (sup > 0) | (prd > 0)
-    prec = np.divide(tp, prd, out=np.zeros(c), where=prd > 0)
-    rec = np.divide(tp, sup, out=np.zeros(c), where=sup > 0)
-    f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros(c), where=(prec + rec) > 0)
-    return float(f1[present].mean()) if present.any() else 0.0
-
-
-def sweep(conf: np.ndarray, pred: np.ndarray, y: np.ndarray, cost: float) -> list[dict[str, float]]:
-    n = len(y)
-    rows = []
-    c = len(LABEL_ORDER)
-    for t in candidates(conf):
-        acc_mask = ~(conf < t)
-        n_acc = int(acc_mask.sum())
-        errors = int((pred[acc_mask] != y[acc_mask]).sum())
-        rejected = n - n_acc
-        rows.append(
-            {
-                "threshold": float(t),
-                "reject_rate": rejected / n if n else 0.0,
-                "coverage": n_acc / n if n else 0.0,
-                "accuracy": (n_acc - errors) / n_acc if n_acc else 0.0,
-                "macro_f1": _macro_f1(y[acc_mask], pred[acc_mask], c),
-                "risk": (errors + cost * rejected) / n if n else 0.0,
-            }
-        )
-    return rows
-
-
-def choose(rows: list[dict[str, float]], max_reject: float = MAX_REJECT_RATE) -> dict[str, float]:
-    """Lowest risk with reject rate <= max_reject (ties: the lower threshold)."""
-    ok = [r for r in rows if r["reject_rate"] <= max_reject + 1e-12]
-    if not ok:
-        ok = [min(rows, key=lambda r: r["reject_rate"])]
-    return min(ok, key=lambda r: (round(r["risk"], 12), r["threshold"]))
 
 
 @dataclass
@@ -185,8 +128,11 @@ def tune(
             continue
         urows = sweep(conf[m], pred[m], y[m], cost)
         ub = choose(urows)
-        per_user[u] = ub["threshold"]
-        per_rows[u] = {k: v for k, v in ub.items() if k != "threshold"}
+        # shrunk toward the global threshold by the user's amount of data (engine.personal_fit)
+        t = bound_reject_rate(shrink_threshold(ub["threshold"], best["threshold"], float(m.sum())), conf[m])
+        per_user[u] = t
+        per_rows[u] = {**{k: v for k, v in ub.items() if k != "threshold"}, "own_threshold": ub["threshold"],
+                       "reject_rate": float((conf[m] < t).mean())}
         per_sweeps[u] = urows
     return RejectResult(
         global_threshold=best["threshold"],

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.frame import Frame
 from engine.schema import FEATURE_BUILDER_VERSION, SCHEMA_HASH_V2
-from trainer.frame import Frame
 from trainer.synth import SynthConfig, SynthDay, generate_day, make_users
 
 
@@ -98,7 +98,7 @@ def frame_from_days(days: list[SynthDay]) -> Frame:
     (a test checks it); the demo uses it to avoid reading back what it has just written.
     """
     from engine.features import FeatureBuilder
-    from trainer.dataset import _label_rows
+    from engine.frame_loader import _label_rows
 
     frames = []
     by_user: dict[str, list[SynthDay]] = {}

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from engine.errors import TaskclfError
+from engine.frame import Frame
 from engine.labels import LABEL_ORDER
+from engine.metrics import classification_scores
 from engine.schema import (
     CATEGORICAL_COLUMNS,
     FEATURE_BUILDER_VERSION,
@@ -34,8 +36,6 @@ from engine.schema import (
     SCHEMA_VERSION,
 )
 from trainer import TRAINER_VERSION
-from trainer.frame import Frame
-from trainer.metrics import classification_scores
 from trainer.splits import Split
 
 UNKNOWN = "__unknown__"

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.eligibility import usable_for_calibration
 from engine.errors import ArtifactError, TaskclfError
-from trainer.calibrate import CalibrationFit, fit_store_calibrators, usable_for_calibration
-from trainer.frame import Frame
+from engine.frame import Frame
+from trainer.calibrate import CalibrationFit, fit_store_calibrators
 from trainer.splits import Split
 
 Progress = Callable[[str], None]
@@ -61,7 +62,10 @@ def part_rows(
     *,
     labelled_only: bool = True,
 ) -> Frame:
-    """Rows of the bundle's ``part`` days within [start, end]; refuses ranges with training days."""
+    """Rows of the bundle's ``part`` days within [start, end]; refuses ranges with training days.
+
+    Users outside the bundle's split (it never trained on them) calibrate on all their days, as
+    ``taskclf personalize`` does (``engine.eligibility``)."""
     split = bundle_split(bundle)
     lo = start.toordinal() if start else -(10**9)
     hi = end.toordinal() if end else 10**9
@@ -78,6 +82,11 @@ def part_rows(
                     f"{bundle.run_id}: calibrating or tuning on training days would leak"
                 )
         mask = in_range & frame.day_mask(split.part_days(part))
+        if part == "calibration":  # a user the bundle never saw: every labelled day calibrates
+            users = np.asarray(frame.user_ids, dtype=object)
+            outside = sorted(set(frame.user_ids) - set(split.days))
+            if outside:
+                mask |= in_range & np.isin(users, np.asarray(outside, dtype=object))
     else:
         if start is None or end is None:
             raise TaskclfError(
@@ -93,7 +102,7 @@ def encode_for_bundle(bundle: Any, frame: Frame) -> np.ndarray:
     """The (N, F) model matrix in the bundle's feature order, with the engine's encoding rules
     (vocabulary code, unseen -> ``__unknown__`` code or missing; booleans 1/0; missing -> the
     bundle's missing value). A test checks it against ``bundle.encode_list`` row by row."""
-    from trainer.frame import NUMERIC_INDEX
+    from engine.frame import NUMERIC_INDEX
 
     n = len(frame)
     miss = np.nan if bundle.missing_values == "nan" else 0.0
@@ -143,10 +152,10 @@ def calibrate(
     now: datetime | None = None,
     progress: Progress = _noop,
 ) -> CalibrateOutcome:
+    from engine import metrics as M
+    from engine.batch import calibrate_rows
     from engine.calibrator_store import write_calibrator_store
     from engine.paths import calibrator_stores_dir
-    from trainer import metrics as M
-    from trainer.runtime import calibrate_rows
 
     if method not in ("temperature", "isotonic"):
         raise TaskclfError(f"--method: unknown calibration method {method!r} (temperature or isotonic)")
@@ -157,6 +166,11 @@ def calibrate(
         raise TaskclfError("no human-labelled buckets on the calibration days: nothing to calibrate on")
     raw = predict_raw(bundle, rows)
     fit = fit_store_calibrators(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance)
+    for u in sorted(set(frame.user_ids) - set(rows.user_ids)):
+        progress(f"{u}: no human labels on days the bundle did not train on: global calibrator")
+    for u, e in sorted(fit.eligibility.items()):
+        if not e.get("eligible"):
+            progress(f"{u}: global calibrator ({e.get('reason')})")
     now = now or datetime.now(UTC)
     if out_dir is None:  # a new directory every time (the live policy's store is never touched)
         base = calibrator_stores_dir(home) / f"{bundle.run_id}_{method}_{now:%Y%m%d%H%M%S}"
@@ -285,7 +299,8 @@ def evaluate_bundle(
 ) -> dict[str, Any]:
     """Replay the bundle's test days through the engine and compute the report's metrics."""
     from engine.calibration import IdentityCalibrator
-    from trainer.evaluate import evaluate, replay
+    from engine.replay import replay
+    from trainer.evaluate import evaluate
 
     test = part_rows(frame, bundle, "test", None, None, labelled_only=False)
     if int((test.y >= 0).sum()) == 0:
@@ -308,8 +323,8 @@ def evaluate_bundle(
 def engine_reject_check(rows: Frame, raw: np.ndarray, bundle: Any, store: Any, threshold: float,
                         per_user: dict[str, float]) -> dict[str, Any]:
     """Reject rate on the calibration rows through the engine vs the trainer's vectorised copy."""
-    from trainer.evaluate import replay
-    from trainer.runtime import calibrate_rows, decide
+    from engine.batch import calibrate_rows, decide
+    from engine.replay import replay
 
     probs = calibrate_rows(raw, rows.user_ids, store.global_calibrator, store.user_calibrators)
     _, conf = decide(probs, raw)

@@ -31,6 +31,7 @@ __all__ = [
     "GRANTED", "MISSING", "NOT_NEEDED", "UNKNOWN", "Backend", "BackendUnavailable",
     "CounterBox", "GuardedBackend", "InputCounts", "Sample", "BACKEND_NAMES",
     "available_backends", "create_backend", "default_backend_name", "open_backend",
+    "is_wayland_session", "wayland_activitywatch_url", "WAYLAND_NO_WINDOWS",
 ]
 
 log = logging.getLogger("taskclf.agent.sampler")
@@ -38,16 +39,61 @@ log = logging.getLogger("taskclf.agent.sampler")
 BACKEND_NAMES = ("x11", "windows", "macos", "activitywatch", "none")
 
 
+#: What a Wayland session without ActivityWatch lacks, and how to get it (doctor, tray menu).
+WAYLAND_NO_WINDOWS = (
+    "Wayland desktop: taskclf cannot read foreground windows here (the X11 sampler would see "
+    "only XWayland apps). Run ActivityWatch with a Wayland-capable window watcher "
+    "(aw-watcher-window-wayland, or the window-watcher extension for GNOME or KDE); taskclf "
+    "reads it from http://127.0.0.1:5600 or the configured activitywatch_url")
+WAYLAND_X11_PARTIAL = (
+    "Wayland desktop: the x11 sampler sees only XWayland apps and their input; native Wayland "
+    "windows are missing")
+AW_PROBE_TIMEOUT_S = 0.5
+
+Probe = Callable[[str], bool]
+
+
+def is_wayland_session(env: dict[str, str] | None = None) -> bool:
+    """A Wayland session, even when XWayland also sets DISPLAY."""
+    env = dict(os.environ) if env is None else env
+    return bool(env.get("WAYLAND_DISPLAY")) or env.get("XDG_SESSION_TYPE", "").lower() == "wayland"
+
+
+def _aw_answers(url: str) -> bool:
+    """Does an aw-server answer ``/api/0/info`` at this loopback URL?"""
+    from agent.sampler._activitywatch import _http_get_json
+    from engine.config import check_loopback_url
+
+    try:
+        info = _http_get_json(f"{check_loopback_url(url)}/api/0/info", AW_PROBE_TIMEOUT_S)
+    except Exception:
+        return False
+    return isinstance(info, dict)
+
+
+def wayland_activitywatch_url(activitywatch_url: str | None, probe: Probe | None = None) -> str | None:
+    """On Wayland: the configured ActivityWatch URL, else its default port on loopback, when a
+    server answers there; None when none does."""
+    from agent.sampler._activitywatch import DEFAULT_URL
+
+    url = activitywatch_url or DEFAULT_URL
+    return url if (probe or _aw_answers)(url) else None
+
+
 def default_backend_name(platform: str | None = None, env: dict[str, str] | None = None,
-                         activitywatch_url: str | None = None) -> str:
-    """The backend this OS/session should use: the OS's own; on Linux without an X display
-    (Wayland without XWayland) a configured ActivityWatch server, else ``none``."""
+                         activitywatch_url: str | None = None, probe: Probe | None = None) -> str:
+    """The backend this OS/session should use: the OS's own; on a Wayland session (even with
+    XWayland's DISPLAY set) ActivityWatch when a server answers on loopback, else ``none``
+    (never the x11 sampler's partial picture); on Linux without any display a configured
+    ActivityWatch server, else ``none``."""
     platform = platform or sys.platform
     env = dict(os.environ) if env is None else env
     if platform.startswith("win"):
         return "windows"
     if platform == "darwin":
         return "macos"
+    if is_wayland_session(env):
+        return "activitywatch" if wayland_activitywatch_url(activitywatch_url, probe) else "none"
     if env.get("DISPLAY"):
         return "x11"
     if activitywatch_url:
@@ -80,20 +126,35 @@ def create_backend(name: str, *, activitywatch_url: str | None = None) -> Backen
     raise BackendUnavailable(f"unknown sampler backend {name!r} (choose from {', '.join(BACKEND_NAMES)})")
 
 
-def open_backend(name: str | None = None, *,
-                 activitywatch_url: str | None = None) -> tuple[Backend, str | None]:
-    """Start the requested (or default) backend; fall back to ``none`` with the reason."""
-    wanted = name or default_backend_name(activitywatch_url=activitywatch_url)
+def open_backend(name: str | None = None, *, activitywatch_url: str | None = None,
+                 env: dict[str, str] | None = None,
+                 probe: Probe | None = None) -> tuple[Backend, str | None]:
+    """Start the requested (or default) backend; fall back to ``none`` with the reason.
+
+    On Wayland the reason says what is missing and how to get it, also when the x11 sampler
+    was asked for explicitly (it then runs, and the note says what it cannot see)."""
+    wayland = sys.platform.startswith("linux") and is_wayland_session(env)
+    if wayland and name is None:
+        activitywatch_url = wayland_activitywatch_url(activitywatch_url, probe)
+        if activitywatch_url is None:
+            from agent.sampler._none import NoneBackend
+
+            log.warning("%s", WAYLAND_NO_WINDOWS)
+            return NoneBackend(), WAYLAND_NO_WINDOWS
+    wanted = name or default_backend_name(activitywatch_url=activitywatch_url, env=env,
+                                          probe=lambda url: True)
     try:
         backend = create_backend(wanted, activitywatch_url=activitywatch_url)
         backend.start()
-        return backend, None
+        return backend, (WAYLAND_X11_PARTIAL if wayland and wanted == "x11" else None)
     except BackendUnavailable as exc:
         if name is not None and name not in BACKEND_NAMES:
             raise
         reason = f"{wanted} backend unavailable: {exc}"
     except Exception as exc:  # a broken OS library must not stop the agent
         reason = f"{wanted} backend failed to start: {type(exc).__name__}: {exc}"
+    if wayland and wanted == "activitywatch":
+        reason = f"{reason}. {WAYLAND_NO_WINDOWS}"
     log.warning("%s; falling back to the 'none' backend", reason)
     from agent.sampler._none import NoneBackend
 

@@ -1,10 +1,11 @@
-"""ActivityWatch backend: the current window and AFK state from a local aw-server (spec 2.1).
+"""ActivityWatch backend: the current window, AFK state and (with aw-watcher-input) input
+counts from a local aw-server (spec 2.1).
 
-For users (e.g. on Wayland) who already run ActivityWatch's watchers. Reads the newest event of
-the ``currentwindow`` and ``afkstatus`` buckets of this host over aw-server's REST API, on
-loopback only (the URL is checked again here, whatever the config said). Input counts are not
-available (NaN); idle time comes from the AFK watcher (0 while not AFK, else the time since the
-AFK period started); the title is reduced by the sampler thread like any other.
+For users (e.g. on Wayland) who already run ActivityWatch's watchers. Reads the newest events of
+this host's ``currentwindow``, ``afkstatus`` and ``os.hid.input`` buckets over aw-server's REST
+API, on loopback only (the URL is checked again here, whatever the config said), and turns them
+into a sample with ``agent.activitywatch.events.sample_at``, the very function the import uses.
+Only this computer's buckets are read: another host's data is never taken instead.
 """
 
 from __future__ import annotations
@@ -15,11 +16,25 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from agent.sampler._base import NAN, Backend, BackendUnavailable, Sample
+from agent.activitywatch.events import (
+    AFK_TYPE,
+    INPUT_TYPE,
+    WINDOW_TYPE,
+    AfkEvent,
+    InputEvent,
+    WindowEvent,
+    afk_event,
+    counts_at,
+    input_event,
+    sample_at,
+    window_event,
+)
+from agent.sampler._base import Backend, BackendUnavailable, Sample
+from engine.errors import ArtifactError
 
 Fetch = Callable[[str], Any]
 DEFAULT_URL = "http://127.0.0.1:5600"
@@ -33,17 +48,23 @@ def _http_get_json(url: str, timeout: float = 0.5) -> Any:
         return json.loads(resp.read(1_000_000).decode("utf-8"))
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _parse_ts(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def host_buckets(buckets: Any, hostname: str) -> tuple[dict[str, str], list[str]]:
+    """This host's bucket id per type (window, AFK, input) and the other hosts seen."""
+    if not isinstance(buckets, dict):
+        raise BackendUnavailable("aw-server answered something that is not a bucket list")
+    mine: dict[str, str] = {}
+    others: set[str] = set()
+    for b in buckets.values():
+        if not isinstance(b, dict) or b.get("type") not in (WINDOW_TYPE, AFK_TYPE, INPUT_TYPE):
+            continue
+        bid, host = b.get("id"), b.get("hostname")
+        if not isinstance(bid, str):
+            continue
+        if host == hostname:
+            mine.setdefault(str(b["type"]), bid)
+        elif isinstance(host, str):
+            others.add(host)
+    return mine, sorted(others)
 
 
 class ActivityWatchBackend(Backend):
@@ -51,7 +72,7 @@ class ActivityWatchBackend(Backend):
     HAS_FOREGROUND = True
     HAS_TITLE = True
     HAS_IDLE = True
-    HAS_INPUT_COUNTS = False
+    HAS_INPUT_COUNTS = False  # True once this host's aw-watcher-input bucket is found
     HAS_LOCK_STATE = False
 
     def __init__(self, url: str | None = None, *, fetch: Fetch | None = None,
@@ -65,74 +86,77 @@ class ActivityWatchBackend(Backend):
         self.fetch = fetch or _http_get_json
         self.hostname = hostname or socket.gethostname()
         self.clock = clock
-        self._window_bucket: str | None = None
-        self._afk_bucket: str | None = None
+        self._buckets: dict[str, str] = {}
+        self._other_hosts: list[str] = []
         self._buckets_at = -1e18
+        self._counted_until: float | None = None  # input events up to here are counted
 
     def _find_buckets(self) -> None:
         now = self.clock()
-        if self._window_bucket and now - self._buckets_at < BUCKET_REFRESH_S:
+        if self._buckets.get(WINDOW_TYPE) and now - self._buckets_at < BUCKET_REFRESH_S:
             return
         self._buckets_at = now
-        buckets = self.fetch(f"{self.url}/api/0/buckets/")
-        if not isinstance(buckets, dict):
-            raise BackendUnavailable("aw-server answered something that is not a bucket list")
-
-        def pick(kind: str) -> str | None:
-            found = [b for b in buckets.values()
-                     if isinstance(b, dict) and b.get("type") == kind and isinstance(b.get("id"), str)]
-            mine = [b for b in found if b.get("hostname") == self.hostname]
-            chosen = (mine or found)
-            return str(chosen[0]["id"]) if chosen else None
-
-        self._window_bucket = pick("currentwindow")
-        self._afk_bucket = pick("afkstatus")
+        self._buckets, self._other_hosts = host_buckets(
+            self.fetch(f"{self.url}/api/0/buckets/"), self.hostname)
+        self.HAS_INPUT_COUNTS = INPUT_TYPE in self._buckets
 
     def start(self) -> None:
         try:
             self._find_buckets()
         except (OSError, urllib.error.URLError, ValueError) as exc:
             raise BackendUnavailable(f"no ActivityWatch server at {self.url} ({exc})") from None
-        if self._window_bucket is None:
-            raise BackendUnavailable("ActivityWatch has no window watcher bucket")
+        if WINDOW_TYPE not in self._buckets:
+            if self._other_hosts:
+                raise BackendUnavailable(
+                    f"ActivityWatch at {self.url} has window data only from "
+                    f"{', '.join(self._other_hosts)}, not from this computer ({self.hostname})")
+            raise BackendUnavailable("ActivityWatch has no window watcher bucket for this computer")
 
-    def _newest(self, bucket: str | None) -> dict[str, Any] | None:
+    def _events(self, kind: str, query: str) -> list[Any]:
+        bucket = self._buckets.get(kind)
         if bucket is None:
-            return None
-        events = self.fetch(f"{self.url}/api/0/buckets/{quote(bucket, safe='')}/events?limit=1")
-        if isinstance(events, list) and events and isinstance(events[0], dict):
-            return events[0]
-        return None
+            return []
+        events = self.fetch(f"{self.url}/api/0/buckets/{quote(bucket, safe='')}/events?{query}")
+        return events if isinstance(events, list) else []
 
     def sample(self) -> Sample:
         self._find_buckets()
         now = self.clock()
-        win = self._newest(self._window_bucket)
-        app = title = None
-        if win is not None:
-            data: dict[str, Any] = _obj(win.get("data"))
-            start = _parse_ts(win.get("timestamp"))
-            raw_dur = win.get("duration")
-            dur = float(raw_dur) if isinstance(raw_dur, int | float) else 0.0
-            # a window event older than a minute is stale (watcher stopped): no foreground
-            if start is not None and now - (start + dur) <= 60:
-                app = data.get("app") if isinstance(data.get("app"), str) else None
-                title = data.get("title") if isinstance(data.get("title"), str) else None
-        idle = NAN
-        afk = self._newest(self._afk_bucket)
-        if afk is not None:
-            data = _obj(afk.get("data"))
-            status = data.get("status")
-            start = _parse_ts(afk.get("timestamp"))
-            if status == "not-afk":
-                idle = 0.0
-            elif status == "afk" and start is not None:
-                idle = max(0.0, now - start)
-        return Sample(app_name=app, title=title, idle_seconds=idle)
+        win: WindowEvent | None = None
+        afk: AfkEvent | None = None
+        try:
+            got = self._events(WINDOW_TYPE, "limit=1")
+            win = window_event(got[0]) if got else None
+        except ArtifactError:
+            win = None
+        try:
+            got = self._events(AFK_TYPE, "limit=1")
+            afk = afk_event(got[0]) if got else None
+        except ArtifactError:
+            afk = None
+        inputs: list[InputEvent] | None = None
+        since = now - 1.0
+        if INPUT_TYPE in self._buckets:
+            # events posted late (aw-watcher-input sends each second after it ends) are still
+            # counted, once: everything that started after the last counted event
+            if self._counted_until is not None and now - 5.0 < self._counted_until < since:
+                since = self._counted_until
+            query = datetime.fromtimestamp(now - 5.0, tz=UTC).isoformat()
+            inputs = []
+            for obj in self._events(INPUT_TYPE, f"start={quote(query)}&limit=100"):
+                try:
+                    inputs.append(input_event(obj))
+                except ArtifactError:
+                    continue
+            fresh = [e.start for e in inputs if since < e.start <= now]
+            self._counted_until = max(fresh) if fresh else since
+        return sample_at(now, win, afk, counts_at(now, inputs, since))
 
     def notes(self) -> list[str]:
-        out = [f"reading the current window from ActivityWatch at {self.url}; input counts are "
-               "not available"]
-        if self._afk_bucket is None:
+        out = [f"reading the current window from ActivityWatch at {self.url}"]
+        if INPUT_TYPE not in self._buckets:
+            out.append("ActivityWatch has no input watcher (aw-watcher-input) for this computer: "
+                       "input counts are not available")
+        if AFK_TYPE not in self._buckets:
             out.append("ActivityWatch has no AFK watcher: idle time is missing")
         return out

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 NAN = float("nan")
 
@@ -167,22 +169,31 @@ class BackendUnavailable(RuntimeError):
 
 class ProcessNames:
     """pid -> (process name, executable file name) through psutil, cached (a foreground pid is
-    asked every second); bounded, and cleared when it fills, so it never grows with uptime."""
+    asked every second); bounded, and cleared when it fills, so it never grows with uptime.
+
+    Keyed by pid *and* creation time, as psutil identifies a process: a pid the OS reuses for a
+    new program is a new entry, never the old program's name.
+    """
 
     MAX_ENTRIES = 256
 
-    def __init__(self) -> None:
-        self._cache: dict[int, tuple[str | None, str | None]] = {}
+    def __init__(self, process: Callable[[int], Any] | None = None) -> None:
+        self._cache: dict[tuple[int, float], tuple[str | None, str | None]] = {}
+        self._process = process
 
     def __call__(self, pid: int) -> tuple[str | None, str | None]:
-        if pid in self._cache:
-            return self._cache[pid]
         import os
 
         import psutil
 
         try:
-            p = psutil.Process(pid)
+            p = (self._process or psutil.Process)(pid)
+            key = (pid, float(p.create_time()))
+        except (psutil.Error, OSError):
+            return (None, None)
+        if key in self._cache:
+            return self._cache[key]
+        try:
             name = p.name()
             try:
                 exe = os.path.basename(p.exe()) or None
@@ -193,5 +204,5 @@ class ProcessNames:
             out = (None, None)
         if len(self._cache) >= self.MAX_ENTRIES:
             self._cache.clear()
-        self._cache[pid] = out
+        self._cache[key] = out
         return out

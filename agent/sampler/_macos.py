@@ -187,21 +187,27 @@ class MacBackend(Backend):
         return out
 
 
-class _PyObjCApi:  # pragma: no cover - needs macOS
-    def __init__(self) -> None:
-        try:
-            import AppKit
-            import ApplicationServices
-            import Quartz
-        except ImportError as exc:
-            raise BackendUnavailable(f"pyobjc is not installed ({exc})") from None
-        self.AS: Any = ApplicationServices
-        self.AppKit: Any = AppKit
-        self.Q: Any = Quartz
+class _PyObjCApi:
+    """The real macOS calls through PyObjC (the modules can be passed in, for tests)."""
+
+    START_TIMEOUT = 5.0
+
+    def __init__(self, quartz: Any = None, appkit: Any = None, app_services: Any = None) -> None:
+        if quartz is None:  # pragma: no cover - needs macOS
+            try:
+                import AppKit
+                import ApplicationServices
+                import Quartz
+            except ImportError as exc:
+                raise BackendUnavailable(f"pyobjc is not installed ({exc})") from None
+            quartz, appkit, app_services = Quartz, AppKit, ApplicationServices
+        self.AS: Any = app_services
+        self.AppKit: Any = appkit
+        self.Q: Any = quartz
         self._tap: Any = None
         self._loop: Any = None
 
-    def frontmost_app(self) -> tuple[str | None, str | None, int] | None:
+    def frontmost_app(self) -> tuple[str | None, str | None, int] | None:  # pragma: no cover
         app = self.AppKit.NSWorkspace.sharedWorkspace().frontmostApplication()
         if app is None:
             return None
@@ -240,8 +246,6 @@ class _PyObjCApi:  # pragma: no cover - needs macOS
         return bool(d.get("CGSSessionScreenIsLocked", False))
 
     def start_event_tap(self, counter: MacInputCounter) -> bool:
-        import threading
-
         Q = self.Q
         mask = 0
         for t in (KEY_DOWN, LEFT_DOWN, RIGHT_DOWN, OTHER_DOWN, SCROLL_WHEEL, MOUSE_MOVED,
@@ -273,19 +277,52 @@ class _PyObjCApi:  # pragma: no cover - needs macOS
         if tap is None:
             return False
         self._tap = tap
-        ready = threading.Event()
+        return self._run_tap_loop(tap)
+
+    def _run_tap_loop(self, tap: Any) -> bool:
+        """Run the tap's run loop on its own thread; True only once that loop is really running.
+
+        Success is a block the run loop itself executed, so a source that could not be created,
+        a thread that failed, or a run loop that returned at once all report False.
+        """
+        import threading
+
+        Q = self.Q
+        settled = threading.Event()
+        running: list[bool] = [False]
+
+        def loop_started() -> None:
+            running[0] = True
+            settled.set()
 
         def run() -> None:
-            source = Q.CFMachPortCreateRunLoopSource(None, tap, 0)
-            self._loop = Q.CFRunLoopGetCurrent()
-            Q.CFRunLoopAddSource(self._loop, source, Q.kCFRunLoopCommonModes)
-            Q.CGEventTapEnable(tap, True)
-            ready.set()
-            Q.CFRunLoopRun()
+            try:
+                source = Q.CFMachPortCreateRunLoopSource(None, tap, 0)
+                if source is None:
+                    return
+                self._loop = Q.CFRunLoopGetCurrent()
+                Q.CFRunLoopAddSource(self._loop, source, Q.kCFRunLoopCommonModes)
+                Q.CGEventTapEnable(tap, True)
+                Q.CFRunLoopPerformBlock(self._loop, Q.kCFRunLoopCommonModes, loop_started)
+                Q.CFRunLoopRun()
+            except Exception as exc:
+                log.warning("the event tap's run loop failed: %s", type(exc).__name__)
+            finally:
+                running[0] = False  # a loop that returned is not running any more
+                settled.set()
 
-        threading.Thread(target=run, name="taskclf-eventtap", daemon=True).start()
-        ready.wait(5.0)
-        return True
+        thread = threading.Thread(target=run, name="taskclf-eventtap", daemon=True)
+        thread.start()
+        settled.wait(self.START_TIMEOUT)
+        ok = running[0] and bool(Q.CGEventTapIsEnabled(tap))
+        if not ok:
+            log.warning("the event tap did not start: input counts come from the event counters")
+            try:
+                Q.CGEventTapEnable(tap, False)
+                self.stop_event_tap()
+            except Exception:
+                pass
+        return ok
 
     def stop_event_tap(self) -> None:
         if self._loop is not None:

@@ -33,6 +33,13 @@ from agent.sampler._base import (
     ProcessNames,
     Sample,
 )
+from agent.sampler._win_rawinput import (
+    KeyEvent,
+    MouseEvent,
+    declare,
+    decode_raw_input,
+    raw_input_types,
+)
 
 log = logging.getLogger("taskclf.agent.sampler.windows")
 
@@ -237,8 +244,8 @@ class _CtypesWin32:  # pragma: no cover - needs Windows
 
         self.ct: Any = ctypes
         self.wt: Any = wintypes
-        self.user32: Any = ctypes.WinDLL("user32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
-        self.kernel32: Any = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+        self.user32: Any = declare(ctypes.WinDLL("user32", use_last_error=True), "user32")  # type: ignore[attr-defined,unused-ignore]
+        self.kernel32: Any = declare(ctypes.WinDLL("kernel32", use_last_error=True), "kernel32")  # type: ignore[attr-defined,unused-ignore]
         self._thread: threading.Thread | None = None
         self._thread_id = 0
         self._names = ProcessNames()
@@ -307,29 +314,10 @@ class _CtypesWin32:  # pragma: no cover - needs Windows
         ct: Any = self.ct
         wt: Any = self.wt
         user32 = self.user32
-        WM_INPUT, RID_INPUT, RIM_TYPEMOUSE, RIM_TYPEKEYBOARD = 0x00FF, 0x10000003, 0, 1
+        WM_INPUT, RID_INPUT = 0x00FF, 0x10000003
         RIDEV_INPUTSINK, HWND_MESSAGE = 0x00000100, wt.HWND(-3)
         LRESULT = ct.c_ssize_t
         WNDPROC = ct.WINFUNCTYPE(LRESULT, wt.HWND, wt.UINT, wt.WPARAM, wt.LPARAM)
-
-        class RAWINPUTHEADER(ct.Structure):
-            _fields_ = [("dwType", wt.DWORD), ("dwSize", wt.DWORD), ("hDevice", wt.HANDLE),
-                        ("wParam", wt.WPARAM)]
-
-        class RAWMOUSE(ct.Structure):
-            _fields_ = [("usFlags", wt.USHORT), ("usButtonFlags", wt.USHORT),
-                        ("usButtonData", wt.USHORT), ("ulRawButtons", wt.ULONG),
-                        ("lLastX", wt.LONG), ("lLastY", wt.LONG), ("ulExtraInformation", wt.ULONG)]
-
-        class RAWKEYBOARD(ct.Structure):
-            _fields_ = [("MakeCode", wt.USHORT), ("Flags", wt.USHORT), ("Reserved", wt.USHORT),
-                        ("VKey", wt.USHORT), ("Message", wt.UINT), ("ExtraInformation", wt.ULONG)]
-
-        class _U(ct.Union):
-            _fields_ = [("mouse", RAWMOUSE), ("keyboard", RAWKEYBOARD)]
-
-        class RAWINPUT(ct.Structure):
-            _fields_ = [("header", RAWINPUTHEADER), ("data", _U)]
 
         class RAWINPUTDEVICE(ct.Structure):
             _fields_ = [("usUsagePage", wt.USHORT), ("usUsage", wt.USHORT),
@@ -341,26 +329,25 @@ class _CtypesWin32:  # pragma: no cover - needs Windows
                         ("hIcon", wt.HICON), ("hCursor", wt.HANDLE), ("hbrBackground", wt.HBRUSH),
                         ("lpszMenuName", wt.LPCWSTR), ("lpszClassName", wt.LPCWSTR)]
 
-        user32.DefWindowProcW.restype = LRESULT
-        user32.DefWindowProcW.argtypes = [wt.HWND, wt.UINT, wt.WPARAM, wt.LPARAM]
-        buf = ct.create_string_buffer(ct.sizeof(RAWINPUT) + 64)
+        layout = raw_input_types()
+        header_size = ct.sizeof(layout.header)
+        buf = ct.create_string_buffer(ct.sizeof(layout.rawinput) + 64)
         point = wt.POINT()
 
         def wndproc(hwnd: Any, msg: int, wparam: int, lparam: int) -> int:
             if msg == WM_INPUT:
                 size = wt.UINT(ct.sizeof(buf))
-                if user32.GetRawInputData(lparam, RID_INPUT, buf, ct.byref(size),
-                                          ct.sizeof(RAWINPUTHEADER)) > 0:
-                    ri = RAWINPUT.from_buffer(buf)
+                n = user32.GetRawInputData(lparam, RID_INPUT, buf, ct.byref(size), header_size)
+                if 0 < n <= ct.sizeof(buf):  # (UINT)-1 is an error
                     try:
-                        if ri.header.dwType == RIM_TYPEKEYBOARD:
-                            counter.keyboard(ri.data.keyboard.VKey, ri.data.keyboard.Flags)
-                        elif ri.header.dwType == RIM_TYPEMOUSE:
+                        event = decode_raw_input(buf.raw[:n])
+                        if isinstance(event, KeyEvent):
+                            counter.keyboard(event.vkey, event.flags)
+                        elif isinstance(event, MouseEvent):
                             cursor = None
                             if user32.GetCursorPos(ct.byref(point)):
                                 cursor = (point.x, point.y)
-                            counter.mouse(ri.data.mouse.usButtonFlags,
-                                          ri.data.mouse.usButtonData, cursor)
+                            counter.mouse(event.button_flags, event.button_data, cursor)
                     except Exception:
                         pass
             return int(user32.DefWindowProcW(hwnd, msg, wparam, lparam))

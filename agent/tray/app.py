@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.snapshot import AgentSnapshot
-from agent.tray.icon import IconState, icon_state, render_icon, size_for_backend
+from agent.tray.backends import TrayBackend, gtk_menu_texts, release_setup_thread
+from agent.tray.icon import IconState, icon_state, render_icon
 from agent.tray.menu_model import Action, Item, MenuContext, MenuModel, build_menu, hhmm
 
 log = logging.getLogger("taskclf.tray")
@@ -33,6 +35,8 @@ log = logging.getLogger("taskclf.tray")
 DUMP_ENV = "TASKCLF_TRAY_DUMP"
 NOTICE_SECONDS = 120.0
 DEBOUNCE_SECONDS = 1.5
+RETRAIN_LOG = "retrain.log"
+HOST_GRACE_SECONDS = 10.0  # a panel starting at login may come up after the tray
 
 
 class Runtime(Protocol):
@@ -47,6 +51,8 @@ class Runtime(Protocol):
     def pause(self, seconds: float | None) -> None: ...
     def resume(self) -> None: ...
     def reload_now(self) -> None: ...
+    def forget_last(self, minutes: int) -> Any: ...
+    def exclude_app(self, app_id: str) -> Any: ...
 
 
 class Autostart(Protocol):
@@ -99,7 +105,7 @@ class TrayApp:
         runtime: Runtime,
         home: Path,
         *,
-        pystray_module: Any = None,
+        backend: TrayBackend | None = None,
         autostart: Autostart | None = None,
         prompts: Prompts | None = None,
         notify_enabled: bool = False,
@@ -108,12 +114,16 @@ class TrayApp:
         clock: Callable[[], datetime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         tz: Any = None,
-        spawn: Callable[[list[str]], Any] | None = None,
+        spawn: Callable[..., Any] | None = None,
         start_runtime: bool = False,
+        host_problem: Callable[[], str | None] | None = None,
+        log_path: Path | None = None,
+        host_grace: float = HOST_GRACE_SECONDS,
+        open_page: Callable[[Path], bool] | None = None,
     ) -> None:
         self.runtime = runtime
         self.home = home
-        self._pystray = pystray_module
+        self._backend = backend
         self.autostart = autostart
         self.prompts = prompts
         self.notify_enabled = notify_enabled
@@ -131,6 +141,13 @@ class TrayApp:
         self._shown: tuple[IconState | None, str | None, dict[str, Any] | None] = (None, None, None)
         self._retrain_proc: Any = None
         self.start_runtime = start_runtime
+        self.host_problem = host_problem
+        self.log_path = log_path
+        self.host_grace = host_grace
+        self._quitting = threading.Event()
+        self._open_page = open_page
+        #: set by "Delete all my data": the caller starts the agent again, fresh, after run()
+        self.restart_requested = False
         self.exit_code = 0
         self.model: MenuModel = self._build(self._snapshot)
 
@@ -187,7 +204,7 @@ class TrayApp:
         icon = self._icon
         if icon is None:
             return
-        image = render_icon(state, size_for_backend(type(icon).__module__)) if state != old_state else None
+        image = render_icon(state, self.backend.icon_size) if state != old_state else None
         tip = model.tooltip if model.tooltip != old_tip else None
         menu_changed = dumped != old_menu
         if image is None and tip is None and not menu_changed:
@@ -198,9 +215,6 @@ class TrayApp:
                 icon.icon = image
             if tip is not None:
                 icon.title = tip
-                status_icon = getattr(icon, "_status_icon", None)  # pystray's GTK backend
-                if status_icon is not None and hasattr(status_icon, "set_tooltip_text"):
-                    status_icon.set_tooltip_text(tip)  # GTK shows the tooltip, not the title
             if menu_changed:
                 icon.update_menu()
                 # GTK rebuilds the menu in an idle callback of its own: dump after it ran
@@ -212,8 +226,8 @@ class TrayApp:
 
     def ui_call(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the thread that owns the UI (macOS and GTK need the main thread)."""
-        module = type(self._icon).__module__ if self._icon is not None else ""
-        if module.endswith(("_gtk", "_appindicator")):
+        loop = self.backend.ui_loop if self._icon is not None else "direct"
+        if loop == "glib":
             from gi.repository import GLib
 
             def once() -> bool:
@@ -221,7 +235,7 @@ class TrayApp:
                 return False
 
             GLib.idle_add(once)
-        elif module.endswith("_darwin"):
+        elif loop == "appkit":
             from PyObjCTools import AppHelper
 
             AppHelper.callAfter(_guard, fn)
@@ -235,14 +249,11 @@ class TrayApp:
         data = model.to_json()
         data["icon"] = {"kind": state.kind, "text": state.text, "color": state.color,
                         "warning": state.warning}
-        data["backend"] = type(self._icon).__module__ if self._icon is not None else None
+        data["backend"] = self.backend.name
         data["written_at"] = time.time()
-        gtk = _gtk_menu_texts(self._icon)
+        gtk = gtk_menu_texts(self.backend, self._icon) if self._icon is not None else None
         if gtk is not None:
-            data["gtk"] = gtk
-            status_icon = getattr(self._icon, "_status_icon", None)
-            if status_icon is not None:
-                data["gtk_tooltip"] = status_icon.get_tooltip_text()
+            data["gtk"], data["gtk_tooltip"] = gtk
         tmp = self.dump_path.with_suffix(".tmp")
         try:
             tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -252,22 +263,32 @@ class TrayApp:
 
     # ------------------------------------------------------------ pystray objects
 
-    def pystray_items(self, pystray: Any, items: tuple[Item, ...]) -> list[Any]:
+    @property
+    def backend(self) -> TrayBackend:
+        if self._backend is None:
+            from agent.tray.backends import choose_backend
+
+            self._backend = choose_backend()
+        return self._backend
+
+    def pystray_items(self, items: tuple[Item, ...]) -> list[Any]:
+        """The menu model as pystray items, within what the backend can show (its flags)."""
+        b = self.backend
         out: list[Any] = []
         for it in items:
             if it.separator:
-                out.append(pystray.Menu.SEPARATOR)
+                out.append(b.Menu.SEPARATOR)
                 continue
             action: Any
             if it.submenu is not None:
-                action = pystray.Menu(*self.pystray_items(pystray, it.submenu))
+                action = b.Menu(*self.pystray_items(it.submenu))
             else:
                 action = self._handler(it.action)
             checked = None if it.checked is None else _const(it.checked)
             out.append(
-                pystray.MenuItem(
-                    it.text, action, checked=checked, radio=it.radio, default=it.default,
-                    enabled=it.enabled,
+                b.MenuItem(
+                    it.text, action, checked=checked, radio=it.radio and b.has_menu_radio,
+                    default=it.default and b.has_default_action, enabled=it.enabled,
                 )
             )
         return out
@@ -325,6 +346,21 @@ class TrayApp:
             else:
                 self.autostart.disable()
                 self._say("✓ taskclf will not start at login")
+        elif a.kind == "open_timeline":
+            self._background(self._open_timeline, "timeline")
+        elif a.kind == "forget" and a.minutes:
+            minutes = a.minutes
+            self._say("Forgetting…")
+            self._background(lambda: self._result(rt.forget_last(minutes),
+                                                  f"Forgot the last {minutes} min"), "forget")
+        elif a.kind == "exclude_app" and a.app:
+            app_id = a.app
+            self._say("Forgetting…")
+            self._background(lambda: self._result(rt.exclude_app(app_id),
+                                                  f"{app_id} is never tracked"), "exclude-app")
+        elif a.kind == "delete_all":
+            self._say("Deleting all taskclf data…")
+            self._background(self._delete_all, "delete-all")
         elif a.kind == "quit":
             self.quit()
         else:
@@ -365,16 +401,51 @@ class TrayApp:
             self._say("Retraining is already running")
             return
         cmd = [*self.trainer, "--home", str(self.home)]
-        self._retrain_proc = self._spawn(cmd)
+        output = self.log_path.with_name(RETRAIN_LOG) if self.log_path is not None else None
+        self._retrain_proc = self._spawn(cmd, output=output)
         self._say("Retraining in the background; the new model loads by itself")
 
         def wait(p: Any = self._retrain_proc) -> None:
             rc = p.wait() if hasattr(p, "wait") else 0
-            self._say("✓ Retrain finished" if rc == 0 else f"⚠ Retrain failed (exit {rc}); see the logs",
+            self._say("✓ Retrain finished" if rc == 0 else f"⚠ Retrain failed (exit {rc}); see {self._shown_path(output)}",
                       failure=rc != 0)
             self.refresh()
 
         threading.Thread(target=wait, name="taskclf-retrain-wait", daemon=True).start()
+
+    def _background(self, fn: Callable[[], None], name: str) -> None:
+        """Slow actions run off the main thread; their outcome shows as the menu notice."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:
+                log.exception("%s failed", name)
+                self._say(f"⚠ {_short(exc)}", failure=True)
+            self.refresh()
+
+        threading.Thread(target=run, name=f"taskclf-{name}", daemon=True).start()
+
+    def _open_timeline(self) -> None:
+        from agent.dayview.report import open_page, write_report
+
+        today = self._clock().astimezone(self._tz).date()
+        written = write_report(self.home, today)
+        opener = self._open_page or open_page
+        if opener(written.html):
+            self._say("✓ Today's timeline is open in your browser")
+        else:
+            self._say(f"Today's timeline: {written.html}")
+
+    def _delete_all(self) -> None:
+        """Stop the agent, delete everything it stored, and start again fresh (a new identity
+        and title key); the restart happens after the tray's main loop has ended."""
+        from agent.forget import delete_everything
+
+        self.runtime.stop()
+        delete_everything(self.home)
+        self.restart_requested = True
+        self.ui_call(self.quit)
 
     def _open_folder(self) -> None:
         cmd = open_folder_command(self.home)
@@ -385,7 +456,17 @@ class TrayApp:
         else:
             self._spawn(cmd)
 
+    def _shown_path(self, path: Path | None) -> str:
+        """A log file as the user can find it (``~`` for the home folder)."""
+        if path is None:
+            return "the terminal output (the log folder is not writable)"
+        try:
+            return "~/" + path.relative_to(Path.home()).as_posix()
+        except ValueError:
+            return str(path)
+
     def quit(self) -> None:
+        self._quitting.set()
         icon = self._icon
         if icon is not None:
             icon.stop()
@@ -398,20 +479,22 @@ class TrayApp:
         With ``start_runtime`` the runtime starts in pystray's setup thread once the icon is
         visible; the caller always stops it after this returns.
         """
-        pystray = self._pystray
-        if pystray is None:
-            import pystray as _pystray
-
-            pystray = self._pystray = _pystray
-        menu = pystray.Menu(lambda: self.pystray_items(pystray, self.model.items))
-        self._icon = pystray.Icon("taskclf", None, self.model.tooltip, menu)
+        b = self.backend
+        menu = b.Menu(lambda: self.pystray_items(self.model.items))
+        self._icon = b.make_icon("taskclf", self.model.tooltip, menu)
         state = icon_state(self._snapshot)
-        self._icon.icon = render_icon(state, size_for_backend(type(self._icon).__module__))
+        self._icon.icon = render_icon(state, b.icon_size)
         self._shown = (state, self.model.tooltip, None)
         self.runtime.subscribe(self.on_snapshot)
-        self._install_signal_handlers()
+        icon = self._icon
+        if threading.current_thread() is threading.main_thread() and b.ui_loop != "glib":
+            signal.signal(signal.SIGTERM, lambda *_: self.quit())
 
         def setup(icon: Any) -> None:
+            if self._quitting.is_set():  # the loop failed to start: nothing to set up
+                return
+            if b.ui_loop == "glib":  # the GLib loop runs now, so it can deliver the signals
+                self._install_glib_signal_handlers()
             icon.visible = True
             self.refresh()
             if self.start_runtime:  # off the main thread, after the icon is visible
@@ -419,30 +502,42 @@ class TrayApp:
                     self.runtime.start()
                 except Exception:
                     log.exception("the agent runtime failed to start")
-                    self._say("⚠ The agent could not start; see the log", failure=True)
+                    self._say(f"⚠ The agent could not start; see {self._shown_path(self.log_path)}",
+                              failure=True)
             self.on_snapshot(self.runtime.snapshot())
+            self._check_tray_host()
 
         try:
-            self._icon.run(setup=setup)
+            icon.run(setup=setup)
+        except Exception:
+            self._quitting.set()
+            release_setup_thread(icon)
+            raise
         finally:
             self._icon = None
         return self.exit_code
 
-    def _install_signal_handlers(self) -> None:
-        import signal
+    def _install_glib_signal_handlers(self) -> None:
+        from gi.repository import GLib
 
-        module = type(self._icon).__module__
-        if module.endswith(("_gtk", "_appindicator")):
-            from gi.repository import GLib
+        def on_signal() -> bool:
+            self.quit()
+            return False
 
-            def on_signal() -> bool:
-                self.quit()
-                return False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, on_signal)
 
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, on_signal)
-        elif threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: self.quit())
+    def _check_tray_host(self) -> None:
+        """Say so when no system tray shows the icon (a tray started after us gets a grace)."""
+        if self.host_problem is None:
+            return
+        problem = self.host_problem()
+        if problem is not None and not self._quitting.wait(self.host_grace):
+            problem = self.host_problem()
+        if problem is None or self._quitting.is_set():
+            return
+        log.warning("%s", problem)  # the tray's console handler shows it on stderr too
+        self._notify(problem)
 
 
 def _const(value: bool) -> Callable[[Any], bool]:
@@ -461,42 +556,21 @@ def _short(exc: BaseException) -> str:
     return text[:80]
 
 
-def _spawn_detached(cmd: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+def _spawn_detached(cmd: list[str], output: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own session; its output goes to ``output`` (0600) when given."""
+    if output is None:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if hasattr(os, "fchmod"):  # an older file keeps no wider mode (POSIX only)
+            os.fchmod(fd, 0o600)
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                                start_new_session=True)
+    finally:
+        os.close(fd)
 
 
 def _dump_from_env() -> Path | None:
     value = os.environ.get(DUMP_ENV)
     return Path(value) if value else None
-
-
-def _gtk_menu_texts(icon: Any) -> list[Any] | None:
-    """The labels GTK really shows (walks the Gtk.Menu pystray built); None off GTK."""
-    handle = getattr(icon, "_menu_handle", None)
-    if handle is None or not type(icon).__module__.endswith("_gtk"):
-        return None
-
-    def walk(menu: Any) -> list[Any]:
-        out: list[Any] = []
-        for child in menu.get_children():
-            if type(child).__name__ == "SeparatorMenuItem":
-                out.append({"separator": True})
-                continue
-            label = child.get_child()
-            text = label.get_text() if hasattr(label, "get_text") else child.get_label()
-            entry: dict[str, Any] = {"text": text, "sensitive": bool(child.get_sensitive())}
-            if hasattr(child, "get_active"):
-                entry["active"] = bool(child.get_active())
-            sub = child.get_submenu()
-            if sub is not None:
-                entry["submenu"] = walk(sub)
-            out.append(entry)
-        return out
-
-    try:
-        return walk(handle)
-    except Exception:
-        return None

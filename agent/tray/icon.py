@@ -180,12 +180,3 @@ def render_template(state: IconState, size: int = 22) -> Image.Image:
 
 def render_all(state: IconState) -> dict[int, Image.Image]:
     return {size: render_icon(state, size) for size in SIZES}
-
-
-def size_for_backend(backend_module: str) -> int:
-    """The pixel size each pystray backend wants (it scales from there)."""
-    if backend_module.endswith("_win32"):
-        return 32
-    if backend_module.endswith("_darwin"):
-        return 44  # a 22 pt menu bar at 2x
-    return 64

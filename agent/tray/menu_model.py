@@ -15,6 +15,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from agent.snapshot import AgentSnapshot
+from agent.tray.today import today_rows
 from engine.labels import CORE_LABELS, MIXED_UNKNOWN, is_core_label
 from engine.record import Block, PredictionRecord
 
@@ -33,17 +34,19 @@ class Action:
     """What a click does; interpreted by the tray app against the runtime."""
 
     kind: str  # confirm | correct | label_last | answer_prompt | pause | resume | reload |
-    #            retrain | open_folder | autostart | quit
+    #            retrain | open_folder | autostart | quit | open_timeline | forget |
+    #            exclude_app | delete_all
     block_id: int | None = None
     label: str | None = None
     minutes: int | None = None
     bucket_start: str | None = None
     seconds: float | None = None
     enable: bool | None = None
+    app: str | None = None  # exclude_app: the app id captured when the menu was built
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
-        for name in ("block_id", "label", "minutes", "bucket_start", "seconds", "enable"):
+        for name in ("block_id", "label", "minutes", "bucket_start", "seconds", "enable", "app"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -441,20 +444,9 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
                     ),
                 )
             )
-    items.append(_today(s, tz))
+    items.append(_today(s, ctx.now, tz))
     if not s.learning.complete and s.model.kind != "starting":
-        lp = s.learning
-        items.append(
-            Item(
-                key="learning",
-                text=(
-                    f"Learning: {min(lp.labelled_buckets, lp.needed_buckets)}/{lp.needed_buckets}"
-                    f" labelled min · {min(lp.labelled_days, lp.needed_days)}/{lp.needed_days} days"
-                    f" · {min(lp.distinct_labels, lp.needed_labels)}/{lp.needed_labels} labels"
-                ),
-                enabled=False,
-            )
-        )
+        items.append(Item(key="learning", text=s.learning.line(), enabled=False))
     for i, w in enumerate(warning_lines(s)):
         items.append(Item(key=f"warning.{i}", text=w, enabled=False))
 
@@ -477,6 +469,7 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
             )
         )
     items.append(_model_menu(s, ctx))
+    items.append(_privacy_menu(s))
     items.append(_sep("sep.2"))
     items.append(Item(key="open_folder", text="Open data folder", action=Action("open_folder")))
     items.append(
@@ -499,20 +492,53 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
     )
 
 
-def _today(s: AgentSnapshot, tz: tzinfo | None) -> Item:
-    blocks = sorted(s.today_blocks, key=lambda b: b.start, reverse=True)[:MAX_TODAY_ITEMS]
-    if not blocks:
+def _today(s: AgentSnapshot, now: datetime, tz: tzinfo | None) -> Item:
+    """The local day, newest first: the user's own labels over the model's blocks."""
+    rows = today_rows(s.today_blocks, s.user_labels, now, tz)[::-1][:MAX_TODAY_ITEMS]
+    if not rows:
         sub: tuple[Item, ...] = (Item(key="today.none", text="Nothing yet today", enabled=False),)
     else:
         sub = tuple(
             Item(
-                key=f"today.{b.block_id}",
-                text=f"{hhmm(b.start, tz)}–{hhmm(b.end, tz)} {display_name(b.label, b.mapped_label)}",
+                key=f"today.{r.start.isoformat()}",
+                text=(f"{hhmm(r.start, tz)}–{hhmm(r.end, tz)} {display_name(r.label, r.mapped_label)}"
+                      + (" · yours" if r.yours else "")),
                 enabled=False,
             )
-            for b in blocks
+            for r in rows
         )
-    return Item(key="today", text="Today", submenu=sub)
+    opener = Item(key="today.timeline", text="Open today's timeline", action=Action("open_timeline"))
+    return Item(key="today", text="Today", submenu=(opener, _sep("today.sep"), *sub))
+
+
+FORGET_MINUTES = 60
+
+
+def _privacy_menu(s: AgentSnapshot) -> Item:
+    """Forget the last hour, never track the app in front, delete everything (confirmed by a
+    second item in its own submenu, so one slip of the mouse deletes nothing)."""
+    app = s.foreground_app
+    if app is not None:
+        never = Item(key="privacy.exclude", text=f"Never track {app[1]}",
+                     action=Action("exclude_app", app=app[0]))
+    else:
+        never = Item(key="privacy.exclude", text="Never track this app", enabled=False)
+    confirm = (
+        Item(key="privacy.delete.what", text="Removes the store, models, reports, logs and keys",
+             enabled=False),
+        Item(key="privacy.delete.yes", text="Yes, delete everything", action=Action("delete_all")),
+    )
+    return Item(
+        key="privacy",
+        text="Privacy",
+        submenu=(
+            Item(key="privacy.forget", text="Forget the last hour",
+                 action=Action("forget", minutes=FORGET_MINUTES)),
+            never,
+            _sep("privacy.sep"),
+            Item(key="privacy.delete", text="Delete all my data…", submenu=confirm),
+        ),
+    )
 
 
 def _calibration_text(s: AgentSnapshot) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.cli.registry import Command, CommandRegistry
 from engine.errors import TaskclfError
+from engine.paths import check_home, resolve_home
 
 #: Commands contributed by optional packages, so a missing one gets a helpful message.
 OPTIONAL_COMMANDS: dict[str, str] = {
@@ -51,8 +53,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line on stderr (the option and the problem), like every other
+    error of the command line; ``--help`` still shows the full usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser(reg: CommandRegistry) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="taskclf",
         description="taskclf: what kind of work are you doing right now? Local-first, private.",
     )
@@ -67,6 +77,7 @@ def build_parser(reg: CommandRegistry) -> argparse.ArgumentParser:
             return subparsers[path]
         parent_sp = ensure_group(path[:-1])
         gp = parent_sp.add_parser(path[-1], help=reg.group_help.get(path, f"{path[-1]} commands"))
+        gp.set_defaults(_group_parser=gp)  # `taskclf train` alone prints the train group's help
         parsers[path] = gp
         sp = gp.add_subparsers(dest=f"cmd{len(path)}", metavar="COMMAND")
         subparsers[path] = sp
@@ -95,10 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # a usage error (one line, already printed), --help or --version
+        return exc.code if isinstance(exc.code, int) else 2
     cmd: Command | None = getattr(args, "_command", None)
     if cmd is None:
-        parser.print_help(sys.stderr)
+        getattr(args, "_group_parser", parser).print_help(sys.stderr)
         return 2
     if getattr(args, "home", None):
         os.environ["TASKCLF_HOME"] = str(args.home)
@@ -107,9 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="taskclf: %(levelname)s: %(message)s",
     )
     try:
+        check_home(resolve_home(None))
         rc = cmd.run(args)
     except TaskclfError as exc:
         print(f"taskclf: error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:  # the store: disk full, read-only folder, locked...
+        print(f"taskclf: error: the store could not be written or read ({_one_line(exc)})", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a folder or file the command needs: disk full, permissions...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"taskclf: error: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
         return 1
     except ImportError as exc:
         missing = getattr(exc, "name", None) or str(exc)
@@ -123,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return int(rc or 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

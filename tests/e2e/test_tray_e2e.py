@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 import pytest
-from tray_stack import Box, TrayStack, tray_stack, wait_for  # noqa: F401 - fixture
+from tray_stack import Box, TrayStack, bare_stack, tray_stack, wait_for  # noqa: F401 - fixtures
 
 from agent.tray.icon import PAUSED_COLOR
 from agent.tray.menu_model import MenuModel
@@ -315,12 +315,19 @@ def test_taskclf_tray_starts_and_stops_cleanly_on_sigterm(tray_stack: TrayStack,
     """`taskclf tray` through the dispatcher; logout / `kill` quits the loop and exits 0."""
     stack = tray_stack
     home, first_model = make_home(tmp_path)
+    with open(home / "config.toml", "a") as f:
+        f.write('log_level = "INFO"\n')
     app = App(stack, home, tmp_path / "menu.json",
               cmd=[sys.executable, "-m", "engine.cli.main", "tray"], test_options=False)
     try:
         wait_for("the icon docked in the tray", lambda: stack.find_icon(app.pid), 20)
         wait_for("the model named in the menu",
                  lambda: (d := app.model()) and first_model in json.dumps(d["items"]), 40)
+        # chosen by the tray itself (no PYSTRAY_BACKEND): GTK, with no AppIndicator typelib here
+        assert app.model()["backend"] == "gtk"  # type: ignore[index]
+        log_file = home / "logs" / "agent.log"
+        assert log_file.stat().st_mode & 0o777 == 0o600
+        assert "tray backend: gtk" in log_file.read_text()
         maps = Path(f"/proc/{app.pid}/maps").read_text()
         assert not [m for m in ("sklearn", "scipy", "pandas") if f"/{m}/" in maps]
         psutil.Process(app.pid).terminate()
@@ -331,3 +338,33 @@ def test_taskclf_tray_starts_and_stops_cleanly_on_sigterm(tray_stack: TrayStack,
 
     with Store.open(store_path(home), readonly=True) as store:
         assert store.integrity_check() == "ok"
+
+
+def test_no_tray_host_is_said_and_sigterm_still_quits(bare_stack: TrayStack, tmp_path: Path) -> None:  # noqa: F811
+    """Without a system tray the icon cannot appear: one line says so; the agent keeps running."""
+    home, _ = make_home(tmp_path)
+    app = App(bare_stack, home, tmp_path / "menu.json", test_options=False)
+    try:
+        log = bare_stack.run / "app.log"
+        wait_for("the no-tray line", lambda: "no system tray is running" in log.read_text(), 40)
+        assert app.proc.poll() is None  # still recording
+        psutil.Process(app.pid).terminate()
+        assert app.proc.wait(15) == 0, log.read_text()[-2000:]
+        text = log.read_text()
+        assert "Traceback" not in text
+        assert "no system tray is running" in (home / "logs" / "agent.log").read_text()
+    finally:
+        app.stop()
+
+
+def test_no_session_bus_is_one_line_and_no_hang(bare_stack: TrayStack, tmp_path: Path) -> None:  # noqa: F811
+    """No D-Bus session bus: a one-line error and exit 1, not a traceback and a hang."""
+    home, _ = make_home(tmp_path)
+    env = {k: v for k, v in bare_stack.env.items()
+           if k not in {"DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"}}
+    proc = subprocess.run([sys.executable, "-m", "engine.cli.main", "tray", "--home", str(home)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("taskclf: no D-Bus session bus"), proc.stderr
+    assert "taskclf agent --headless" in lines[0]

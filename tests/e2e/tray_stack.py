@@ -100,7 +100,11 @@ class TrayStack:
         self.procs.append(p)
         return p
 
-    def start(self) -> TrayStack:
+    def start(self, *, tray_host: bool = True) -> TrayStack:
+        """Xvfb, a private session bus, a notification service and (unless told not to) trayer.
+
+        No ``PYSTRAY_BACKEND``: the tray chooses its backend itself, as on a user's desktop.
+        """
         base = {k: v for k, v in os.environ.items() if k not in {"DISPLAY", "WAYLAND_DISPLAY",
                                                                  "DBUS_SESSION_BUS_ADDRESS"}}
         r, w = os.pipe()
@@ -130,7 +134,6 @@ class TrayStack:
             **base,
             "DISPLAY": self.display,
             "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}",
-            "PYSTRAY_BACKEND": "gtk",
             "NO_AT_BRIDGE": "1",
             "GSETTINGS_BACKEND": "memory",
         }
@@ -140,6 +143,8 @@ class TrayStack:
         notes = self.run / "notifications.jsonl"
         self._spawn("notifyd", [sys.executable, str(HERE / "fake_notifyd.py"), str(notes)], env=self.env)
         wait_for("the fake notification service", lambda: notes.exists() and "_ready" in notes.read_text(), 10)
+        if not tray_host:
+            return self
         self._spawn("trayer", ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
                                "--height", "32", "--transparent", "false", "--tint", "0x404040",
                                "--SetDockType", "true", "--SetPartialStrut", "true"], env=self.env)
@@ -266,6 +271,16 @@ class TrayStack:
 
 @pytest.fixture
 def tray_stack(tmp_path: Path) -> Iterator[TrayStack]:
+    yield from _stack(tmp_path, tray_host=True)
+
+
+@pytest.fixture
+def bare_stack(tmp_path: Path) -> Iterator[TrayStack]:
+    """The same X server and session bus with no system tray running."""
+    yield from _stack(tmp_path, tray_host=False)
+
+
+def _stack(tmp_path: Path, *, tray_host: bool) -> Iterator[TrayStack]:
     missing = missing_prerequisites()
     if missing:
         msg = "tray e2e prerequisites missing: " + ", ".join(missing)
@@ -274,6 +289,6 @@ def tray_stack(tmp_path: Path) -> Iterator[TrayStack]:
         pytest.skip(msg)
     stack = TrayStack(tmp_path / "stack")
     try:
-        yield stack.start()
+        yield stack.start(tray_host=tray_host)
     finally:
         stack.stop()

@@ -36,9 +36,11 @@ class XSession:
                              timeout=30)
         return out.stdout.strip()
 
-    def window(self, instance: str, cls: str, title: str) -> str:
-        """Open a small window with this WM_CLASS and title; returns its id once it is mapped."""
-        p = subprocess.Popen([sys.executable, str(HERE / "xwin.py"), instance, cls, title],
+    def window(self, instance: str, cls: str, title: str, *, pid: bool = True) -> str:
+        """Open a small window with this WM_CLASS and title; returns its id once it is mapped.
+        ``pid=False``: no _NET_WM_PID, so the app is identified by its WM_CLASS."""
+        extra = [] if pid else ["--no-pid"]
+        p = subprocess.Popen([sys.executable, str(HERE / "xwin.py"), instance, cls, title, *extra],
                              env=self.env, stdout=subprocess.PIPE)
         self.procs.append(p)
         assert p.stdout is not None

@@ -1,8 +1,9 @@
 """A tiny X11 window with a chosen WM_CLASS and title, for the end-to-end tests.
 
-Usage: python xwin.py INSTANCE CLASS TITLE
-Sets WM_CLASS, WM_NAME, _NET_WM_NAME and _NET_WM_PID like a real toolkit does, maps the window
-and serves events until killed.
+Usage: python xwin.py INSTANCE CLASS TITLE [--no-pid]
+Sets WM_CLASS, WM_NAME, _NET_WM_NAME and _NET_WM_PID like a real toolkit does (``--no-pid``:
+no _NET_WM_PID, like many plain X clients, so the app is known by its WM_CLASS alone), maps the
+window and serves events until killed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def main() -> None:
     win.set_wm_name(title)
     utf8 = d.intern_atom("UTF8_STRING")
     win.change_property(d.intern_atom("_NET_WM_NAME"), utf8, 8, title.encode("utf-8"))
-    win.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [os.getpid()])
+    if "--no-pid" not in sys.argv[4:]:
+        win.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [os.getpid()])
     win.map()
     d.flush()
     print(win.id, flush=True)

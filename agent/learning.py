@@ -1,0 +1,16 @@
+"""Progress toward personal tuning (what the menu shows), counted as ``taskclf personalize``
+counts it: ``engine.eligibility`` on the user's recorded buckets that a human span covers, on
+local days, leaving out days the deployed bundle trained on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.snapshot import LearningProgress
+from engine.eligibility import store_eligibility, trained_days
+from engine.store import Store
+
+
+def learning_progress(store: Store, user_id: str, bundle: Any = None) -> LearningProgress:
+    e = store_eligibility(store, user_id, trained_days(bundle).get(user_id))
+    return LearningProgress(labelled_buckets=e.minutes, labelled_days=e.days, distinct_labels=e.labels)

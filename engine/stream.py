@@ -1,0 +1,120 @@
+"""One stream from activity records (or stored feature rows) through the feature builder and
+the engine, with one warm-up rule, used by every consumer: the agent's restart and catch-up,
+``infer batch``, the demo's replay and ``train evaluate``.
+
+The warm-up rule: buckets before ``emit_from`` are not predicted for output; the engine is
+warmed with those of them that belong to the session of the first emitted bucket (older ones
+cannot change its predictions: smoothing starts over with each session). The feature builder
+sees every record it is given, so a caller gives records from at least the last gap of
+``BREAK_SECONDS`` before ``emit_from`` (``engine.sessions.resume_index``).
+
+Generator in, generator out: records are read one at a time and predictions yielded as they
+are made; the memory held is one session of warm-up rows at most.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from engine.activity import ActivityRecord
+from engine.record import PredictionRecord
+
+if TYPE_CHECKING:
+    from engine.features import FeatureBuilder, FeatureRow
+    from engine.pipeline import Engine
+
+log = logging.getLogger("taskclf.engine.stream")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRow:
+    """A feature row already built (e.g. read from the store), ready for the engine."""
+
+    user_id: str
+    bucket_start: datetime
+    session_id: str | None
+    local_day: date
+    features: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One emitted bucket: its record and built row (None for a ``StreamRow`` input)."""
+
+    record: ActivityRecord | None
+    row: FeatureRow | None
+    prediction: PredictionRecord
+
+
+def local_day(record: ActivityRecord) -> date:
+    """The user's own date of a bucket, from the UTC offset recorded with it."""
+    return (record.bucket_start.astimezone(UTC)
+            + timedelta(minutes=record.utc_offset_minutes)).date()
+
+
+#: ``on_refused(record, error)``: a record the builder refused (out of order, invalid).
+OnRefused = Callable[[ActivityRecord, Exception], None]
+
+
+def _log_refused(record: ActivityRecord, exc: Exception) -> None:
+    log.warning("bucket %s skipped: %s", record.bucket_start.isoformat(), exc)
+
+
+def stream(
+    source: Iterable[ActivityRecord | StreamRow],
+    engine: Engine,
+    *,
+    emit_from: datetime | None = None,
+    builder: FeatureBuilder | None = None,
+    on_refused: OnRefused = _log_refused,
+) -> Iterator[Step]:
+    """Predict ``source`` (one user, time order) with ``engine``; yield a ``Step`` per bucket at
+    or after ``emit_from`` (all when None). ``builder`` (a fresh one by default) keeps its state
+    after the stream, so a live caller can continue with it."""
+    from engine.features import FeatureBuilder, FeatureInputError
+
+    b = builder if builder is not None else FeatureBuilder()
+    warm: list[StreamRow] = []
+    warmed = emit_from is None
+    for item in source:
+        rec: ActivityRecord | None = None
+        row: FeatureRow | None = None
+        if isinstance(item, ActivityRecord):
+            rec = item
+            try:
+                row = b.push(item)
+            except FeatureInputError as exc:
+                on_refused(item, exc)
+                continue
+            if row is None:  # a second record of a bucket already built
+                continue
+            prepared = StreamRow(row.user_id, row.bucket_start, row.session_id, local_day(item),
+                                 row.features)
+        else:
+            prepared = item
+        if not warmed:
+            assert emit_from is not None
+            if prepared.bucket_start < emit_from:
+                if warm and warm[-1].session_id != prepared.session_id:
+                    warm.clear()
+                warm.append(prepared)
+                continue
+            warmed = True
+            for w in warm:
+                _step(engine, w)
+            warm.clear()
+        yield Step(rec, row, _step(engine, prepared))
+
+
+def _step(engine: Engine, row: StreamRow) -> PredictionRecord:
+    return engine.step(row.features, user_id=row.user_id, bucket_start=row.bucket_start,
+                       session_id=row.session_id, local_day=row.local_day)
+
+
+def drain(steps: Iterable[Step]) -> int:
+    """Run a stream for its effect on the engine's state; returns how many buckets."""
+    return sum(1 for _ in steps)
