@@ -3,8 +3,8 @@
 A stored object is ``(shape, blob)``:
 - ``shape`` numbers its tuple of top-level keys (the ``shapes`` table), so keys are not repeated
   per row;
-- the blob is one codec byte then raw DEFLATE (with the store's preset dictionary of app ids,
-  categories, labels and key names, the ``dictionaries`` table) of: a varint count ``n``, ``n``
+- the blob is one codec byte then raw DEFLATE (with the store's preset dictionary of key names,
+  categories and labels, the ``dictionaries`` table) of: a varint count ``n``, ``n``
   little-endian float64 values, and the positional JSON of the values, where each float whose
   shortest text is longer than its 8 binary bytes, and every non-finite float, is written as
   the token ``NaN`` and read back, bit for bit and in document order, from the float64 array.

@@ -151,8 +151,10 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def dictionary_words() -> Iterable[str]:
-    """The preset dictionary's words (frozen into each store by migration 3)."""
-    from engine.apps import _TABLE, CATEGORIES
+    """The preset dictionary's words (frozen into each store by migration 3): key names,
+    categories and labels only. No app ids: a store must hold no trace of an app the user
+    never used (or excluded)."""
+    from engine.apps import CATEGORIES
     from engine.labels import LABEL_ORDER
     from engine.titles import DOMAIN_CATEGORIES
 
@@ -162,6 +164,5 @@ def dictionary_words() -> Iterable[str]:
     yield from LABEL_ORDER
     yield from DOMAIN_CATEGORIES
     yield from CATEGORIES
-    yield from (app_id for app_id, _, _ in _TABLE)
     yield from ('"synthetic"', '"x11"', "null,null", "true,false,false", "false,true,false",
                 "false,false,true", "false,false,false", "60.0,", "0.0,", "1.0,", ":00+00:00")

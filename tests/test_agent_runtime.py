@@ -20,6 +20,7 @@ from engine.activity import ActivityRecord
 from engine.paths import store_path
 from engine.store import Store
 from tests.agent_helpers import FakeBackend, editor_sample, last_field, make_runtime, wait_for
+from tests.store_helpers import readable
 
 
 def _store(home: Path) -> Store:
@@ -68,7 +69,7 @@ def test_raw_title_never_reaches_the_store(home: Path) -> None:
     _run(rt, 2.3)
     for f in home.rglob("*"):
         if f.is_file():
-            data = f.read_bytes()
+            data = readable(f.read_bytes())
             assert b"ZEBRA" not in data, f
             assert "ZEBRA".encode("utf-16-le") not in data, f
 
