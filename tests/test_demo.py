@@ -37,6 +37,14 @@ def test_demo_prints_progress_timelines_and_the_report_path(demo_home: Path) -> 
     assert report.is_file() and report.parent.parent.parent == demo_home / "artifacts"
     elapsed = float(re.findall(r"^\[\s*([\d.]+)s\] done$", out, re.M)[-1])
     assert elapsed > 0
+    # where it left its home, and how to use or remove it
+    assert f"The demo's home is kept in {demo_home}" in out
+    assert f"rm -rf {demo_home}" in out
+    failed = re.findall(r"^  FAIL  (\w+)", out, re.M)
+    if failed:  # every failed gate is explained in plain words
+        assert "What did not meet its target, in plain words:" in out
+        for name in failed:
+            assert re.search(rf"^  - {name}: ", out, re.M), name
 
 
 def test_demo_report_has_every_gate_split_and_plot(demo_home: Path) -> None:

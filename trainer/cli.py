@@ -258,7 +258,11 @@ def _print_gates(ev: dict[str, Any]) -> None:
         vs = "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
         _say(f"  {g['status']:4}  {name:34} {vs:>8}  ({g['threshold']})")
     if ev["failed_gates"]:
+        from trainer.gate_text import failed_in_plain_words
+
         _say(f"failed gates: {', '.join(ev['failed_gates'])}")
+        for line in failed_in_plain_words(ev["gates"]):
+            _say(f"  - {line}")
 
 
 def _all_configure(p: argparse.ArgumentParser) -> None:

@@ -119,6 +119,7 @@ def run_demo(
     from engine.paths import ensure_home, store_path
     from engine.policy import load_policy
     from engine.store import Store
+    from trainer.gate_text import failed_in_plain_words
     from trainer.synth import SynthConfig
     from trainer.synth_store import frame_from_days, write_synthetic
     from trainer.workflow import bundle_split, train_all
@@ -173,6 +174,16 @@ def run_demo(
         v = g["value"]
         vs = "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
         print(f"  {g['status']:4}  {name:34} {vs:>8}  ({g['threshold']})", file=out)
+    failed = failed_in_plain_words(ev["gates"])
+    if failed:
+        print("\n  What did not meet its target, in plain words:", file=out)
+        for line in failed:
+            print(f"  - {line}", file=out)
+        print("  The demo still finished: a failed gate says this synthetic model is not good "
+              "enough on that point; the report shows the numbers behind it.", file=out)
     print(f"\npolicy: {res.policy_path}\nreport: {res.report_dir / 'report.md'}", file=out)
     clock.say("done")
+    print(f"\nThe demo's home is kept in {home}\n"
+          f"  see its model in the tray:  taskclf tray --home {home}\n"
+          f"  remove it:                  rm -rf {home}", file=out)
     return 0
