@@ -38,7 +38,8 @@ _DEVICE_HAS = (
     " AND o.src != ? AND x.bucket_start = ?)"
 )
 _INSERT_RECORD = (
-    "INSERT OR IGNORE INTO records (src, bucket_start, shape, data) SELECT ?, ?, ?, ?"
+    "INSERT OR IGNORE INTO records (src, bucket_start, seconds, utc_offset, shape, data)"
+    " SELECT ?, ?, ?, ?, ?, ?"
     f" WHERE NOT {_DEVICE_HAS.format(t='records')}"
 )
 _UPSERT_FEATURE_ROW = (
@@ -184,7 +185,9 @@ class BucketTables:
     def _insert_record(self, conn: sqlite3.Connection, rec: ActivityRecord, start: int) -> bool:
         src = self._packer.src(conn, rec.user_id, rec.device_id)
         shape, data = self._packer.pack(conn, rec.to_json(), derived_record(rec.user_id, rec.device_id, start))
-        return conn.execute(_INSERT_RECORD, (src, start, shape, data, rec.device_id, src, start)).rowcount == 1
+        args = (src, start, int(rec.bucket_seconds), rec.utc_offset_minutes, shape, data,
+                rec.device_id, src, start)
+        return conn.execute(_INSERT_RECORD, args).rowcount == 1
 
     def has_record(self, device_id: str, bucket_start: datetime) -> bool:
         start = to_s(bucket_start, "bucket_start")
@@ -215,6 +218,40 @@ class BucketTables:
 
     def last_records(self, user_id: str, since: datetime) -> list[ActivityRecord]:
         return list(self.records(user_id=user_id, start=since))
+
+    def labelled_buckets(
+        self,
+        user_id: str,
+        provenances: frozenset[str],
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[int, int | None, str]]:
+        """(bucket_start epoch s, utc offset minutes, label) of ``user_id``'s recorded buckets
+        that one span of these provenances covers completely, for spans overlapping
+        [start, end). Integers only, read from the keys: no record is decoded, so counting
+        the labelled history costs an index walk (the agent's learning progress)."""
+        where: list[str] = ["s.user_id = ?"]
+        args: list[Any] = [user_id]
+        if start is not None:
+            where.append("s.end_us > ?")
+            args.append(to_us(start, "start"))
+        if end is not None:
+            where.append("s.start_us < ?")
+            args.append(to_us(end, "end"))
+        provs = sorted(provenances)
+        where.append(f"s.provenance IN ({','.join('?' * len(provs))})")
+        args.extend(provs)
+        out: dict[int, tuple[int, int | None, str]] = {}
+        for src, _, _ in self._sources(user_id):
+            rows = self._read(
+                "SELECT r.bucket_start, r.utc_offset, s.label FROM label_spans s JOIN records r"
+                " ON r.src = ? AND r.bucket_start >= (s.start_us + 999999) / 1000000"
+                " AND (r.bucket_start + r.seconds) * 1000000 <= s.end_us"
+                f" WHERE {' AND '.join(where)}", [src, *args])
+            for b, off, label in rows:
+                out.setdefault(int(b), (int(b), None if off is None else int(off), str(label)))
+        return [out[k] for k in sorted(out)]
 
     def count_records(self, *, user_id: str | None = None) -> int:
         return sum(int(self._read("SELECT COUNT(*) FROM records WHERE src = ?", (src,))[0][0])

@@ -43,6 +43,8 @@ BUCKET_TABLES: tuple[str, ...] = (
     """CREATE TABLE records (
         src INTEGER NOT NULL,
         bucket_start INTEGER NOT NULL,
+        seconds INTEGER NOT NULL,
+        utc_offset INTEGER,
         shape INTEGER NOT NULL,
         data BLOB NOT NULL,
         PRIMARY KEY (src, bucket_start)
@@ -119,7 +121,11 @@ def _copy(conn: sqlite3.Connection, packer: Packer, select: str, table: str, put
 def _put_record(conn: sqlite3.Connection, packer: Packer, src: int, user: str, device: str,
                 start: int, obj: dict[str, Any], _row: Any) -> None:
     shape, data = packer.pack(conn, obj, derived_record(user, device, start))
-    conn.execute("INSERT INTO records VALUES (?, ?, ?, ?)", (src, start, shape, data))
+    off = obj.get("utc_offset_minutes")
+    secs = obj.get("bucket_seconds")
+    conn.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                 (src, start, secs if isinstance(secs, int) and not isinstance(secs, bool) else 60, off if isinstance(off, int) and not isinstance(off, bool) else None,
+                  shape, data))
 
 
 def _put_feature_row(conn: sqlite3.Connection, packer: Packer, src: int, user: str, device: str,

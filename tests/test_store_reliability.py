@@ -119,7 +119,7 @@ if mode == "mid-transaction":
     conn.execute("BEGIN IMMEDIATE")
     src = conn.execute("INSERT INTO sources (user_id, device_id) VALUES ('u9', 'dx')").lastrowid
     for m in range(500):
-        conn.execute("INSERT INTO records (src, bucket_start, shape, data) VALUES (?, ?, 1, x'00')", (src, m))
+        conn.execute("INSERT INTO records (src, bucket_start, seconds, shape, data) VALUES (?, ?, 60, 1, x'00')", (src, m))
     conn.execute("UPDATE label_spans SET label = 'Meet'")
     os.kill(os.getpid(), signal.SIGKILL)
 i = int(sys.argv[3])
