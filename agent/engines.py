@@ -99,16 +99,30 @@ class BuiltEngine:
     policy_raw: bytes | None = None  # the exact bytes that validated (kept as last good)
 
 
+def day_one(taxonomy: Taxonomy | None) -> Engine:
+    """The engine before the user has a model (the rules or the shipped starter model)."""
+    from engine.starter import day_one_engine
+
+    engine: Engine = day_one_engine(taxonomy)
+    return engine
+
+
+def day_one_kind_of(engine: Engine) -> str:
+    """``starter`` for the shipped starter model, else ``rules`` (what the menu says)."""
+    from engine.starter import STARTER_MODEL_ID
+
+    return "starter" if engine.bundle is not None and engine.model_id == STARTER_MODEL_ID else "rules"
+
+
 class EngineHost:
     """Feature builder + live engine for one user; used from the writer thread only."""
 
     def __init__(self, user_id: str, *, taxonomy: Taxonomy | None = None) -> None:
-        from engine.pipeline import Engine
 
         self.user_id = user_id
         self.taxonomy = taxonomy
         self.builder = new_builder()
-        self.engine: Engine = Engine.rules(taxonomy)
+        self.engine: Engine = day_one(taxonomy)
         self.kind = "starting"
         self.model_id: str | None = None
         self.policy_error: str | None = None
@@ -169,11 +183,11 @@ class EngineHost:
             if self.kind == "starting":
                 self.kind = "rules"
             return
-        from engine.pipeline import Engine
 
         if built is None:
-            new = Engine.rules(self.taxonomy)
-            kind, model_id, last_good = "rules", None, False
+            new = day_one(self.taxonomy)
+            kind, last_good = day_one_kind_of(new), False
+            model_id = new.model_id if kind == "starter" else None
         else:
             self.taxonomy = built.engine.taxonomy
             new, kind, model_id, last_good = (built.engine, built.kind, built.model_id,
@@ -210,7 +224,7 @@ class EngineHost:
         kind = self.kind
         return ModelStatus(
             kind=kind,
-            model_id=self.model_id if kind == "model" else None,
+            model_id=self.model_id if kind in ("model", "starter") else None,
             calibrated_for_user=calibrated,
             threshold=threshold,
             threshold_source=source,

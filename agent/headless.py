@@ -101,7 +101,7 @@ def run_headless(
                           file=out, flush=True)
                 engine_changed = (snap.model.kind, snap.model.model_id) != (prev[2], prev[3])
                 error_cleared = prev[1] is not None and snap.model.policy_error is None
-                if snap.model.kind in ("model", "rules") and (engine_changed or error_cleared):
+                if snap.model.kind in ("model", "rules", "starter") and (engine_changed or error_cleared):
                     print(f"# engine: {snap.model.model_id or 'rules'}", file=out, flush=True)
             if snap.last is not None and snap.last.bucket_start != last_printed[0]:
                 last_printed[0] = snap.last.bucket_start

@@ -9,6 +9,7 @@ in the middle, and says so when an agent is running. Excluding an app only edits
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -58,7 +59,15 @@ def run_forget(args: argparse.Namespace) -> int:
     with _agent_stopped(home), Store.open(store_path(home)) as store:
         done = forget_since(home, store, _now() - timedelta(minutes=args.last))
     print(f"Forgot the last {args.last} min: {done.summary()}.")
-    return 0 if done.scrubbed else 1
+    return _scrubbed(done.scrubbed)
+
+
+def _scrubbed(ok: bool) -> int:
+    if ok:
+        return 0
+    print("taskclf: another program (a trainer run?) kept the store's journal busy, so deleted "
+          "rows may still be in it; run the command again once it has finished", file=sys.stderr)
+    return 1
 
 
 def configure_exclude(p: argparse.ArgumentParser) -> None:
@@ -85,7 +94,7 @@ def run_exclude(args: argparse.Namespace) -> int:
         with _agent_stopped(home), Store.open(store_path(home)) as store:
             done = forget_app(home, store, app_id)
         print(f"Forgot {done.summary()} with {app_id} in front.")
-        return 0 if done.scrubbed else 1
+        return _scrubbed(done.scrubbed)
     return 0
 
 

@@ -194,10 +194,13 @@ class PolicyWatcher:
         return True
 
     def _rules(self) -> BuiltEngine:
-        from engine.pipeline import Engine
+        from agent.engines import day_one, day_one_kind_of
 
         tax, _ = self.taxonomy_loader()
-        return BuiltEngine(engine=Engine.rules(tax), kind="rules", model_id=None, source="none")
+        engine = day_one(tax)
+        kind = day_one_kind_of(engine)
+        return BuiltEngine(engine=engine, kind=kind, model_id=engine.model_id if kind == "starter" else None,
+                           source="none")
 
     def _taxonomy_changed(self) -> bool:
         path = self.taxonomy_file()

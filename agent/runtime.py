@@ -39,6 +39,7 @@ from agent.engines import BuiltEngine
 from agent.exclusions import LiveExclusions
 from agent.labels_service import ActionResult, LabelService
 from agent.pause import PAUSED_FOREVER, STATE_PAUSED_UNTIL, PauseControl
+from agent.personalize_trigger import PersonalizeTrigger
 from agent.privacy_actions import PrivacyActions
 from agent.prompts import PromptScheduler
 from agent.reload import PolicyWatcher
@@ -127,6 +128,7 @@ class AgentRuntime:
         self.sampler: SamplerLoop | None = None
         self.processor: BucketProcessor | None = None
         self.prompts: PromptScheduler | None = None
+        self.personalizer: PersonalizeTrigger | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -139,7 +141,9 @@ class AgentRuntime:
         self.labels.user_id = self.user_id
         self.labels.queue.clean_partial_writes()
         self.config, warnings = engines.load_config(self.home)
-        self._config_warnings = tuple(warnings)
+        from engine.desktop_tables import load_user_tables
+
+        self._config_warnings = tuple(warnings) + tuple(load_user_tables(self.home))
         self.sample_seconds = float(self._sample_seconds_arg or self.config.sample_seconds or 1.0)
 
         backend, self._backend_note = self._open_backend()
@@ -149,7 +153,8 @@ class AgentRuntime:
             local_offset=self.clock.local_offset,
         )
         self.sampler = SamplerLoop(
-            backend=backend, guard=GuardedBackend(backend, timeout=self._sampler_timeout),
+            backend=backend,
+            guard=GuardedBackend(backend, timeout=self._sampler_timeout, clock=self.clock.monotonic),
             aggregator=aggregator, clock=self.clock, pause=self.pause_control,
             title_key=title_key, sample_seconds=self.sample_seconds,
             on_bucket=self._enqueue_bucket, on_sampler_state=self._on_sampler_state,
@@ -199,6 +204,15 @@ class AgentRuntime:
             taxonomy_file=lambda: taxonomy_file(self.home, self.config),
         )
         self._watcher.start()
+        self.personalizer = PersonalizeTrigger(self.home, clock=self.clock, hub=self._hub,
+                                               mode=self.config.personalize)
+        self._hub.subscribe(self.personalizer.observe)
+        if self.config.activitywatch_export:  # loopback only: the URL was checked on load
+            from agent.activitywatch.upkeep import ExportUpkeep
+
+            upkeep = ExportUpkeep(self.home, self.config.activitywatch_url)
+            threading.Thread(target=upkeep.run, args=(self._stop,), name="taskclf-aw-export",
+                             daemon=True).start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop sampling, finalise the open bucket (partial) and close the store."""

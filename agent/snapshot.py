@@ -10,7 +10,7 @@ from engine.record import Block, PredictionRecord
 
 @dataclass(frozen=True, slots=True)
 class ModelStatus:
-    kind: str  # "starting" | "rules" | "model"
+    kind: str  # "starting" | "rules" | "starter" | "model"
     model_id: str | None = None  # bundle run_id when kind == "model"
     calibrated_for_user: bool = False  # a per-user calibrator exists for this user
     threshold: float | None = None
@@ -59,6 +59,7 @@ class AgentSnapshot:
     paused_until: str | None = None  # ISO UTC; "forever" when paused until resumed
     model: ModelStatus = field(default_factory=lambda: ModelStatus(kind="starting"))
     learning: LearningProgress = field(default_factory=LearningProgress)
+    personal_note: str | None = None  # what the last background personal tuning did, in plain words
     taxonomy_colors: dict[str, str] = field(default_factory=dict)  # mapped label -> #RRGGBB
     taxonomy_warning: str | None = None
     config_warnings: tuple[str, ...] = ()

@@ -22,6 +22,7 @@ import numpy as np
 from engine.errors import ArtifactError
 from engine.jsonio import finite_float, read_bounded_bytes, read_json
 from engine.labels import CORE_LABEL_SET
+from engine.model_text import check_model_text
 from engine.schema import (
     CATEGORICAL_COLUMNS,
     FEATURE_BUILDER_VERSION,
@@ -318,11 +319,12 @@ def read_metadata(bundle_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def load_bundle(path: Path, *, check_trees: bool = True) -> ModelBundle:
+def load_bundle(path: Path) -> ModelBundle:
     """Load ``path`` through the full gate of spec 3.2, or raise ``ArtifactError``.
 
-    ``check_trees`` runs the pure-Python tree-structure check first (indices in range, no
-    cycles), so a malformed model.txt is refused before LightGBM's C code can abort or hang.
+    model.txt goes through :func:`engine.model_text.check_model_text` first (everything
+    LightGBM's parser reads), so a malformed model is refused before LightGBM's C code can
+    abort or hang: every command that loads a bundle in-process relies on this.
     """
     bundle_dir = Path(path)
     if not bundle_dir.is_dir():
@@ -373,10 +375,7 @@ def load_bundle(path: Path, *, check_trees: bool = True) -> ModelBundle:
     except UnicodeDecodeError:
         raise ArtifactError(model_path, None, "not UTF-8 text") from None
     vocabularies = _vocabularies(bundle_dir / "categorical_encoders.json")
-    if check_trees:
-        from engine.bundle_probe import check_model_text
-
-        check_model_text(text, path=model_path)
+    check_model_text(text, path=model_path)
     from engine.lgbm_c import CBooster, LightGBMError
 
     try:

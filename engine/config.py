@@ -21,6 +21,7 @@ from engine.privacy import MAX_EXCLUSIONS, Exclusions, app_id_of, compile_title_
 from engine.tomlio import loads_toml
 
 MAX_CONFIG_BYTES = 256 * 1024
+PERSONALIZE_MODES: tuple[str, ...] = ("auto", "off")
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -37,8 +38,10 @@ class Config:
     activitywatch_url: str | None = None
     taxonomy: str = "taxonomy.toml"
     log_level: str = "WARNING"
+    personalize: str = "auto"  # "auto": per-user calibration runs in the background; "off"
     exclude_apps: tuple[str, ...] = ()
     exclude_titles: tuple[str, ...] = ()
+    activitywatch_export: bool = False
 
     def exclusions(self) -> Exclusions:
         """The compiled exclusion lists (the patterns were validated when the file loaded)."""
@@ -138,6 +141,12 @@ def _log_level(v: Any, home: Path) -> str:
     return v.strip().upper()
 
 
+def _personalize_mode(v: Any, home: Path) -> str:
+    if not isinstance(v, str) or v.strip().lower() not in PERSONALIZE_MODES:
+        raise _Bad(f"expected one of {', '.join(repr(m) for m in PERSONALIZE_MODES)}")
+    return v.strip().lower()
+
+
 def check_loopback_url(v: Any) -> str:
     """An http(s) URL on this machine only: taskclf never talks to another host."""
     if not isinstance(v, str) or not v.strip():
@@ -186,8 +195,10 @@ _CHECKS: dict[str, Callable[[Any, Path], Any]] = {
     "low_confidence_prompts": _boolean,
     "activity_retention_days": _integer(1, 36500),
     "activitywatch_url": _url,
+    "activitywatch_export": _boolean,
     "taxonomy": _taxonomy,
     "log_level": _log_level,
+    "personalize": _personalize_mode,
     "exclude_apps": _exclude_apps,
     "exclude_titles": _exclude_titles,
 }
@@ -246,8 +257,10 @@ def default_config_text() -> str:
         "# low_confidence_prompts = false  # ask when the model stays unsure\n"
         "# activity_retention_days = 90    # keep activity, predictions, feedback this long\n"
         '# activitywatch_url = "http://127.0.0.1:5600"   # loopback only\n'
+        '# activitywatch_export = false   # keep our labels in ActivityWatch\'s timeline\n'
         '# taxonomy = "taxonomy.toml"      # inside the data directory\n'
         '# log_level = "WARNING"           # DEBUG, INFO, WARNING, ERROR or CRITICAL\n'
+        '# personalize = "auto"            # per-user calibration in the background ("auto" or "off")\n'
         "# exclude_apps = []              # apps never tracked, e.g. [\"slack\"]\n"
         "# exclude_titles = []            # title regexes (any case) dropped with their site\n"
     )

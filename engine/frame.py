@@ -8,7 +8,7 @@ small. ``features(i)`` gives a row back in the mapping form the engine consumes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.labels import LABEL_ORDER
 from engine.schema import BOOLEAN_COLUMNS, CATEGORICAL_COLUMNS, MODEL_COLUMNS, NUMERIC_MODEL_COLUMNS
+from engine.stream import StreamRow
 
 NUMERIC_INDEX = {c: i for i, c in enumerate(NUMERIC_MODEL_COLUMNS)}
 LABEL_INDEX = {lab: i for i, lab in enumerate(LABEL_ORDER)}
@@ -143,6 +144,23 @@ class Frame:
 
     def bucket_datetime(self, i: int) -> datetime:
         return datetime.fromtimestamp(int(self.bucket_start[i]), tz=UTC)
+
+    def stream_row(self, i: int) -> StreamRow:
+        """Row ``i`` as ``engine.stream`` takes an already built row."""
+        return StreamRow(self.user_ids[i], self.bucket_datetime(i), self.session_ids[i],
+                         date.fromordinal(int(self.local_day[i])), self.features(i))
+
+    def user_ranges(self) -> Iterator[tuple[str, int, int]]:
+        """(user, first, stop) of each user's contiguous rows (rows are in (user, time) order)."""
+        n = len(self)
+        lo = 0
+        while lo < n:
+            u = self.user_ids[lo]
+            hi = lo + 1
+            while hi < n and self.user_ids[hi] == u:
+                hi += 1
+            yield u, lo, hi
+            lo = hi
 
     def users(self) -> list[str]:
         return sorted(set(self.user_ids))

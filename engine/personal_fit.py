@@ -9,9 +9,12 @@ already does, and a user with a lot should get what their data says. Both use th
 - temperature: ``log T = a * log T_user + (1 - a) * log T_global`` with ``K = 100`` minutes
   (a = 0.83 at 500 minutes: near the optimum the NLL is quadratic in log T, so this keeps
   ~97 % of the best single temperature's gain; a = 0.33 at 50 minutes);
-- reject threshold: ``t = a * t_user + (1 - a) * t_global`` with ``K = 300`` minutes (a
-  threshold is chosen from the tail of the confidence distribution, which needs more data),
-  then moved, if needed, so that the user's own rows are rejected at 5-30 %.
+- reject threshold, in reject-rate space (a new calibration moves every confidence, so a
+  threshold value cannot be carried over): ``r = a * r_user + (1 - a) * r_deployed`` with
+  ``K = 300`` minutes, where ``r_user`` is the reject rate of the lowest-risk threshold on the
+  user's rows and ``r_deployed`` what the deployed engine rejects of them; ``r`` is kept within
+  5-30 % and the threshold is the one rejecting ``r`` of the user's rows. (The trainer's
+  per-user thresholds, chosen in one probability space, shrink the value: ``shrink_threshold``.)
 """
 
 from __future__ import annotations
@@ -75,12 +78,32 @@ def bound_reject_rate(threshold: float, conf: np.ndarray, lo: float = MIN_USER_R
     return threshold
 
 
-def user_threshold(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, n: float, global_t: float,
-                   cost: float = DEFAULT_REJECT_COST) -> float:
-    """The user's reject threshold on their calibrated rows: the lowest-risk one, shrunk toward
-    the shared threshold, with the user's reject rate kept within 5-30 %."""
+def threshold_for_rate(conf: np.ndarray, rate: float) -> float:
+    """The threshold rejecting (about) ``rate`` of the rows: just above that quantile."""
+    if len(conf) == 0:
+        return 0.5
+    s = np.sort(conf)
+    k = min(max(int(round(rate * len(s))), 0), len(s) - 1)
+    return float(min(max(s[k] + 1e-6 if k > 0 else s[0], 0.01), 0.99))
+
+
+def user_threshold(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, n: float, deployed_rate: float,
+                   cost: float = DEFAULT_REJECT_COST, *, keep_rate: bool = False) -> float:
+    """The user's reject threshold on their newly calibrated rows.
+
+    Chosen in reject-rate space, because a new calibration moves every confidence and a
+    threshold value means nothing across calibrations: the rate of the lowest-risk threshold on
+    the user's rows, shrunk toward the rate the deployed engine rejects on the same rows, kept
+    within 5-30 %, then the threshold that rejects that share of the rows. With ``keep_rate``:
+    the deployed engine's share, re-expressed in the new confidences (the fallback when moving
+    the rate would cost shown accuracy).
+    """
     pred, conf = decide(probs, raw)
-    own = choose(sweep(conf, pred, y, cost))["threshold"]
-    t = shrink_threshold(float(own), global_t, n)
-    t = bound_reject_rate(t, conf)
-    return float(min(max(t, 0.01), 0.99))
+    if keep_rate:  # the share the deployed engine rejects (at most 30 %), only re-expressed
+        rate = min(float(deployed_rate), MAX_REJECT_RATE)
+    else:
+        best = choose(sweep(conf, pred, y, cost))
+        a = shrink_weight(n, THRESHOLD_PRIOR_MINUTES)
+        rate = a * float(best["reject_rate"]) + (1 - a) * float(deployed_rate)
+        rate = min(max(rate, MIN_USER_REJECT_RATE), MAX_REJECT_RATE)
+    return round(threshold_for_rate(conf, rate), 6)

@@ -138,13 +138,17 @@ class _UserData:
     w: np.ndarray  # provenance weight of every row (0 where unused)
 
 
-def _fit(data: _UserData, rows: np.ndarray, method: str, global_cal: Calibrator, global_thr: float
-         ) -> tuple[Calibrator, float]:
+def _fit(data: _UserData, rows: np.ndarray, method: str, global_cal: Calibrator, deployed_cal: Calibrator | None,
+         deployed_thr: float, keep_rate: bool) -> tuple[Calibrator, float]:
     """Calibrator and threshold from ``rows`` (a boolean mask of usable rows)."""
     raw, y, w = data.raw[rows], data.frame.y[rows], data.w[rows]
+    uid = data.frame.user_ids[0]
+    users = [uid] * len(y)
     cal = fitter_for(method)(raw, y, w, global_cal)
-    probs = calibrate_rows(raw, [data.frame.user_ids[0]] * len(y), global_cal, {data.frame.user_ids[0]: cal})
-    return cal, user_threshold(probs, raw, y, float(w.sum()), global_thr)
+    probs = calibrate_rows(raw, users, global_cal, {uid: cal})
+    dep = calibrate_rows(raw, users, global_cal, {uid: deployed_cal} if deployed_cal is not None else {})
+    deployed_rate = float((dep.max(axis=1) < deployed_thr).mean()) if len(y) else 0.0
+    return cal, user_threshold(probs, raw, y, float(w.sum()), deployed_rate, keep_rate=keep_rate)
 
 
 def _replay_days(data: _UserData, bundle: Any, day_mask: np.ndarray, global_cal: Calibrator,
@@ -166,14 +170,15 @@ def _replay_days(data: _UserData, bundle: Any, day_mask: np.ndarray, global_cal:
 
 
 def validate(data: _UserData, bundle: Any, method: str, global_cal: Calibrator, deployed_cal: Calibrator | None,
-             deployed_thr: float, global_thr: float, smooth_window: int) -> tuple[Figures, Figures]:
+             deployed_thr: float, global_thr: float, smooth_window: int, keep_rate: bool = False
+             ) -> tuple[Figures, Figures]:
     """Leave-one-day-out: (deployed, refitted-on-other-days) figures on every held-out day."""
     days = np.unique(data.frame.local_day[data.use])
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("bp", "br", "bs", "ap", "ar", "as", "y")}
     for d in days.tolist():
         on_day = data.frame.local_day == d
         held = data.use & on_day
-        cal, thr = _fit(data, data.use & ~on_day, method, global_cal, global_thr)
+        cal, thr = _fit(data, data.use & ~on_day, method, global_cal, deployed_cal, deployed_thr, keep_rate)
         keep = held[on_day]
         for tag, c, t in (("b", deployed_cal, deployed_thr), ("a", cal, thr)):
             probs, rej, shown = _replay_days(data, bundle, on_day, global_cal, c, t, global_thr, smooth_window)
@@ -217,12 +222,19 @@ def personalize_user(frame: Frame, loaded: Any, method: str) -> UserOutcome:
     deployed_cal = store.user_calibrators.get(uid) if store is not None else None
     global_thr = float(pol.reject_threshold)
     deployed_thr = float((pol.per_user_reject_thresholds or {}).get(uid, global_thr))
-    before, after = validate(data, bundle, method, global_cal, deployed_cal, deployed_thr, global_thr,
-                             pol.smooth_window)
-    why = verdict(before, after)
+    # the user's own reject rate first; if moving it would cost shown accuracy, the deployed rate
+    first: tuple[Figures, Figures, str] | None = None
+    for keep_rate in (False, True):
+        before, after = validate(data, bundle, method, global_cal, deployed_cal, deployed_thr, global_thr,
+                                 pol.smooth_window, keep_rate)
+        why = verdict(before, after)
+        if why is None:
+            break
+        first = first or (before, after, why)
     if why is not None:
-        return UserOutcome(uid, elig, "kept", why, before, after)
-    cal, thr = _fit(data, use, method, global_cal, global_thr)
+        assert first is not None
+        return UserOutcome(uid, elig, "kept", first[2], first[0], first[1])
+    cal, thr = _fit(data, use, method, global_cal, deployed_cal, deployed_thr, keep_rate)
     return UserOutcome(uid, elig, "personalised", f"held-out NLL {before.nll:.3f} -> {after.nll:.3f}",
                        before, after, cal, thr)
 

@@ -9,7 +9,7 @@ model again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,20 +57,7 @@ def replay(
     cal: list[str] = [""] * n
     records: list[Any] = []
     index = {lab: i for i, lab in enumerate(LABEL_ORDER)}
-    engine = None
-    current_user = None
-    for i in range(n):
-        u = frame.user_ids[i]
-        if u != current_user:
-            engine = make_engine()
-            current_user = u
-        assert engine is not None
-        if raw_probs is not None:
-            rec = engine.step_raw(raw_probs[i].tolist(), user_id=u, bucket_start=frame.bucket_datetime(i),
-                                  session_id=frame.session_ids[i])
-        else:
-            rec = engine.step(frame.features(i), user_id=u, bucket_start=frame.bucket_datetime(i),
-                              session_id=frame.session_ids[i])
+    for i, rec in _predict_per_user(frame, make_engine, raw_probs):
         raw[i] = rec.raw_probs
         probs[i] = rec.probs
         core[i] = index[rec.core_label]
@@ -81,3 +68,22 @@ def replay(
         if keep_records:
             records.append(rec)
     return Replay(raw, probs, core, rejected, accepted, smoothed, cal, records)
+
+
+def _predict_per_user(frame: Frame, make_engine: Callable[[], Any],
+                      raw_probs: np.ndarray | None) -> Iterator[tuple[int, Any]]:
+    """(row index, PredictionRecord) of every row with a fresh engine per user: through
+    ``engine.stream`` (features), or ``Engine.step_raw`` when the raw probabilities are known."""
+    from engine.stream import stream
+
+    for user, first, stop in frame.user_ranges():
+        engine = make_engine()
+        if raw_probs is None:
+            rows = (frame.stream_row(i) for i in range(first, stop))
+            for i, st in zip(range(first, stop), stream(rows, engine), strict=True):
+                yield i, st.prediction
+            continue
+        for i in range(first, stop):
+            yield i, engine.step_raw(raw_probs[i].tolist(), user_id=user,
+                                     bucket_start=frame.bucket_datetime(i),
+                                     session_id=frame.session_ids[i])

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 from engine.apps import AppInfo
 from engine.errors import ArtifactError, MissingFileError
@@ -38,172 +39,39 @@ DOMAIN_CATEGORIES: tuple[str, ...] = (
     "non_browser",
 )
 
-# Keyword -> category, most specific first: the first keyword found in the title decides,
-# scanning from the end of the title (where browsers put the site name) to the start.
-_SITE_KEYWORDS: tuple[tuple[str, str], ...] = (
-    # meetings in the browser (before "google" / "microsoft" generic matches)
-    ("google meet", "meeting_web"),
-    ("meet.google.com", "meeting_web"),
-    ("zoom meeting", "meeting_web"),
-    ("zoom", "meeting_web"),
-    ("microsoft teams", "meeting_web"),
-    ("teams.microsoft.com", "meeting_web"),
-    ("webex", "meeting_web"),
-    ("jitsi", "meeting_web"),
-    ("whereby", "meeting_web"),
-    # web mail
-    ("gmail", "email_web"),
-    ("outlook", "email_web"),
-    ("proton mail", "email_web"),
-    ("protonmail", "email_web"),
-    ("fastmail", "email_web"),
-    ("yahoo mail", "email_web"),
-    ("icloud mail", "email_web"),
-    ("hey.com", "email_web"),
-    # chat
-    ("slack", "chat"),
-    ("discord", "chat"),
-    ("whatsapp", "chat"),
-    ("telegram", "chat"),
-    ("messenger", "chat"),
-    ("mattermost", "chat"),
-    ("rocket.chat", "chat"),
-    ("google chat", "chat"),
-    # code hosting and review
-    ("github", "code_hosting"),
-    ("gitlab", "code_hosting"),
-    ("bitbucket", "code_hosting"),
-    ("gitea", "code_hosting"),
-    ("codeberg", "code_hosting"),
-    ("sourcehut", "code_hosting"),
-    ("gerrit", "code_hosting"),
-    ("pull request", "code_hosting"),
-    ("merge request", "code_hosting"),
-    # documentation and reference
-    ("stack overflow", "docs"),
-    ("stackoverflow", "docs"),
-    ("stack exchange", "docs"),
-    ("mdn web docs", "docs"),
-    ("mdn", "docs"),
-    ("read the docs", "docs"),
-    ("readthedocs", "docs"),
-    ("docs.rs", "docs"),
-    ("python documentation", "docs"),
-    ("documentation", "docs"),
-    ("docs.python.org", "docs"),
-    ("cppreference", "docs"),
-    ("devdocs", "docs"),
-    ("wikipedia", "docs"),
-    ("api reference", "docs"),
-    ("developer.mozilla.org", "docs"),
-    ("learn.microsoft.com", "docs"),
-    ("arxiv", "docs"),
-    ("google scholar", "docs"),
-    ("chatgpt", "docs"),
-    ("claude", "docs"),
-    # productivity suites and project tools
-    ("google docs", "productivity"),
-    ("google sheets", "productivity"),
-    ("google slides", "productivity"),
-    ("google drive", "productivity"),
-    ("google calendar", "productivity"),
-    ("google forms", "productivity"),
-    ("office 365", "productivity"),
-    ("microsoft 365", "productivity"),
-    ("sharepoint", "productivity"),
-    ("onedrive", "productivity"),
-    ("dropbox", "productivity"),
-    ("confluence", "productivity"),
-    ("notion", "productivity"),
-    ("jira", "productivity"),
-    ("linear", "productivity"),
-    ("asana", "productivity"),
-    ("trello", "productivity"),
-    ("clickup", "productivity"),
-    ("monday.com", "productivity"),
-    ("airtable", "productivity"),
-    ("todoist", "productivity"),
-    ("overleaf", "productivity"),
-    ("miro", "productivity"),
-    # design
-    ("figma", "design"),
-    ("canva", "design"),
-    ("dribbble", "design"),
-    ("behance", "design"),
-    ("excalidraw", "design"),
-    ("sketch cloud", "design"),
-    # video
-    ("youtube", "video"),
-    ("netflix", "video"),
-    ("vimeo", "video"),
-    ("twitch", "video"),
-    ("prime video", "video"),
-    ("disney+", "video"),
-    ("hulu", "video"),
-    # social
-    ("twitter", "social"),
-    ("reddit", "social"),
-    ("facebook", "social"),
-    ("instagram", "social"),
-    ("linkedin", "social"),
-    ("mastodon", "social"),
-    ("bluesky", "social"),
-    ("hacker news", "social"),
-    ("threads", "social"),
-    ("tiktok", "social"),
-    ("pinterest", "social"),
-    (" / x", "social"),
-    # news
-    ("bbc news", "news"),
-    ("bbc", "news"),
-    ("cnn", "news"),
-    ("the guardian", "news"),
-    ("new york times", "news"),
-    ("nytimes", "news"),
-    ("reuters", "news"),
-    ("bloomberg", "news"),
-    ("the verge", "news"),
-    ("ars technica", "news"),
-    ("techcrunch", "news"),
-    ("washington post", "news"),
-    ("financial times", "news"),
-    ("google news", "news"),
-    ("der spiegel", "news"),
-    ("le monde", "news"),
-    # search (after the Google products above)
-    ("google search", "search"),
-    ("bing", "search"),
-    ("duckduckgo", "search"),
-    ("ecosia", "search"),
-    ("startpage", "search"),
-    ("kagi", "search"),
-    ("yandex", "search"),
-    ("baidu", "search"),
-    ("perplexity", "search"),
-    # browser-internal and everyday sites
-    ("new tab", "other"),
-    ("about:blank", "other"),
-    ("settings", "other"),
-    ("amazon", "other"),
-    ("ebay", "other"),
-    ("google maps", "other"),
-    ("paypal", "other"),
-)
+def _load_sites() -> tuple[tuple[tuple[str, str], ...], dict[str, str], frozenset[str]]:
+    from engine.desktop_tables import DATA_DIR, parse_sites, shipped
 
-# Whole-word matching: "mdn" must not match inside "admin", "bing" not inside "combing".
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(r"(?<![a-z0-9])" + re.escape(k.strip()) + r"(?![a-z0-9])"), c)
-    for k, c in _SITE_KEYWORDS
-)
+    data = shipped("sites.toml")
+    path = DATA_DIR / "sites.toml"
+    keywords = tuple((r.keyword, r.category) for r in parse_sites(data, path, DOMAIN_CATEGORIES))
+    exact = {str(e["part"]).casefold(): str(e["category"]) for e in data.get("exact_part", [])}
+    suffixes = frozenset(str(x).casefold() for x in data.get("browser_suffixes", []))
+    if not set(exact.values()) <= set(DOMAIN_CATEGORIES):
+        raise ArtifactError(path, "exact_part", "unknown domain category")
+    return keywords, exact, suffixes
+
+
+def _compile(keywords: tuple[tuple[str, str], ...]) -> tuple[tuple[re.Pattern[str], str], ...]:
+    # Whole-word matching: "mdn" must not match inside "admin", "bing" not inside "combing".
+    return tuple(
+        (re.compile(r"(?<![a-z0-9])" + re.escape(k.strip()) + r"(?![a-z0-9])"), c)
+        for k, c in keywords
+    )
+
+
+# Keyword -> category, most specific first (``engine/data/sites.toml``): the first keyword found
+# in the title decides, scanning from the end of the title (where browsers put the site name).
+_SITE_KEYWORDS, _EXACT_PARTS, _BROWSER_SUFFIXES = _load_sites()
+_PATTERNS = _compile(_SITE_KEYWORDS)
 _SPLIT = re.compile(r"\s+[-\u2013\u2014|\u00b7:]\s+")
-# Site names too generic to search for inside text, recognised only as a whole title part.
-_EXACT_PARTS: dict[str, str] = {"meet": "meeting_web", "x": "social", "mail": "email_web",
-                                "calendar": "productivity", "teams": "meeting_web"}
-_BROWSER_SUFFIXES: frozenset[str] = frozenset({
-    "google chrome", "chrome", "chromium", "mozilla firefox", "firefox", "firefox developer edition",
-    "microsoft edge", "microsoft\u200b edge", "edge", "safari", "brave", "opera", "vivaldi", "arc",
-    "personal", "work",
-})
+# The user's own sites (``<home>/apps.toml``), tried before the shipped ones.
+_USER_PATTERNS: list[tuple[re.Pattern[str], str]] = []
+
+
+def set_user_sites(rows: list[Any]) -> None:
+    """Replace the user's own site keywords (rows of ``engine.desktop_tables.SiteRow``)."""
+    _USER_PATTERNS[:] = _compile(tuple((r.keyword, r.category) for r in rows))
 
 
 def title_hash(key: bytes, title: str) -> str:
@@ -230,12 +98,13 @@ def domain_category(title: str, *, is_browser: bool) -> str:
         exact = _EXACT_PARTS.get(part)
         if exact is not None:
             return exact
+    patterns = (*_USER_PATTERNS, *_PATTERNS) if _USER_PATTERNS else _PATTERNS
     for part in reversed(parts):
-        for pattern, category in _PATTERNS:
+        for pattern, category in patterns:
             if pattern.search(part):
                 return category
     # Keywords that span a separator (" / x").
-    for pattern, category in _PATTERNS:
+    for pattern, category in patterns:
         if pattern.search(text):
             return category
     return "unknown"

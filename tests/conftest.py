@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,13 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+#: Examples per loader fuzz test (tests/test_loader_fuzz.py): files are the attack surface, so
+#: CI runs a few thousand cases across the loaders (8 tests x 300), not the 60 of other
+#: properties; "thorough" is for a long local run.
+LOADER_FUZZ_EXAMPLES = {"ci": 300, "dev": 100, "thorough": 3000}.get(HYPOTHESIS_PROFILE, 100)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "seed-project-v2"
@@ -26,6 +34,19 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _taskclf_logger_restored() -> Iterator[None]:
+    """An in-process agent start sets up the ``taskclf`` logger (its file handler, no
+    propagation); undo that after each test, so a later test's ``caplog`` still sees records."""
+    logger = logging.getLogger("taskclf")
+    propagate, level, handlers = logger.propagate, logger.level, list(logger.handlers)
+    yield
+    for h in [h for h in logger.handlers if h not in handlers]:
+        logger.removeHandler(h)
+        h.close()
+    logger.propagate, logger.level = propagate, level
 
 
 @pytest.fixture

@@ -5,17 +5,41 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from agent.clock import ManualClock
 from agent.engines import BuiltEngine
 from agent.reload import PolicyWatcher
+from agent.sampler import Sample
 from engine.paths import last_good_policy_path, policy_path, store_path
 from engine.policy import policy_for, write_policy
 from engine.store import Store
-from tests.agent_helpers import last_field, make_runtime, wait_for
+from tests.agent_helpers import (
+    FakeBackend,
+    editor_sample,
+    last_field,
+    make_runtime,
+    manual_runtime,
+    run_for,
+    wait_for,
+)
+
+T0 = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
+
+
+def browser_sample() -> Sample:
+    s = editor_sample()
+    return Sample(app_name="firefox", exe="firefox", wm_class=("Navigator", "firefox"),
+                  title="docs - Mozilla Firefox", idle_seconds=0.1, locked=False, counts=s.counts)
+
+
+def chat_sample() -> Sample:
+    s = editor_sample()
+    return Sample(app_name="slack", exe="slack", wm_class=("slack", "Slack"), title="general",
+                  idle_seconds=0.1, locked=False, counts=s.counts)
 
 
 def install_seed(home: Path, seed_dir: Path, *, threshold: float = 0.4) -> str:
@@ -107,33 +131,36 @@ def test_refused_policy_at_start_runs_the_last_good_one(home: Path, seed_dir: Pa
 @pytest.mark.slow
 def test_running_agent_keeps_predicting_with_the_previous_engine(home: Path, seed_dir: Path) -> None:
     run_id = install_seed(home, seed_dir)
-    rt = make_runtime(home, bucket_seconds=1)
+    clock = ManualClock(T0)
+    rt = manual_runtime(home, clock)
     rt.start()
     try:
         wait_for(lambda: rt.snapshot().model.kind == "model", timeout=30)
         assert rt.snapshot().model.model_id == run_id
-        wait_for(lambda: last_field(rt, "model_id") == run_id, timeout=10)
+        run_for(rt, clock, 60)
+        assert last_field(rt, "model_id") == run_id
         policy_path(home).write_text("garbage")
         wait_for(lambda: rt.snapshot().model.policy_error, timeout=10)
         snap = rt.snapshot()
         assert snap.model.kind == "model" and snap.model.model_id == run_id
-        v = snap.last.bucket_start if snap.last else None
-        wait_for(lambda: last_field(rt, "bucket_start") != v, timeout=10)
+        run_for(rt, clock, 60)  # the next bucket: still the previous engine
+        assert last_field(rt, "bucket_start") == "2026-03-02T09:01:00+00:00"
         assert last_field(rt, "model_id") == run_id
         policy_path(home).unlink()
         wait_for(lambda: rt.snapshot().model.kind == "rules", timeout=10)
         assert rt.snapshot().model.policy_error is None
-        t = time.time()
-        wait_for(lambda: last_field(rt, "model_id") == "rules", timeout=10)
-        assert time.time() - t < 10
+        run_for(rt, clock, 60)  # the very next bucket comes from the rules
+        assert last_field(rt, "bucket_start") == "2026-03-02T09:02:00+00:00"
+        assert last_field(rt, "model_id") == "rules"
     finally:
         rt.stop()
     st = Store.open(store_path(home), readonly=True)
     preds = st.predictions()
     recs = list(st.records())
     st.close()
-    assert len(preds) == len(recs), "no bucket dropped or predicted twice across swaps"
-    assert {p.model_id for p in preds} >= {run_id, "rules"}
+    assert [p.bucket_start for p in preds] == [r.bucket_start.isoformat() for r in recs], \
+        "no bucket dropped or predicted twice across swaps"
+    assert [p.model_id for p in preds] == [run_id, run_id, "rules", "rules"]
 
 
 @pytest.mark.slow
@@ -146,20 +173,26 @@ def test_restart_rebuilds_state_with_the_model_like_batch_inference(home: Path,
     from engine.policy import load_policy
 
     install_seed(home, seed_dir)
-    rt = make_runtime(home, bucket_seconds=1)
+    clock = ManualClock(T0)
+    apps = [editor_sample(), browser_sample(), editor_sample(), chat_sample()]
+    script = FakeBackend(lambda n: apps[(n // 90) % len(apps)])  # a new app every 90 ticks
+    rt = manual_runtime(home, clock, script)
     rt.start()
     try:
         wait_for(lambda: rt.snapshot().model.kind == "model", timeout=30)
-        time.sleep(2.2)
+        rt.sync()
+        run_for(rt, clock, 6 * 60)
     finally:
         rt.stop()
-    rt2 = make_runtime(home, bucket_seconds=1)
+    clock.advance(30)
+    rt2 = manual_runtime(home, clock, script)
     rt2.start()
     try:
         wait_for(lambda: rt2.snapshot().model.kind == "model", timeout=30)
-        n0 = len(rt2.snapshot().today_blocks)
-        assert n0 >= 1
-        time.sleep(2.2)
+        rt2.sync()
+        blocks = rt2.snapshot().today_blocks
+        assert blocks and blocks[0].start == "2026-03-02T09:00:00+00:00"  # rebuilt from the store
+        run_for(rt2, clock, 6 * 60)
     finally:
         rt2.stop()
     st = Store.open(store_path(home), readonly=True)
@@ -175,11 +208,12 @@ def test_restart_rebuilds_state_with_the_model_like_batch_inference(home: Path,
         p = engine.step(row.model_features(), user_id=rec.user_id, bucket_start=row.bucket_start,
                         session_id=row.session_id)
         batch[p.bucket_start] = p
-    model_buckets = [b for b, p in stored.items() if p.model_id != "rules"]
-    assert len(model_buckets) >= 3
-    for b in model_buckets:
-        assert stored[b].smoothed_label == batch[b].smoothed_label, b
-        assert stored[b].probs == batch[b].probs, b
+    assert len(recs) == 7 + 6 and set(stored) == set(batch)  # 09:00-09:06, then 09:07-09:12
+    assert all(p.model_id != "rules" for p in stored.values())
+    for b, p in stored.items():
+        assert p.smoothed_label == batch[b].smoothed_label, b
+        assert p.probs == batch[b].probs, b
+        assert p.session_id == batch[b].session_id, b
 
 
 def test_taxonomy_edit_is_picked_up_and_a_broken_one_is_reported(home: Path) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,38 +19,61 @@ from agent.sampler import Sample
 from engine.activity import ActivityRecord
 from engine.paths import store_path
 from engine.store import Store
+<<<<<<< HEAD
 from tests.agent_helpers import FakeBackend, editor_sample, last_field, make_runtime, wait_for
 from tests.store_helpers import readable
+=======
+from tests.agent_helpers import (
+    FakeBackend,
+    editor_sample,
+    last_field,
+    make_runtime,
+    manual_runtime,
+    run_for,
+    start_manual,
+    wait_for,
+)
+>>>>>>> main
 
 
 def _store(home: Path) -> Store:
     return Store.open(store_path(home), readonly=True)
 
 
-def _run(rt: AgentRuntime, seconds: float) -> None:
-    rt.start()
-    try:
-        time.sleep(seconds)
-    finally:
-        rt.stop()
+T0 = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
+
+
+def _manual(home: Path, backend: FakeBackend | None = None, **kw: Any) -> tuple[AgentRuntime, ManualClock]:
+    clock = ManualClock(kw.pop("at", T0))
+    rt = manual_runtime(home, clock, backend, **kw)
+    start_manual(rt)
+    return rt, clock
+
+
+def _records(home: Path) -> list[ActivityRecord]:
+    with _store(home) as st:
+        return list(st.records())
 
 
 def test_each_closed_bucket_is_stored_built_and_predicted_once(home: Path) -> None:
-    rt = make_runtime(home)
+    rt, clock = _manual(home)
     seen: list[int] = []
     rt.subscribe(lambda s: seen.append(s.version))
-    _run(rt, 3.3)
+    run_for(rt, clock, 200)  # 09:00:10 -> 09:03:30: three buckets close
+    assert len(_records(home)) == 3
+    rt.stop()  # ... and the open one is finalised as a partial bucket
     st = _store(home)
     recs = list(st.records())
     preds = st.predictions()
     rows = list(st.feature_rows())
     st.close()
-    assert len(recs) >= 3
-    starts = [r.bucket_start for r in recs]
-    assert len(set(starts)) == len(starts)
+    assert [r.bucket_start for r in recs] == [T0.replace(second=0) + timedelta(minutes=m)
+                                              for m in range(4)]
+    # the first tick only sets the reference: 09:00:11 -> 09:01:00 is observed
+    assert [r.observed_seconds for r in recs] == [49.0, 60.0, 60.0, 30.0]
     assert [p.bucket_start for p in preds] == [r.bucket_start.isoformat() for r in recs]
     assert len(rows) == len(recs)
-    assert all(r.segments and r.segments[0].app_id == "com.microsoft.VSCode" for r in recs[:-1])
+    assert all(r.segments and r.segments[0].app_id == "com.microsoft.VSCode" for r in recs)
     assert all(r.sources == ("fake",) for r in recs)
     snap = rt.snapshot()
     assert snap.last is not None and snap.last.model_id == "rules"
@@ -65,8 +88,10 @@ def test_each_closed_bucket_is_stored_built_and_predicted_once(home: Path) -> No
 
 def test_raw_title_never_reaches_the_store(home: Path) -> None:
     secret = "SECRET-PROJECT-ZEBRA quarterly numbers"
-    rt = make_runtime(home, FakeBackend(lambda n: editor_sample(title=secret)))
-    _run(rt, 2.3)
+    rt, clock = _manual(home, FakeBackend(lambda n: editor_sample(title=secret)))
+    run_for(rt, clock, 150)
+    rt.stop()
+    assert len(_records(home)) == 3
     for f in home.rglob("*"):
         if f.is_file():
             data = readable(f.read_bytes())
@@ -75,64 +100,70 @@ def test_raw_title_never_reaches_the_store(home: Path) -> None:
 
 
 def test_restart_in_the_same_bucket_does_not_predict_twice(home: Path) -> None:
-    rt = make_runtime(home, bucket_seconds=60, sample_seconds=0.1)
-    _run(rt, 0.6)  # stop finalises the open bucket as a partial one
+    rt, clock = _manual(home)
+    run_for(rt, clock, 20)
+    rt.stop()  # stop finalises the open bucket (09:00) as a partial one
+    assert [r.bucket_start for r in _records(home)] == [T0.replace(second=0)]
+    clock.advance(5)
+    rt2 = manual_runtime(home, clock)
+    start_manual(rt2)
+    run_for(rt2, clock, 20)  # still 09:00: sampling waits for the next boundary
+    rt2.stop()
+    assert len(_records(home)) == 1
+    rt3 = manual_runtime(home, clock)
+    start_manual(rt3)
+    run_for(rt3, clock, 60)  # to 09:01:55; 09:01 closes at stop
+    rt3.stop()
     st = _store(home)
-    first = list(st.records())
-    st.close()
-    assert len(first) == 1
-    rt2 = make_runtime(home, bucket_seconds=60, sample_seconds=0.1)
-    _run(rt2, 0.6)
-    st = _store(home)
-    again = list(st.records())
+    recs = list(st.records())
     preds = st.predictions()
     st.close()
-    now_bucket = int(time.time() // 60 * 60)
-    if first[0].bucket_start.timestamp() == now_bucket:  # still the same minute
-        assert len(again) == 1
-    assert len(preds) == len(again)
+    assert [r.bucket_start.minute for r in recs] == [0, 1]
+    assert [p.bucket_start for p in preds] == [r.bucket_start.isoformat() for r in recs]
 
 
 def test_restart_rebuilds_todays_blocks(home: Path) -> None:
-    rt = make_runtime(home)
-    _run(rt, 2.5)
+    rt, clock = _manual(home)
+    run_for(rt, clock, 150)
+    rt.stop()
     blocks_before = rt.snapshot().today_blocks
-    rt2 = make_runtime(home)
-    rt2.start()
+    assert blocks_before
+    rt2 = manual_runtime(home, clock)
+    rt2.start()  # the placeholder engine rebuilds them already, before the first model
     try:
         snap = rt2.snapshot()
         assert snap.today_blocks, "blocks are rebuilt from the store at start"
         assert snap.today_blocks[0].start == blocks_before[0].start
+        assert snap.today_blocks[-1].end == blocks_before[-1].end
     finally:
         rt2.stop()
 
 
 def test_pause_is_remembered_across_restarts_and_stops_storing(home: Path) -> None:
-    rt = make_runtime(home)
-    rt.start()
+    rt, clock = _manual(home)
     try:
+        run_for(rt, clock, 70)
         rt.pause(None)
         assert rt.snapshot().paused_until == "forever"
-        time.sleep(0.3)
-        st = _store(home)
-        n = st.count_records()
-        st.close()
-        time.sleep(1.5)
-        st = _store(home)
-        assert st.count_records() == n, "nothing is stored while paused"
-        st.close()
+        run_for(rt, clock, 1)  # the pause closes the open bucket
+        n = len(_records(home))
+        assert n == 2
+        run_for(rt, clock, 300)
+        assert len(_records(home)) == n, "nothing is stored while paused"
     finally:
         rt.stop()
-    rt2 = make_runtime(home)
-    rt2.start()
+    assert len(_records(home)) == n
+    rt2 = manual_runtime(home, clock)
+    start_manual(rt2)
     try:
         assert rt2.snapshot().paused_until == "forever"
         rt2.resume()
         assert rt2.snapshot().paused_until is None
+        rt2.sync()
     finally:
         rt2.stop()
-    rt3 = make_runtime(home)
-    rt3.start()
+    rt3 = manual_runtime(home, clock)
+    start_manual(rt3)
     try:
         assert rt3.snapshot().paused_until is None
     finally:
@@ -140,12 +171,15 @@ def test_pause_is_remembered_across_restarts_and_stops_storing(home: Path) -> No
 
 
 def test_timed_pause_ends_by_itself(home: Path) -> None:
-    rt = make_runtime(home)
-    rt.start()
+    rt, clock = _manual(home)
     try:
-        rt.pause(0.5)
+        rt.pause(30)
+        run_for(rt, clock, 29)
         assert rt.snapshot().paused
-        wait_for(lambda: not rt.snapshot().paused, timeout=5)
+        run_for(rt, clock, 2)
+        assert not rt.snapshot().paused
+        run_for(rt, clock, 120)
+        assert _records(home), "sampling resumed"
     finally:
         rt.stop()
 
@@ -157,13 +191,13 @@ def _wait_block(rt: AgentRuntime) -> int:
 
 
 def test_confirm_correct_label_last_and_prompt_write_spans_and_feedback(home: Path) -> None:
-    rt = make_runtime(home, bucket_seconds=1)
-    rt.start()
+    rt, clock = _manual(home)
     try:
+        run_for(rt, clock, 65)
         bid = _wait_block(rt)
         block = rt.snapshot().current_block
         assert block is not None
-        res = rt.confirm(bid)  # what the rules said (1 s buckets: BreakIdle)
+        res = rt.confirm(bid)  # what the rules said
         assert res.ok and res.saved, res
         again = rt.confirm(bid)  # a double click
         assert again.ok
@@ -172,8 +206,9 @@ def test_confirm_correct_label_last_and_prompt_write_spans_and_feedback(home: Pa
         assert rt.snapshot().user_label_override == "Debug"
         res = rt.label_last(5, "Write")
         assert res.ok and res.saved
-        bucket = datetime.fromtimestamp(int(time.time()) - 30, UTC).replace(microsecond=0)
-        res = rt.answer_prompt(bucket.isoformat(), "Review")
+        last = rt.snapshot().last
+        assert last is not None and last.bucket_start == "2026-03-02T09:00:00+00:00"
+        res = rt.answer_prompt(last.bucket_start, "Review")
         assert res.ok and res.saved
         assert not rt.correct(bid, "Coding").ok
         assert not rt.confirm(987654).ok
@@ -200,9 +235,9 @@ def test_confirm_correct_label_last_and_prompt_write_spans_and_feedback(home: Pa
 
 
 def test_correction_is_bounded_to_an_hour(home: Path) -> None:
-    rt = make_runtime(home)
-    rt.start()
+    rt, clock = _manual(home)
     try:
+        run_for(rt, clock, 2 * 3600)  # one block of two hours
         bid = _wait_block(rt)
         assert rt.correct(bid, "Debug").ok
     finally:
@@ -211,8 +246,8 @@ def test_correction_is_bounded_to_an_hour(home: Path) -> None:
     (span,) = st.label_spans()
     st.close()
     assert span.provenance == "correction"
-    assert (span.end_ts - span.start_ts).total_seconds() <= 3600
-    assert span.end_ts.timestamp() % 1 == 0
+    assert (span.end_ts - span.start_ts).total_seconds() == 3600
+    assert span.end_ts == T0.replace(second=0) + timedelta(hours=2, minutes=1)  # open bucket's end
 
 
 def test_locked_store_queues_the_label_and_saves_it_later(home: Path) -> None:
@@ -242,8 +277,8 @@ def test_locked_store_queues_the_label_and_saves_it_later(home: Path) -> None:
 def test_queued_label_survives_a_crash_and_is_saved_at_next_start(home: Path) -> None:
     from agent.writer import LabelQueue
 
-    rt = make_runtime(home)
-    _run(rt, 0.3)  # creates identity and store
+    rt, _ = _manual(home)  # creates identity and store
+    rt.stop()
     user = rt.user_id
     q = LabelQueue(home)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -256,8 +291,8 @@ def test_queued_label_survives_a_crash_and_is_saved_at_next_start(home: Path) ->
                      "bucket_start": None, "block_start": None, "confidence": None,
                      "at": now.isoformat()},
     })
-    rt2 = make_runtime(home)
-    _run(rt2, 0.3)
+    rt2, _ = _manual(home)
+    rt2.stop()
     st = _store(home)
     assert [s.label for s in st.label_spans()] == ["Meet"]
     st.close()
@@ -274,31 +309,34 @@ class _Exploding(FakeBackend):
 
 def test_sampler_that_raises_does_not_stop_the_loop(home: Path) -> None:
     backend = _Exploding()
-    rt = make_runtime(home, backend)
-    _run(rt, 2.3)
-    st = _store(home)
-    assert st.count_records() >= 2
-    st.close()
-    assert backend.calls > 10
+    rt, clock = _manual(home, backend)
+    run_for(rt, clock, 170)
+    rt.stop()
+    assert backend.calls == 170
+    recs = _records(home)
+    assert len(recs) == 3
+    # half the ticks had no answer: their seconds are observed without a foreground window
+    assert all(0 < sum(s.seconds for s in r.segments) < r.observed_seconds for r in recs[1:])
 
 
 def test_sampler_that_hangs_does_not_stop_the_loop(home: Path) -> None:
     backend = FakeBackend()
-    rt = make_runtime(home, backend, sampler_timeout=0.2)
-    rt.start()
+    rt, clock = _manual(home, backend, sampler_timeout=0.2)
     try:
+        run_for(rt, clock, 50)
         backend.hang.set()
-        wait_for(lambda: "foreground" in rt.snapshot().missing_signals, timeout=5)
+        run_for(rt, clock, 1)  # this tick waits 0.2 s, the next ones return at once
+        assert "foreground" in rt.snapshot().missing_signals
         assert any("not responding" in w for w in rt.snapshot().config_warnings)
-        st = _store(home)
-        n = st.count_records()
-        st.close()
-        time.sleep(2.2)
-        st = _store(home)
-        assert st.count_records() >= n + 1, "buckets keep closing while the backend hangs"
-        st.close()
+        run_for(rt, clock, 130)
+        assert len(_records(home)) == 3, "buckets keep closing while the backend hangs"
         backend.hang.clear()
-        wait_for(lambda: "foreground" not in rt.snapshot().missing_signals, timeout=5)
+
+        def answered() -> bool:  # the hung call returns, then the next tick gets an answer
+            run_for(rt, clock, 1)
+            return "foreground" not in rt.snapshot().missing_signals
+
+        wait_for(answered, timeout=5)
     finally:
         rt.stop()
 
@@ -347,18 +385,18 @@ def test_read_only_data_folder_gives_a_clear_state_and_keeps_predicting(home: Pa
 
 
 def test_correction_shows_until_the_model_disagrees_twice(home: Path) -> None:
-    rt = make_runtime(home)
-    rt.start()
+    rt, clock = _manual(home)
     try:
+        run_for(rt, clock, 65)
         bid = _wait_block(rt)
         last = rt.snapshot().last
         assert last is not None and last.smoothed_label != "Debug"
         assert rt.correct(bid, "Debug").ok
         assert rt.snapshot().user_label_override == "Debug"
-        v = rt.snapshot().last.bucket_start  # type: ignore[union-attr]
-        wait_for(lambda: rt.snapshot().last.bucket_start != v)  # type: ignore[union-attr]
+        run_for(rt, clock, 60)
         assert rt.snapshot().user_label_override == "Debug", "one disagreeing bucket is not enough"
-        wait_for(lambda: rt.snapshot().user_label_override is None, timeout=5)
+        run_for(rt, clock, 60)
+        assert rt.snapshot().user_label_override is None
     finally:
         rt.stop()
 

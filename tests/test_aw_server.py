@@ -245,3 +245,50 @@ def test_export_to_a_file_aw_can_import(aw_server: AWServer, home: Path, tmp_pat
     c._post("import", doc)  # what ActivityWatch's "Import" does with the file
     got = c.get_events("taskclf-predictions_file-host")
     assert [e.data["label"] for e in got] == ["Write"]
+
+
+def test_agent_upkeep_keeps_today_in_activitywatch(aw_server: AWServer, home: Path) -> None:
+    from agent.activitywatch.upkeep import ExportUpkeep, local_midnight
+    from tests.store_helpers import prediction
+
+    ident = load_or_create_identity(home)
+    st = Store.open(store_path(home))
+    st.put_prediction(ident.device_id, prediction(0, user=ident.user_id, label="Meet"))
+    st.close()
+    clock = datetime(2026, 3, 2, 9, 30, tzinfo=UTC).timestamp()
+    up = ExportUpkeep(home, aw_server.url, clock=lambda: clock)
+    assert local_midnight(clock) <= datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
+    assert up.run_once() and up.run_once()  # twice: replaced, not duplicated
+    got = client(aw_server, "reader").get_events(f"taskclf-predictions_{HOST}")
+    assert [e.data["label"] for e in got] == ["Meet"]
+
+
+def test_the_agent_runs_the_upkeep_when_configured(aw_server: AWServer, home: Path) -> None:
+    import dataclasses
+
+    from tests.agent_helpers import make_runtime, wait_for
+    from tests.store_helpers import prediction
+
+    ident = load_or_create_identity(home)
+    minute = datetime.now(UTC).replace(second=0, microsecond=0)  # today, whatever the zone
+    st = Store.open(store_path(home))
+    st.put_prediction(ident.device_id, dataclasses.replace(
+        prediction(0, user=ident.user_id, label="ReadResearch"), bucket_start=minute.isoformat()))
+    st.close()
+    (home / "config.toml").write_text(
+        f'activitywatch_url = "{aw_server.url}"\nactivitywatch_export = true\n')
+    reader = client(aw_server, "reader")
+
+    def exported() -> bool:
+        try:
+            events = reader.get_events(f"taskclf-predictions_{HOST}")
+        except Exception:
+            return False
+        return any(e.data.get("label") == "ReadResearch" for e in events)
+
+    rt = make_runtime(home)
+    rt.start()
+    try:
+        assert wait_for(exported, timeout=30)
+    finally:
+        rt.stop()

@@ -108,3 +108,22 @@ def test_frozen_executables_probe_through_their_own_flag(monkeypatch: pytest.Mon
     assert bundle_probe.probe_command(tmp_path) == [sys.executable, "--probe-bundle", str(tmp_path)]
     assert bundle_probe.run_frozen_probe(["--help"]) is None
     assert bundle_probe.run_frozen_probe(["--probe-bundle", str(tmp_path / "missing")]) == 1
+
+
+def test_category_bit_sets_use_all_32_bits() -> None:
+    """``cat_threshold`` words are unsigned 32-bit: LightGBM writes 10-digit values for
+    categories 31 and up (a trained model was once refused for it)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from model_mutations import with_consistent_tree_sizes
+
+    start = TEXT.index("\nTree=1\n")
+    i = TEXT.index("\ncat_threshold=", start) + 1
+    j = TEXT.index("\n", i)
+    words = TEXT[i + len("cat_threshold="):j].split()
+    text = TEXT[:i] + "cat_threshold=" + " ".join(["4294967295"] * len(words)) + TEXT[j:]
+    check_model_text(with_consistent_tree_sizes(text))
+    too_big = TEXT[:i] + "cat_threshold=" + " ".join(["4294967296"] * len(words)) + TEXT[j:]
+    with pytest.raises(ArtifactError, match=r"Tree=1\.cat_threshold: a value beyond 32 bits"):
+        check_model_text(with_consistent_tree_sizes(too_big))

@@ -28,7 +28,9 @@ def test_defaults_match_the_spec() -> None:
     assert got == {
         "sample_seconds": 1.0, "notifications": False, "spot_checks_per_day": 2,
         "low_confidence_prompts": False, "activity_retention_days": 90, "activitywatch_url": None,
-        "taxonomy": "taxonomy.toml", "log_level": "WARNING", "exclude_apps": (), "exclude_titles": (),
+        "activitywatch_export": False,
+        "taxonomy": "taxonomy.toml", "log_level": "WARNING", "personalize": "auto", "exclude_apps": (),
+        "exclude_titles": (),
     }
 
 
@@ -46,10 +48,12 @@ activity_retention_days = 30
 activitywatch_url = "http://localhost:5600/"
 taxonomy = "my/taxonomy.json"
 log_level = "debug"
+activitywatch_export = true
 """)
     cfg, warnings = load_config(home)
     assert warnings == []
-    assert cfg == Config(2.0, True, 0, True, 30, "http://localhost:5600", "my/taxonomy.json", "DEBUG")
+    assert cfg == Config(2.0, True, 0, True, 30, "http://localhost:5600", "my/taxonomy.json", "DEBUG",
+                         activitywatch_export=True)
     assert cfg.taxonomy_path(home) == home / "my" / "taxonomy.json"
 
 

@@ -67,7 +67,12 @@ def test_demo_report_has_every_gate_split_and_plot(demo_home: Path) -> None:
             assert im.format == "PNG" and im.size[0] > 200
     assert (rdir / "reject_tuning.json").is_file()
     # the quality of the synthetic task is what the gates expect
-    assert gates["macro_f1"]["value"] >= 0.65 and gates["breakidle_recall"]["status"] == "PASS"
+    assert gates["macro_f1"]["value"] >= 0.65 and gates["breakidle_recall"]["unsmoothed"] >= 0.90
+    # gates score the shown (smoothed) label; smoothing can only delay the start of a break
+    bi = gates["breakidle_recall"]
+    assert bi["value"] <= bi["unsmoothed"] and bi["status"] == ("PASS" if bi["value"] >= 0.90 else "FAIL")
+    assert "| gate | shown | unsmoothed | threshold | status |" in md
+    assert rep["promotion"]["promoted"] is True and rep["promotion"]["deployed_kind"] == "rules"
 
 
 def test_demo_predictions_were_stored_like_the_agent_does(demo_home: Path) -> None:

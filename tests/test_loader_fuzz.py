@@ -13,8 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from conftest import LOADER_FUZZ_EXAMPLES
 from engine_helpers import STORE_ISOTONIC, STORE_TEMPERATURE, policy_obj, seed_bundle
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.calibrator_store import load_calibrator_store
@@ -25,8 +26,11 @@ from engine.rows import parse_row, parse_row_line
 from engine.schema import MODEL_COLUMNS
 from engine.taxonomy import parse_taxonomy_text, taxonomy_from_obj
 
+LOADER = settings(max_examples=LOADER_FUZZ_EXAMPLES)
+
 json_leaf = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**20), 10**20),
+    st.integers(-(10**400), 10**400),  # parse fine, but float() of them overflows
     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
     st.sampled_from(list(LABEL_ORDER) + ["v1", "v2", "a15f4751a947", "#00FF00", "sum", "max", "../x", "/etc"]),
 )
@@ -60,6 +64,7 @@ def _one_line(exc: ArtifactError) -> None:
 POLICY = policy_obj()
 
 
+@LOADER
 @given(obj=st.one_of(_mutated(POLICY, list(POLICY)), json_value))
 def test_policy_objects(obj: Any) -> None:
     try:
@@ -70,6 +75,7 @@ def test_policy_objects(obj: Any) -> None:
     assert 0 < pol.reject_threshold < 1 and 1 <= pol.smooth_window <= 60
 
 
+@LOADER
 @given(data=st.one_of(
     st.binary(max_size=300),
     st.builds(lambda o: json.dumps(o).encode(), _mutated(POLICY, list(POLICY))),
@@ -104,6 +110,7 @@ CAL_VARIANTS = st.one_of(
 )
 
 
+@LOADER
 @given(meta=st.one_of(_mutated(STORE_META, list(STORE_META)), json_value), glob=CAL_VARIANTS, user=CAL_VARIANTS)
 def test_store_directories(meta: Any, glob: Any, user: Any) -> None:
     b = seed_bundle()
@@ -133,6 +140,7 @@ BASE_TAX = {
 }
 
 
+@LOADER
 @given(obj=st.one_of(_mutated(BASE_TAX, list(BASE_TAX)), json_value))
 def test_taxonomy_objects(obj: Any) -> None:
     try:
@@ -144,7 +152,18 @@ def test_taxonomy_objects(obj: Any) -> None:
     assert abs(sum(m.values()) - 1) < 1e-9
 
 
-@given(text=st.one_of(st.text(max_size=200), st.builds(lambda o: json.dumps(o), json_value)), fmt=st.sampled_from(["toml", "json", "yaml"]))
+#: ``key = 999...9`` with up to 6,000 digits: past 4,300 digits tomllib, json and yaml raise a
+#: plain ValueError (Python's int conversion limit), which must still be one line.
+huge_number_text = st.builds(
+    lambda key, digits, sep: f"{key}{sep}{'9' * digits}\n",
+    st.sampled_from(["version", "reject_threshold", "sample_seconds", "x", "buckets"]),
+    st.integers(1, 6000), st.sampled_from([" = ", ": ", "="]),
+)
+
+
+@LOADER
+@given(text=st.one_of(st.text(max_size=200), st.builds(lambda o: json.dumps(o), json_value), huge_number_text),
+       fmt=st.sampled_from(["toml", "json", "yaml"]))
 def test_taxonomy_texts(text: str, fmt: str) -> None:
     try:
         parse_taxonomy_text(text, fmt=fmt)
@@ -156,6 +175,7 @@ def test_taxonomy_texts(text: str, fmt: str) -> None:
 ROW = {c: None for c in MODEL_COLUMNS} | {"user_id": "u", "session_id": "s", "bucket_start": "2026-01-01T00:00:00Z"}
 
 
+@LOADER
 @given(obj=st.one_of(_mutated(ROW, list(ROW)), json_value))
 def test_row_objects(obj: Any) -> None:
     try:
@@ -168,6 +188,7 @@ def test_row_objects(obj: Any) -> None:
     assert all(v is None or isinstance(v, str | bool) or math.isfinite(v) for v in row.features.values())
 
 
+@LOADER
 @given(line=st.one_of(st.binary(max_size=200), st.text(max_size=200)))
 def test_row_lines(line: bytes | str) -> None:
     try:
@@ -175,3 +196,32 @@ def test_row_lines(line: bytes | str) -> None:
     except ArtifactError as exc:
         _one_line(exc)
         assert str(exc).startswith("line 7")
+
+
+# -- config.toml ---------------------------------------------------------------------------------
+config_keys = st.sampled_from(["sample_seconds", "notifications", "spot_checks_per_day", "taxonomy",
+                               "activity_retention_days", "activitywatch_url", "log_level", "other"])
+toml_value = st.one_of(
+    st.integers(-(10**30), 10**30).map(str), st.floats().map(lambda f: repr(f).replace("inf", "inf")),
+    st.booleans().map(lambda b: str(b).lower()), st.text(max_size=20).map(json.dumps),
+    st.integers(1, 6000).map(lambda d: "9" * d), st.sampled_from(["[", "{", "nan", "-inf", '"../x"', "[[1]]"]),
+)
+config_text = st.one_of(
+    st.text(max_size=200),
+    st.lists(st.builds(lambda k, v: f"{k} = {v}", config_keys, toml_value), max_size=6).map("\n".join),
+)
+
+
+@LOADER
+@given(text=config_text)
+def test_config_texts(text: str) -> None:
+    """A user's settings file never fails to load: defaults plus one-line warnings."""
+    from engine.config import Config, load_config
+
+    with tempfile.TemporaryDirectory() as d:
+        home = Path(d)
+        (home / "config.toml").write_text(text, encoding="utf-8", errors="surrogatepass")
+        cfg, warnings = load_config(home)
+    assert isinstance(cfg, Config)
+    assert all(w and "\n" not in w for w in warnings)
+    assert 0.1 <= cfg.sample_seconds <= 30

@@ -206,7 +206,9 @@ def test_agent_only_install_personalises_without_scikit_learn(personal_home: Pat
     out = json.loads(lines[0])
     assert out["dry_run"] is True and [u["user_id"] for u in out["users"]] == ["user-05"]
     assert out["users"][0]["before"]["shown_accuracy"] > 0
-    assert not list((personal_home / "artifacts" / "calibrator_stores").glob("*_personal_*"))
+    from engine.paths import calibrator_stores_dir
+
+    assert not list(calibrator_stores_dir(personal_home).glob("*_personal_*"))
 
 
 def test_train_calibrate_takes_every_day_of_a_user_outside_the_bundle_split() -> None:
@@ -229,3 +231,20 @@ def test_train_calibrate_takes_every_day_of_a_user_outside_the_bundle_split() ->
     assert list(zip(rows.user_ids, rows.y.tolist(), strict=True)) == [("a", 1), ("b", 3), ("b", 5)]
     test_rows = part_rows(frame, Bundle(), "test", None, None)
     assert test_rows.user_ids == ["a"]
+
+
+def test_user_threshold_moves_from_the_deployed_reject_rate_with_data() -> None:
+    from engine.personal_fit import user_threshold
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(1000, 8)) * 2
+    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = probs.argmax(axis=1)
+    y[:150] = (y[:150] + 1) % 8  # some errors, mostly on no particular confidence
+    conf = probs.max(axis=1)
+    for deployed in (0.02, 0.12, 0.5):
+        t0 = user_threshold(probs, probs, y, 0.0, deployed)
+        assert float((conf < t0).mean()) == pytest.approx(min(max(deployed, 0.05), 0.30), abs=0.002)
+    far = user_threshold(probs, probs, y, 1e6, 0.25)
+    near = user_threshold(probs, probs, y, 10.0, 0.25)
+    assert abs(float((conf < near).mean()) - 0.25) < abs(float((conf < far).mean()) - 0.25) + 1e-9

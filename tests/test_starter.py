@@ -64,3 +64,11 @@ def test_packaging_specs_ship_the_starter() -> None:
     for spec in ("taskclf-agent.spec", "taskclf-trainer.spec"):
         text = (ROOT / "packaging" / spec).read_text()
         assert '"engine" / "data"' in text, spec
+
+
+def test_models_of_several_users_do_not_see_per_install_columns() -> None:
+    from trainer.train_lgbm import TrainParams, masked_columns_for
+
+    assert masked_columns_for(TrainParams(), ["u1", "u2"]) == PER_INSTALL_COLUMNS
+    assert masked_columns_for(TrainParams(), ["u1", "u1"]) == ()  # a personal model may use them
+    assert masked_columns_for(TrainParams(masked_columns=()), ["u1", "u2"]) == ()

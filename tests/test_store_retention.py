@@ -150,13 +150,15 @@ def test_agent_start_on_a_synthetic_home_deletes_nothing(tmp_path: Path) -> None
 
     def counts() -> list[int]:
         with Store.open(home / "store.sqlite3", readonly=True) as st:
-            users = ("user-01", "user-02")
+            users = [u for u in st.users() if u.startswith("user-")]
+            assert len(users) == 2
             return [sum(st.count_records(user_id=u) for u in users),
                     sum(1 for u in users for _ in st.feature_rows(user_id=u)),
                     sum(len(st.label_spans(user_id=u)) for u in users)]
 
     before = counts()
-    assert before[0] == 2892 and before[1] == 2892 and before[2] > 100
+    # 2 users x 3 days of desk time: over a thousand buckets, every one with its feature row.
+    assert before[0] > 1000 and before[1] == before[0] and before[2] > 100
     taskclf("agent", "--headless", "--backend", "none", "--duration", "3")
     assert counts() == before
     logs = "".join(p.read_text() for p in (home / "logs").glob("*.log*"))

@@ -6,10 +6,11 @@ import math
 from collections import Counter
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.activity import validate_record
+from engine.activity import ActivityRecord, validate_record
 from engine.labels import CORE_LABEL_SET, HUMAN_PROVENANCES
 from trainer.synth import SynthConfig, generate, generate_day, make_users
 
@@ -133,3 +134,82 @@ def test_any_seed_user_day_gives_valid_records_and_spans(seed: int, user: int, d
         assert a.end_ts <= b.start_ts
     for s in spans:
         s.validate()
+
+
+def test_default_start_fits_the_requested_length() -> None:
+    from trainer.synth import DEFAULT_START, MARGIN_DAYS, fit_start, working_days_from
+
+    today = date(2026, 11, 27)
+    assert fit_start(20, today) == DEFAULT_START  # short histories keep the fixed start
+    start = fit_start(365, today)
+    assert start.weekday() == 0
+    end = working_days_from(start, 365)[-1]
+    assert end <= today - timedelta(days=MARGIN_DAYS)
+    assert working_days_from(start + timedelta(days=7), 365)[-1] > today - timedelta(days=MARGIN_DAYS)
+
+
+def test_a_start_that_runs_into_the_future_is_refused_with_the_latest_that_fits() -> None:
+    from engine.errors import TaskclfError
+    from trainer.synth import fit_start
+
+    today = date(2026, 11, 27)
+    assert fit_start(5, today, date(2026, 11, 16)) == date(2026, 11, 16)
+    with pytest.raises(TaskclfError, match=r"--start 2026-11-23: 5 working days would end on 2026-11-27.*use --start 2026-11-16 or earlier"):
+        fit_start(5, today, date(2026, 11, 23))
+
+
+def test_synth_writes_one_day_at_a_time() -> None:
+    from trainer.synth_store import write_synthetic
+
+    class CountingStore:
+        def __init__(self) -> None:
+            self.calls: list[set[tuple[str, date]]] = []
+
+        def put_records(self, recs: list[ActivityRecord]) -> int:
+            self.calls.append({(r.user_id, (r.bucket_start + timedelta(minutes=r.utc_offset_minutes)).date()) for r in recs})
+            return len(recs)
+
+        def put_feature_rows(self, rows: list[object]) -> None:
+            assert len(rows) <= 1440
+
+        def add_label_spans(self, spans: list[object]) -> list[object]:
+            return spans
+
+    store = CountingStore()
+    totals = write_synthetic(store, SynthConfig(users=2, days=3, seed=1))
+    assert len(store.calls) == 6 and all(len(c) == 1 for c in store.calls)
+    assert totals["records"] > 0 and totals["feature_rows"] == totals["records"]
+
+
+def test_counterless_sources_look_like_activitywatch() -> None:
+    """No input counts; a minute is active all through or idle all through (AFK watcher)."""
+    cfg = SynthConfig(users=8, days=2, seed=3, miscalibrated_users=0)
+    users = make_users(cfg)
+    aw = [u for u in users if not u.has_counters]
+    assert {u.source for u in aw} == {"activitywatch", "wayland"}
+    recs = [r for d in generate(cfg) if not d.user.has_counters for r in d.records]
+    assert all(math.isnan(r.keys) and math.isnan(r.scrolls) for r in recs)
+    assert {r.active_seconds_any for r in recs} <= {0.0, 60.0}
+    share_all_minute = sum(r.active_seconds_any == 60.0 for r in recs) / len(recs)
+    assert 0.7 < share_all_minute < 0.98
+    # an import of aw-server's history: away only for quiet runs of at least the AFK timeout,
+    # so never one idle minute between active ones
+    assert {u.afk_view for u in aw} == {"live", "server"}
+    for d in generate(cfg):
+        if d.user.has_counters or d.user.afk_view != "server":
+            continue
+        act = [r.active_seconds_any == 60.0 for r in d.records]
+        for k in range(1, len(act) - 1):
+            gap = d.records[k + 1].bucket_start - d.records[k - 1].bucket_start
+            if gap == timedelta(minutes=2) and d.records[k].locked_seconds == 0:
+                assert not (act[k - 1] and not act[k] and act[k + 1]), d.records[k].bucket_start
+    with_counts = [r for d in generate(cfg) if d.user.has_counters for r in d.records]
+    assert sum(not math.isnan(r.keys) for r in with_counts) / len(with_counts) > 0.75  # a few days without
+
+
+def test_users_have_their_own_apps_and_shifted_schedules() -> None:
+    users = make_users(SynthConfig(users=12, seed=0))
+    editors = {u.apps["Build"][0][0].app_id for u in users}
+    assert len(editors) >= 3
+    starts = [u.start_minute for u in users]
+    assert min(starts) < 8 * 60 and max(starts) > 10 * 60

@@ -175,11 +175,13 @@ def test_a_policy_written_while_another_process_reads_is_never_half_written(demo
     assert int(out) > 10 and k > 10
 
 
-def test_infer_batch_with_no_policy_and_no_model_says_what_to_do(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_infer_batch_with_no_policy_runs_day_one_and_says_when_there_is_nothing(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No policy is day one (the agent's engine, see test_first_day); no store says what to do."""
     from engine.cli.main import main
 
     assert main(["infer", "batch", "--from", "2026-03-02", "--to", "2026-03-03"]) == 1
-    assert "train all" in capsys.readouterr().err
+    assert "no store here (run the agent, `taskclf synth` or pass --store)" in capsys.readouterr().err
 
 
 def test_whole_chain_is_deterministic(tmp_path: Path) -> None:

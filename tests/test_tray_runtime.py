@@ -11,21 +11,23 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tray_fakes import FAKE_BACKEND, click, find
 
+from agent.clock import ManualClock
 from agent.runtime import AgentRuntime
 from agent.tray.app import TrayApp
 from engine.paths import store_path
 from engine.store import Store
+from tests.agent_helpers import run_for
 
 pytestmark = pytest.mark.slow
 
-BUCKET = 1
+BUCKET = 60
 
 
 class Mono:
@@ -49,13 +51,17 @@ def wait(what: str, fn: Any, timeout: float = 15.0) -> Any:
 @pytest.fixture
 def tray(home: Path) -> Iterator[tuple[TrayApp, AgentRuntime, Mono]]:
     (home / "config.toml").write_text("spot_checks_per_day = 0\n")
-    rt = AgentRuntime(home, backend="none", bucket_seconds=BUCKET)
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC))
+    rt = AgentRuntime(home, backend="none", bucket_seconds=BUCKET, clock=clock,
+                      sampler_thread=False, retry_seconds=0.5)
     mono = Mono()
     app = TrayApp(rt, home, backend=FAKE_BACKEND, monotonic=mono, start_runtime=True,
                   dump_path=home / "menu.json")
     th = threading.Thread(target=app.run, daemon=True)
     th.start()
     try:
+        wait("the runtime's first engine", lambda: rt.snapshot().model.kind != "starting")
+        run_for(rt, clock, 3 * 60)  # three buckets close
         wait("a current block in the menu", lambda: app.model.block_id is not None)
         yield app, rt, mono
     finally:

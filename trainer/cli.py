@@ -78,7 +78,9 @@ def _synth_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--users", type=int_within(1, 200), default=6, help="number of users (default 6)")
     p.add_argument("--days", type=int_within(1, 400), default=20, help="working days per user (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--start", metavar="DATE", type=local_day, help="first day (default 2026-03-02)")
+    p.add_argument("--start", metavar="DATE", type=local_day,
+                   help="first day (default 2026-03-02, or the latest Monday that ends the history "
+                        "before today)")
     p.add_argument("--no-feature-rows", action="store_true",
                    help="store only records and labels (the trainer rebuilds the rows)")
 
@@ -86,10 +88,10 @@ def _synth_configure(p: argparse.ArgumentParser) -> None:
 def _synth_run(args: argparse.Namespace) -> int:
     from engine.paths import store_path
     from engine.store import Store
-    from trainer.synth import DEFAULT_START, SynthConfig, make_users
+    from trainer.synth import SynthConfig, fit_start, make_users
     from trainer.synth_store import write_synthetic
 
-    start = _date(args.start, "--start") or DEFAULT_START
+    start = fit_start(args.days, date.today(), _date(args.start, "--start"))
     cfg = SynthConfig(users=args.users, days=args.days, seed=args.seed, start=start)
     home = _home()
     with Store.open(store_path(home)) as store:
@@ -277,14 +279,19 @@ def _all_configure(p: argparse.ArgumentParser) -> None:
 
 
 def _all_run(args: argparse.Namespace) -> int:
-    from trainer.workflow import train_all
+    from trainer.workflow import retrain_home
 
     start, end = _range(args)  # every argument is checked before any work
     home = _home()
     frame = _frame(home, args, start, end)
-    out = train_all(home, frame, seed=args.seed, holdout_users=args.holdout_users, method=args.method,
-                    cost=args.reject_cost, progress=_say)
+    res = retrain_home(home, frame, seed=args.seed, holdout_users=args.holdout_users, method=args.method,
+                       cost=args.reject_cost, progress=_say)
+    out = res.result
+    if out is None:  # personalised instead
+        print(res.message)
+        return 0
     _print_gates(out.report["evaluation"])
+    print(res.message)
     print(out.report_dir / "report.md")
     return 3 if args.strict_gates and out.report["evaluation"]["failed_gates"] else 0
 

@@ -68,27 +68,29 @@ def timeline(records: list[Any], offset_minutes: int) -> list[str]:
 
 
 def replay_day(home: Path, store: Any, loaded: Any, user: str, day: date) -> tuple[list[Any], int]:
-    """The user's records of one local day -> feature builder -> engine, as the agent does."""
-    from engine.features import FeatureBuilder
+    """The user's records of one local day -> feature builder -> engine, through
+    ``engine.stream`` as the agent does (warmed with the session running at midnight)."""
     from engine.pipeline import Engine
+    from engine.sessions import resume_index
+    from engine.stream import local_day, stream
     from trainer.infer_batch import load_taxonomy_or_identity
 
     lo = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=18)
     hi = lo + timedelta(hours=60)
-    recs = [r for r in store.records(user_id=user, start=lo, end=hi)
-            if (r.bucket_start + timedelta(minutes=r.utc_offset_minutes)).date() == day]
+    recs = list(store.records(user_id=user, start=lo - timedelta(hours=24), end=hi))
+    today = [i for i, r in enumerate(recs) if local_day(r) == day]
+    if not today:
+        return [], 0
+    first, last = today[0], today[-1]
+    emit_from, offset = recs[first].bucket_start, recs[first].utc_offset_minutes
+    recs = recs[resume_index(recs[:first + 1]):last + 1]
     engine = Engine.from_loaded_policy(loaded, load_taxonomy_or_identity(home))
-    builder = FeatureBuilder()
     out = []
-    for rec in recs:
-        row = builder.push(rec)
-        if row is None:
+    for st in stream(recs, engine, emit_from=emit_from):
+        if st.record is None or local_day(st.record) != day:
             continue
-        pred = engine.step(row.model_features(), user_id=user, bucket_start=row.bucket_start,
-                           session_id=row.session_id)
-        store.put_prediction(rec.device_id, pred)
-        out.append(pred)
-    offset = recs[0].utc_offset_minutes if recs else 0
+        store.put_prediction(st.record.device_id, st.prediction)
+        out.append(st.prediction)
     return out, offset
 
 

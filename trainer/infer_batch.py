@@ -58,9 +58,21 @@ def engine_maker(
         from engine.policy import load_policy
 
         if not policy_path(home).exists():
-            raise TaskclfError(
-                f"no inference policy at {policy_path(home)}: run `taskclf train all` first, or pass --model-dir"
-            )
+            # no model yet: exactly what the agent runs on day one (same engine, same tables)
+            from engine.desktop_tables import load_user_tables
+            from engine.starter import day_one_engine, day_one_kind
+
+            for warning in load_user_tables(home):
+                log.warning("%s", warning)
+            if reject_threshold is not None or smooth_window is not None:
+                raise TaskclfError("--reject-threshold / --smooth-window need a policy or --model-dir "
+                                   "(day one runs as the agent does)")
+
+            def day_one() -> Any:
+                return day_one_engine(taxonomy)
+
+            kind = day_one_kind()
+            return day_one, ("the starter model" if kind == "starter" else "the rules") + " (no policy yet, as the agent)"
         loaded = load_policy(home)
         pol = loaded.policy
 
@@ -91,37 +103,25 @@ def engine_maker(
     return from_overrides, f"bundle {bundle.run_id}"
 
 
-def _warm_start(frame: Frame, first: int) -> int:
-    """Index of the first row of the session that row ``first`` belongs to (same user)."""
-    i = first
-    sid = frame.session_ids[first]
-    u = frame.user_ids[first]
-    while i > 0 and frame.user_ids[i - 1] == u and frame.session_ids[i - 1] == sid and sid is not None:
-        i -= 1
-    return i
-
-
 def run_batch(
     frame: Frame, make_engine: Callable[[], Any], start: date, end: date
 ) -> Iterator[Any]:
-    """PredictionRecords of the rows of local days [start, end], per user in time order."""
+    """PredictionRecords of the rows of local days [start, end], per user in time order, from
+    ``engine.stream`` with its one warm-up rule (the session of the first day's first bucket),
+    as the agent predicts them live."""
+    from engine.stream import stream
+
     lo, hi = start.toordinal(), end.toordinal()
-    in_range = (frame.local_day >= lo) & (frame.local_day <= hi)
-    users_arr = np.asarray(frame.user_ids, dtype=object)
-    for u in frame.users():
-        idx = np.flatnonzero(in_range & (users_arr == u))
+    for _user, first, stop in frame.user_ranges():
+        days = frame.local_day[first:stop]
+        idx = np.flatnonzero((days >= lo) & (days <= hi)) + first
         if len(idx) == 0:
             continue
-        engine = make_engine()
-        first = int(idx[0])
-        for i in range(_warm_start(frame, first), first):
-            engine.step(frame.features(i), user_id=u, bucket_start=frame.bucket_datetime(i),
-                        session_id=frame.session_ids[i])
         keep = set(idx.tolist())
-        for i in range(first, int(idx[-1]) + 1):
-            if frame.user_ids[i] != u:
-                continue
-            rec = engine.step(frame.features(i), user_id=u, bucket_start=frame.bucket_datetime(i),
-                              session_id=frame.session_ids[i])
+        last = int(idx[-1])
+        emitted = range(int(idx[0]), last + 1)
+        rows = (frame.stream_row(i) for i in range(first, last + 1))
+        steps = stream(rows, make_engine(), emit_from=frame.bucket_datetime(int(idx[0])))
+        for i, st in zip(emitted, steps, strict=True):
             if i in keep:
-                yield rec
+                yield st.prediction

@@ -53,10 +53,17 @@ def render_markdown(rep: dict[str, Any]) -> str:
     failed = ev.get("failed_gates", [])
     lines.append("**Result: all gates pass.**" if not failed else
                  f"**Result: {len(failed)} gate(s) failed: {', '.join(failed)}.**")
-    lines += ["", "## Gates", "", "| gate | value | threshold | status |", "|---|---|---|---|"]
+    lines += ["", "## Gates", "", "Scored on the label the user is shown (smoothed, after reject), on test days "
+              "(never used for early stopping, calibration or thresholds); the unsmoothed figure (after "
+              "reject) stands next to it.", "",
+              "| gate | shown | unsmoothed | threshold | status |", "|---|---|---|---|---|"]
     for name, g in (ev.get("gates") or {}).items():
         note = f" ({g['note']})" if g.get("note") else ""
-        lines.append(f"| {name} | {_num(g.get('value'))} | {g['threshold']}{note} | {g['status']} |")
+        unsm = _num(g["unsmoothed"]) if g.get("unsmoothed") is not None else ""
+        lines.append(f"| {name} | {_num(g.get('value'))} | {unsm} | {g['threshold']}{note} | {g['status']} |")
+    promo = rep.get("promotion")
+    if promo:
+        lines += ["", f"**Deployment: {promo.get('message', '')}**"]
     split = rep.get("split_sizes") or {}
     lines += ["", "## Data and split", "",
               f"Users: {rep.get('users', 0)}; buckets: {rep.get('buckets', 0):,}; "

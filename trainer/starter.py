@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.frame import Frame
 from engine.schema import PER_INSTALL_COLUMNS
 from engine.starter import STARTER_MODEL_ID
-from trainer.frame import Frame
 from trainer.synth import SynthConfig
 from trainer.train_lgbm import TrainParams
 
@@ -37,9 +37,10 @@ class StarterConfig:
     start: date = date(2025, 9, 1)
 
     def synth(self) -> SynthConfig:
-        # no miscalibrated twins: the starter learns what tasks look like, not a user's quirks
+        # no miscalibrated twins: the starter learns what tasks look like, not a user's quirks;
+        # half the users have sources without input counts (ActivityWatch, Wayland)
         return SynthConfig(users=self.users, days=self.days, seed=self.seed, start=self.start,
-                           miscalibrated_users=0)
+                           miscalibrated_users=0, counterless_every=2)
 
 
 STARTER_PARAMS = TrainParams(seed=7, num_leaves=15, learning_rate=0.1, max_rounds=120,
@@ -55,7 +56,8 @@ def starter_frame(cfg: StarterConfig) -> Frame:
 
 
 def train_starter(out_dir: Path, cfg: StarterConfig = StarterConfig(),
-                  progress: Callable[[str], None] | None = None) -> Path:
+                  progress: Callable[[str], None] | None = None,
+                  params: TrainParams = STARTER_PARAMS) -> Path:
     """Train the starter bundle and write it to ``out_dir`` (replacing what is there)."""
     import tempfile
 
@@ -71,7 +73,7 @@ def train_starter(out_dir: Path, cfg: StarterConfig = StarterConfig(),
         progress(f"{len(frame):,} synthetic buckets of {cfg.users} users x {cfg.days} days")
     split = _split_for(frame, 0, cfg.seed)
     with tempfile.TemporaryDirectory(prefix="taskclf-starter-") as tmp:
-        res = train(frame, split, Path(tmp), STARTER_PARAMS, now=TRAINED_AT,
+        res = train(frame, split, Path(tmp), params, now=TRAINED_AT,
                     data_provenance="synthetic", log=progress)
         staged = Path(tmp) / STARTER_MODEL_ID
         staged.mkdir()

@@ -59,6 +59,7 @@ CONFUSABLE: dict[str, tuple[str, ...]] = {
 class App:
     app_id: str
     category: str
+    site: str | None = None  # a browser's domain category while on this kind of site
 
     @property
     def is_browser(self) -> bool:
@@ -73,26 +74,74 @@ class App:
         return self.category == "terminal"
 
 
-VSCODE = App("com.microsoft.VSCode", "editor")
-INTELLIJ = App("com.jetbrains.intellij", "editor")
-ZED = App("dev.zed.Zed", "editor")
-TERMINAL = App("com.apple.Terminal", "terminal")
-GNOME_TERMINAL = App("org.gnome.Terminal", "terminal")
-CHROME = App("com.google.Chrome", "browser")
-FIREFOX = App("org.mozilla.firefox", "browser")
-SLACK = App("com.tinyspeck.slackmacgap", "chat")
-TEAMS_CHAT = App("com.microsoft.teams2", "chat")
-MAIL = App("com.apple.mail", "email")
-OUTLOOK = App("com.microsoft.Outlook", "email")
-ZOOM = App("us.zoom.xos", "meeting")
-NOTES = App("com.apple.Notes", "docs")
-WORD = App("com.microsoft.Word", "docs")
-OBSIDIAN = App("md.obsidian", "docs")
-PREVIEW = App("com.apple.Preview", "docs")
-FINDER = App("com.apple.finder", "file_manager")
-FIGMA = App("com.figma.Desktop", "design")
-JIRA = App("com.atlassian.jira", "project_mgmt")
+def _app(app_id: str) -> App:
+    """An app as the engine's table names and categorises it (the sampler's view)."""
+    from engine.apps import known_apps
+
+    for info in known_apps():
+        if info.app_id == app_id:
+            return App(info.app_id, info.category)
+    raise KeyError(app_id)
+
+
+VSCODE = _app("com.microsoft.VSCode")
+INTELLIJ = _app("com.jetbrains.intellij")
+PYCHARM = _app("com.jetbrains.pycharm")
+ZED = _app("dev.zed.Zed")
+SUBLIME = _app("com.sublimetext.4")
+TERMINAL = _app("com.apple.Terminal")
+GNOME_TERMINAL = _app("org.gnome.Terminal")
+ITERM = _app("com.googlecode.iterm2")
+WINDOWS_TERMINAL = _app("com.microsoft.WindowsTerminal")
+KONSOLE = _app("org.kde.konsole")
+CHROME = _app("com.google.Chrome")
+FIREFOX = _app("org.mozilla.firefox")
+EDGE = _app("com.microsoft.edgemac")
+SAFARI = _app("com.apple.Safari")
+SLACK = _app("com.tinyspeck.slackmacgap")
+DISCORD = _app("com.hnc.Discord")
+MATTERMOST = _app("com.mattermost.desktop")
+MAIL = _app("com.apple.mail")
+OUTLOOK = _app("com.microsoft.Outlook")
+THUNDERBIRD = _app("org.mozilla.thunderbird")
+ZOOM = _app("us.zoom.xos")
+TEAMS = _app("com.microsoft.teams2")
+WEBEX = _app("com.cisco.webexmeetingsapp")
+NOTES = _app("com.apple.Notes")
+WORD = _app("com.microsoft.Word")
+OBSIDIAN = _app("md.obsidian")
+NOTION = _app("notion.id")
+LIBREOFFICE = _app("org.libreoffice.LibreOffice")
+PREVIEW = _app("com.apple.Preview")
+ACROBAT = _app("com.adobe.Reader")
+EVINCE = _app("org.gnome.Evince")
+ZOTERO = _app("net.sourceforge.zotero")
+FINDER = _app("com.apple.finder")
+NAUTILUS = _app("org.gnome.Nautilus")
+FIGMA = _app("com.figma.Desktop")
+JIRA = _app("com.atlassian.jira")
+LINEAR = _app("com.linear")
+POSTMAN = _app("com.postmanlabs.mac")
+DBEAVER = _app("io.dbeaver.DBeaverCommunity")
+DOCKER = _app("com.docker.docker")
+GITKRAKEN = _app("com.axosoft.gitkraken")
+SPOTIFY = _app("com.spotify.client")
 NEWAPP = App("unknown.scratchpad", "other")
+
+#: Pools a user's everyday apps are drawn from (each user gets one of each kind).
+POOLS: dict[str, tuple[App, ...]] = {
+    "editor": (VSCODE, VSCODE, INTELLIJ, PYCHARM, ZED, SUBLIME),
+    "terminal": (TERMINAL, GNOME_TERMINAL, ITERM, WINDOWS_TERMINAL, KONSOLE),
+    "browser": (CHROME, CHROME, FIREFOX, EDGE, SAFARI),
+    "chat": (SLACK, SLACK, DISCORD, MATTERMOST),
+    "email": (MAIL, OUTLOOK, THUNDERBIRD),
+    "docs": (WORD, NOTES, OBSIDIAN, NOTION, LIBREOFFICE),
+    "reader": (PREVIEW, ACROBAT, EVINCE, ZOTERO),
+    "meeting": (ZOOM, ZOOM, TEAMS, WEBEX),
+    "devtool": (POSTMAN, DBEAVER, DOCKER),
+    "files": (FINDER, NAUTILUS),
+    "tracker": (JIRA, LINEAR),
+}
 
 
 def _lockscreen() -> App:
@@ -103,19 +152,6 @@ def _lockscreen() -> App:
         return App(LOCKSCREEN.app_id, LOCKSCREEN.category)
     except Exception:  # the table is optional for the generator
         return App("com.apple.loginwindow", "lockscreen")
-
-
-#: Browser domain categories by the task in front.
-DOMAINS: dict[str, tuple[tuple[str, float], ...]] = {
-    "Build": (("docs", 0.4), ("code_hosting", 0.3), ("search", 0.3)),
-    "Debug": (("search", 0.5), ("code_hosting", 0.2), ("docs", 0.3)),
-    "Review": (("code_hosting", 0.85), ("docs", 0.15)),
-    "Write": (("productivity", 0.6), ("docs", 0.25), ("search", 0.15)),
-    "ReadResearch": (("docs", 0.35), ("news", 0.15), ("search", 0.2), ("other", 0.2), ("unknown", 0.1)),
-    "Communicate": (("email_web", 0.5), ("chat", 0.5)),
-    "Meet": (("meeting_web", 1.0),),
-    "BreakIdle": (("video", 0.4), ("social", 0.3), ("news", 0.3)),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,26 +208,51 @@ AFFINITY: dict[str, dict[str, float]] = {
 class Persona:
     name: str
     mix: dict[str, float]  # relative weight of each label (Meet is scheduled separately)
-    apps: dict[str, tuple[tuple[App, float], ...]]
     typing: float
     mouse: float
     meetings_per_day: float
     label_coverage: float
 
 
-def _apps(editor: App, terminal: App, browser: App, chat: App, email: App, docs: App) -> dict[
-    str, tuple[tuple[App, float], ...]
-]:
-    return {
-        "Build": ((editor, 0.6), (terminal, 0.2), (browser, 0.18), (FINDER, 0.02)),
-        "Debug": ((editor, 0.4), (terminal, 0.32), (browser, 0.28)),
-        "Review": ((browser, 0.65), (editor, 0.3), (JIRA, 0.05)),
-        "Write": ((docs, 0.72), (browser, 0.23), (PREVIEW, 0.05)),
-        "ReadResearch": ((browser, 0.72), (PREVIEW, 0.18), (docs, 0.1)),
-        "Communicate": ((chat, 0.55), (email, 0.37), (browser, 0.08)),
-        "Meet": ((ZOOM, 0.88), (browser, 0.07), (chat, 0.05)),
-        "BreakIdle": ((browser, 0.7), (chat, 0.3)),
-    }
+AppMix = dict[str, tuple[tuple[App, float], ...]]
+
+#: What is in front during each task, by kind of app ("web:<domain>" is the browser on such a
+#: site). Real desks are mixed: a terminal during Build, a look at the chat, docs in the browser.
+TASK_APPS: dict[str, tuple[tuple[str, float], ...]] = {
+    "Build": (("editor", 0.55), ("terminal", 0.2), ("web:docs", 0.08), ("web:code_hosting", 0.05),
+              ("web:search", 0.05), ("files", 0.02), ("chat", 0.03), ("devtool", 0.02)),
+    "Debug": (("editor", 0.35), ("terminal", 0.3), ("web:search", 0.12), ("web:docs", 0.08),
+              ("devtool", 0.1), ("chat", 0.05)),
+    "Review": (("web:code_hosting", 0.55), ("editor", 0.2), ("tracker", 0.06), ("web:productivity", 0.06),
+               ("terminal", 0.05), ("chat", 0.04), ("web:docs", 0.04)),
+    "Write": (("docs", 0.62), ("web:productivity", 0.15), ("web:docs", 0.08), ("web:search", 0.06),
+              ("reader", 0.04), ("chat", 0.03), ("email", 0.02)),
+    "ReadResearch": (("web:docs", 0.35), ("reader", 0.2), ("web:search", 0.12), ("web:news", 0.06),
+                     ("web:unknown", 0.1), ("web:other", 0.05), ("docs", 0.06), ("chat", 0.03),
+                     ("web:video", 0.03)),
+    "Communicate": (("chat", 0.5), ("email", 0.32), ("web:email_web", 0.08), ("web:chat", 0.04),
+                    ("web:productivity", 0.03), ("editor", 0.03)),
+    "Meet": (("meeting", 0.85), ("chat", 0.06), ("web:docs", 0.04), ("docs", 0.03), ("email", 0.02)),
+    "BreakIdle": (("web:video", 0.3), ("web:social", 0.25), ("web:news", 0.2), ("media", 0.1),
+                  ("chat", 0.15)),
+}
+
+
+def user_apps(rng: random.Random, web_meetings: bool) -> AppMix:
+    """One user's concrete app mix: one app of each kind drawn from the pools."""
+    mine = {kind: rng.choice(pool) for kind, pool in POOLS.items()}
+    mine["media"] = SPOTIFY
+    browser = mine["browser"]
+    out: AppMix = {}
+    for label, kinds in TASK_APPS.items():
+        items: list[tuple[App, float]] = []
+        for kind, w in kinds:
+            if kind == "meeting" and web_meetings:
+                kind = "web:meeting_web"
+            app = browser if kind.startswith("web:") else mine[kind]
+            items.append((App(app.app_id, app.category, kind[4:] if kind.startswith("web:") else None), w))
+        out[label] = tuple(items)
+    return out
 
 
 PERSONAS: tuple[Persona, ...] = (
@@ -199,38 +260,53 @@ PERSONAS: tuple[Persona, ...] = (
         "developer",
         {"Build": 5, "Debug": 3, "Review": 1.5, "Write": 0.4, "ReadResearch": 1.2, "Communicate": 1.5,
          "BreakIdle": 0.8},
-        _apps(VSCODE, TERMINAL, CHROME, SLACK, MAIL, NOTES),
         typing=1.0, mouse=0.9, meetings_per_day=1.0, label_coverage=0.8,
     ),
     Persona(
         "writer",
         {"Build": 0.2, "Debug": 0.1, "Review": 0.8, "Write": 6, "ReadResearch": 3, "Communicate": 1.5,
          "BreakIdle": 1.0},
-        _apps(VSCODE, TERMINAL, FIREFOX, SLACK, OUTLOOK, WORD),
         typing=1.25, mouse=0.7, meetings_per_day=0.8, label_coverage=0.75,
     ),
     Persona(
         "manager",
         {"Build": 0.2, "Debug": 0.1, "Review": 2.0, "Write": 2.0, "ReadResearch": 1.5, "Communicate": 5,
          "BreakIdle": 1.0},
-        _apps(VSCODE, TERMINAL, CHROME, TEAMS_CHAT, OUTLOOK, WORD),
         typing=0.85, mouse=1.2, meetings_per_day=3.2, label_coverage=0.7,
     ),
     Persona(
         "researcher",
         {"Build": 1.2, "Debug": 0.6, "Review": 0.8, "Write": 2.5, "ReadResearch": 5, "Communicate": 1.0,
          "BreakIdle": 1.0},
-        _apps(INTELLIJ, GNOME_TERMINAL, FIREFOX, SLACK, MAIL, OBSIDIAN),
         typing=0.9, mouse=1.0, meetings_per_day=1.2, label_coverage=0.85,
     ),
     Persona(
         "reviewer",
         {"Build": 2.5, "Debug": 1.5, "Review": 4.0, "Write": 0.6, "ReadResearch": 1.5, "Communicate": 1.5,
          "BreakIdle": 0.8},
-        _apps(INTELLIJ, TERMINAL, CHROME, SLACK, MAIL, NOTES),
         typing=1.1, mouse=1.1, meetings_per_day=1.5, label_coverage=0.8,
     ),
 )
+
+#: Sources of records and whether they count input. ActivityWatch's window + AFK watchers and
+#: Wayland desktops report no key, click or scroll counts: a minute is "active" (60 s) unless the
+#: AFK watcher says the user is away (then idle for the whole minute).
+SOURCES: dict[str, bool] = {"x11": True, "windows": True, "macos": True, "activitywatch": False,
+                            "wayland": False}
+#: Sources with input counts given to users in turn; every ``counterless_every``-th user has
+#: a source without them (ActivityWatch and Wayland in turn).
+SOURCE_CYCLE = ("macos", "windows", "x11")
+COUNTERLESS_CYCLE = ("activitywatch", "wayland")
+
+#: aw-watcher-afk's default timeout: quiet for this long and the user is away.
+AFK_TIMEOUT_MINUTES = 3
+
+#: Chance that a person touches mouse or keyboard in a minute of each task (counterless sources
+#: only see the consequence: the AFK watcher's verdict).
+INPUT_PROB: dict[str, float] = {
+    "Build": 0.97, "Debug": 0.96, "Review": 0.95, "Write": 0.96, "ReadResearch": 0.92,
+    "Communicate": 0.95, "Meet": 0.3, "BreakIdle": 0.03,
+}
 
 #: Local UTC offsets (minutes) given to users in turn.
 OFFSETS = (60, -300, 0, 330, 120, -480, 540, -180)
@@ -256,6 +332,13 @@ class SynthUser:
     typing_drift: float  # relative change of typing speed over DRIFT_DAYS working days
     start_minute: int  # local minute of day the working day usually starts
     new_app_day: int | None  # day index from which a new app is used
+    source: str = "x11"  # what records their desk: see SOURCES
+    apps: AppMix = field(default_factory=dict)  # task -> apps in front (with weights)
+    afk_view: str = "server"  # counterless: "live" (AFK after the timeout) or "server" (whole run)
+
+    @property
+    def has_counters(self) -> bool:
+        return SOURCES[self.source]
 
     @property
     def miscalibrated(self) -> bool:
@@ -280,6 +363,7 @@ class SynthConfig:
     miscalibrated_users: int | None = None  # default: a third of the users (the last ones)
     ambiguity: float = 0.4
     missing_counter_day_rate: float = 0.05
+    counterless_every: int = 4  # every n-th user's source has no input counts (0: none)
     label_noise: float = 0.03
 
     def working_days(self) -> list[date]:
@@ -290,6 +374,42 @@ class SynthConfig:
                 out.append(d)
             d += timedelta(days=1)
         return out
+
+
+#: The newest working day a history may end on, counted back from today: the furthest time zone
+#: of a synthetic user is a day ahead of UTC, and the store refuses buckets in the future.
+MARGIN_DAYS = 2
+
+
+def working_days_from(start: date, days: int) -> list[date]:
+    return SynthConfig(days=days, start=start).working_days()
+
+
+def fit_start(days: int, today: date, start: date | None = None) -> date:
+    """The first day of a history of ``days`` working days that ends before ``today``.
+
+    An explicit ``start`` is checked (``TaskclfError`` naming the latest start that fits);
+    without one, ``DEFAULT_START`` when the history fits (the same arguments give the same
+    store), else the latest Monday that does.
+    """
+    from engine.errors import TaskclfError
+
+    last_ok = today - timedelta(days=MARGIN_DAYS)
+    weeks = -(-days // 5)
+    latest = last_ok - timedelta(days=7 * weeks + last_ok.weekday())
+    while working_days_from(latest + timedelta(days=7), days)[-1] <= last_ok:
+        latest += timedelta(days=7)
+    if start is not None:
+        end = working_days_from(start, days)[-1]
+        if end > last_ok:
+            raise TaskclfError(
+                f"--start {start}: {days} working days would end on {end}, too close to today "
+                f"({today}); use --start {latest} or earlier"
+            )
+        return start
+    if working_days_from(DEFAULT_START, days)[-1] <= last_ok:
+        return DEFAULT_START
+    return latest
 
 
 def _seed_int(*parts: object) -> int:
@@ -310,7 +430,10 @@ def make_users(cfg: SynthConfig) -> list[SynthUser]:
         # a miscalibrated user is the twin of a regular one: same persona, so the global model
         # cannot tell them apart, but their work is ambiguous (looks like a confusable task)
         miscalibrated = idx >= n_regular
-        persona = PERSONAS[(idx - n_regular if miscalibrated else idx) % len(PERSONAS)]
+        twin_of = idx - n_regular if miscalibrated else idx
+        persona = PERSONAS[twin_of % len(PERSONAS)]
+        # the desk (apps, source) and the working hours are the twin's too
+        desk_rng = random.Random(_seed_int("desk", cfg.seed, twin_of))
         uid = f"user-{idx + 1:02d}"
         dev = hashlib.sha256(f"device:{cfg.seed}:{idx}".encode()).hexdigest()[:32]
         device_id = f"{dev[:8]}-{dev[8:12]}-4{dev[13:16]}-8{dev[17:20]}-{dev[20:32]}"
@@ -323,11 +446,27 @@ def make_users(cfg: SynthConfig) -> list[SynthUser]:
                 utc_offset_minutes=OFFSETS[idx % len(OFFSETS)],
                 ambiguity=cfg.ambiguity if miscalibrated else 0.0,
                 typing_drift=rng.uniform(-0.15, 0.15),
-                start_minute=int(8 * 60 + rng.uniform(0, 90)),
+                start_minute=_start_minute(desk_rng),
                 new_app_day=(NEW_APP_DAY if rng.random() < 0.5 else None),
+                source=_source(twin_of, cfg.counterless_every),
+                apps=user_apps(desk_rng, web_meetings=desk_rng.random() < 0.3),
+                afk_view=desk_rng.choice(("live", "server")),
             )
         )
     return users
+
+
+def _source(index: int, every: int) -> str:
+    if every > 0 and index % every == every - 1:
+        return COUNTERLESS_CYCLE[(index // every) % len(COUNTERLESS_CYCLE)]
+    return SOURCE_CYCLE[index % len(SOURCE_CYCLE)]
+
+
+def _start_minute(rng: random.Random) -> int:
+    """Shifted schedules: most people start between 7:00 and 10:30, some after noon."""
+    if rng.random() < 0.15:
+        return int(12 * 60 + rng.uniform(0, 120))
+    return int(7 * 60 + rng.uniform(0, 210))
 
 
 def _choice(rng: random.Random, items: Sequence[tuple[object, float]]) -> object:
@@ -370,7 +509,7 @@ def _plan_day(rng: random.Random, user: SynthUser) -> tuple[list[_Block], int, i
     p = user.persona
     start = user.start_minute + int(rng.uniform(-20, 20))
     end = start + int(rng.uniform(8.0 * 60, 9.5 * 60))
-    lunch_start = 12 * 60 + int(rng.uniform(-15, 45))
+    lunch_start = start + int(rng.uniform(3.3 * 60, 4.5 * 60))
     lunch_len = int(rng.uniform(35, 60))
     lunch = (lunch_start, lunch_start + lunch_len)
     # meetings on the half hour, 30 or 60 minutes, outside lunch
@@ -422,12 +561,20 @@ def _plan_day(rng: random.Random, user: SynthUser) -> tuple[list[_Block], int, i
 
 
 class _MinuteState:
-    """The carry-over between consecutive minutes: the app in front and its document."""
+    """The carry-over between consecutive minutes: the app in front, its document, and how
+    many minutes nobody has touched the machine."""
 
     def __init__(self) -> None:
         self.app: App | None = None
         self.doc: int = 0
         self.domain: str = "non_browser"
+        self.touched: list[bool] = []  # counterless sources: was there input in each minute
+
+
+def _domain(app: App) -> str:
+    if not app.is_browser:
+        return "non_browser"
+    return app.site or "unknown"
 
 
 def _title_hash(user: SynthUser, app: App, doc: int) -> str:
@@ -435,7 +582,7 @@ def _title_hash(user: SynthUser, app: App, doc: int) -> str:
 
 
 def _pick_app(rng: random.Random, user: SynthUser, label: str, day_idx: int) -> App:
-    app = _choice(rng, user.persona.apps[label])
+    app = _choice(rng, user.apps[label])
     assert isinstance(app, App)
     late = user.new_app_day is not None and day_idx >= user.new_app_day
     if late and label in ("Build", "Write") and rng.random() < 0.25:
@@ -462,6 +609,7 @@ def _minute_record(
         locked_break = state.app == lockscreen or rng.random() < 0.35
         if locked_break:
             state.app = lockscreen
+            state.touched.append(False)
             locked = 60.0
             segments.append(Segment(0.0, 60.0, lockscreen.app_id, lockscreen.category, False, False,
                                     False, None, "non_browser"))
@@ -481,7 +629,7 @@ def _minute_record(
     if state.app is None or state.app == lockscreen or rng.random() < 0.15:
         state.app = _pick_app(rng, user, behaviour, day_idx)
         state.doc = rng.randrange(12)
-        state.domain = (str(_choice(rng, DOMAINS[behaviour])) if state.app.is_browser else "non_browser")
+        state.domain = _domain(state.app)
     n_switch = _poisson(rng, sig.switches)
     cuts = sorted(round(rng.uniform(1.0, 59.0), 3) for _ in range(n_switch))
     bounds = [0.0, *cuts, 60.0]
@@ -492,8 +640,7 @@ def _minute_record(
                 new_app = _pick_app(rng, user, behaviour, day_idx)
             state.app = new_app
             state.doc = rng.randrange(12)
-            state.domain = (str(_choice(rng, DOMAINS[behaviour])) if new_app.is_browser
-                            else "non_browser")
+            state.domain = _domain(new_app)
         a = state.app
         seconds = round(bounds[i + 1] - bounds[i], 3)
         if segments and segments[-1].app_id == a.app_id:
@@ -527,6 +674,11 @@ def _minute_record(
     place = rng.random()
     leading = idle_run if place < 0.3 else 0.0
     trailing = idle_run if place > 0.7 else 0.0
+    if not user.has_counters:
+        # ActivityWatch / Wayland: active all minute; the AFK view is applied per day (_afk_view)
+        state.touched.append(rng.random() < INPUT_PROB[behaviour])
+        idle_run = leading = trailing = 0.0
+        active_any = 60.0
     return ActivityRecord(
         user_id=user.user_id,
         device_id=user.device_id,
@@ -552,6 +704,35 @@ def _minute_record(
     )
 
 
+def _afk_view(records: list[ActivityRecord], touched: list[bool], view: str) -> list[ActivityRecord]:
+    """What an AFK watcher reports: away once nobody touched the machine for the timeout.
+
+    ``live`` (the agent asking aw-server as it goes): the minutes after the timeout are away.
+    ``server`` (an import of aw-server's history): the AFK event starts at the last input, so
+    the whole quiet run is away. Runs shorter than the timeout are never away.
+    """
+    from dataclasses import replace
+
+    out = list(records)
+    n = len(records)
+    i = 0
+    while i < n:
+        if touched[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and not touched[j] and (j == i or records[j].bucket_start - records[j - 1].bucket_start
+                                            == timedelta(minutes=1)):
+            j += 1
+        if j - i >= AFK_TIMEOUT_MINUTES:
+            first = i if view == "server" else i + AFK_TIMEOUT_MINUTES
+            for k in range(first, j):
+                out[k] = replace(records[k], active_seconds_any=0.0, max_idle_run_seconds=60.0,
+                                 leading_idle_seconds=60.0, trailing_idle_seconds=60.0)
+        i = j
+    return out
+
+
 def _behaviour(rng: random.Random, user: SynthUser, label: str) -> str:
     """What the minutes of a chunk look like: the true task, or (ambiguous users) a confusable one."""
     ambiguous = user.ambiguity > 0 and label not in ("BreakIdle", "Meet")
@@ -565,7 +746,7 @@ def generate_day(cfg: SynthConfig, user: SynthUser, day_idx: int, day: date) -> 
     rng = random.Random(_seed_int("day", cfg.seed, user.index, day_idx))
     lockscreen = _lockscreen()
     blocks, _start, _end, _lunch = _plan_day(rng, user)
-    counters = rng.random() >= cfg.missing_counter_day_rate
+    counters = rng.random() >= cfg.missing_counter_day_rate and user.has_counters
     typing_mult = 1.0 + user.typing_drift * min(1.0, day_idx / DRIFT_DAYS)
     local_midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(
         minutes=user.utc_offset_minutes
@@ -596,6 +777,8 @@ def generate_day(cfg: SynthConfig, user: SynthUser, day_idx: int, day: date) -> 
             records.append(_minute_record(rng, user, state, behaviour, ts, day_idx, counters,
                                           typing_mult, lockscreen))
             truth.append((ts, block.label))
+    if not user.has_counters:
+        records = _afk_view(records, state.touched, user.afk_view)
     spans = _label_spans(rng, cfg, user, labelled_blocks, local_midnight)
     return SynthDay(user=user, day=day, records=records, spans=spans, truth=truth)
 
@@ -619,7 +802,7 @@ def _label_spans(
         if e - s < 1:
             continue
         label = b.label
-        if rng.random() < cfg.label_noise:
+        if rng.random() < cfg.label_noise and label != "BreakIdle":  # a break is obvious to its taker
             label = CONFUSABLE[label][0]
         prov = str(_choice(rng, PROVENANCE_MIX))
         start_ts = local_midnight + timedelta(minutes=s)

@@ -27,6 +27,8 @@ def manifest(cfg: SynthConfig) -> dict[str, Any]:
         "personas": {
             u.user_id: {
                 "persona": u.persona.name,
+                "source": u.source,
+                "start_minute": u.start_minute,
                 "utc_offset_minutes": u.utc_offset_minutes,
                 "ambiguity": u.ambiguity,
                 "miscalibrated": u.miscalibrated,
@@ -58,37 +60,39 @@ def write_synthetic(
     days = cfg.working_days()
     totals = {"records": 0, "feature_rows": 0, "spans": 0}
     for user in make_users(cfg):
-        generated: list[SynthDay] = [generate_day(cfg, user, i, d) for i, d in enumerate(days)]
-        if keep_days is not None:
-            keep_days.extend(generated)
-        records = [r for day in generated for r in day.records]
-        spans = [s for day in generated for s in day.spans]
-        totals["records"] += store.put_records(records)
         builder = FeatureBuilder(validate=False)
-        rows = []
-        for rec in records if feature_rows else ():
-            row = builder.push(rec)
-            if row is not None:
-                rows.append(row)
-        put_rows = getattr(store, "put_feature_rows", None)
-        if put_rows is not None:
-            put_rows(rows)
-        else:
-            for row in rows:
-                store.put_feature_row(
-                    user_id=row.user_id, device_id=row.device_id, bucket_start=row.bucket_start,
-                    session_id=row.session_id, schema_hash=SCHEMA_HASH_V2,
-                    feature_builder_version=FEATURE_BUILDER_VERSION, row=row.to_json(),
-                )
-        totals["feature_rows"] += len(rows)
-        store.add_label_spans(spans)
-        totals["spans"] += len(spans)
+        n_records = n_spans = 0
+        for i, d in enumerate(days):  # one day at a time: memory does not grow with the history
+            day = generate_day(cfg, user, i, d)
+            if keep_days is not None:
+                keep_days.append(day)
+            n_records += store.put_records(day.records)
+            rows = [row for row in map(builder.push, day.records) if row is not None] if feature_rows else []
+            _put_rows(store, rows)
+            totals["feature_rows"] += len(rows)
+            store.add_label_spans(day.spans)
+            n_spans += len(day.spans)
+        totals["records"] += n_records
+        totals["spans"] += n_spans
         if progress:
-            kind = f"{user.persona.name}{', miscalibrated' if user.miscalibrated else ''}"
-            progress(f"  {user.user_id} ({kind}): {len(records):,} buckets, {len(spans):,} label spans")
+            kind = f"{user.persona.name}, {user.source}{', miscalibrated' if user.miscalibrated else ''}"
+            progress(f"  {user.user_id} ({kind}): {n_records:,} buckets, {n_spans:,} label spans")
     if home is not None:
         atomic_write_json(home / "artifacts" / "synth" / "manifest.json", manifest(cfg))
     return totals
+
+
+def _put_rows(store: Any, rows: list[Any]) -> None:
+    put_rows = getattr(store, "put_feature_rows", None)
+    if put_rows is not None:
+        put_rows(rows)
+        return
+    for row in rows:
+        store.put_feature_row(
+            user_id=row.user_id, device_id=row.device_id, bucket_start=row.bucket_start,
+            session_id=row.session_id, schema_hash=SCHEMA_HASH_V2,
+            feature_builder_version=FEATURE_BUILDER_VERSION, row=row.to_json(),
+        )
 
 
 def frame_from_days(days: list[SynthDay]) -> Frame:

@@ -32,6 +32,7 @@ from engine.schema import (
     FEATURE_BUILDER_VERSION,
     MODEL_COLUMNS,
     NUMERIC_MODEL_COLUMNS,
+    PER_INSTALL_COLUMNS,
     SCHEMA_HASH_V2,
     SCHEMA_VERSION,
 )
@@ -60,8 +61,9 @@ class TrainParams:
     num_threads: int = 2
     rare_category_threshold: int = 5
     unknown_mask_rate: float = 0.05
-    #: numeric columns the model never sees (recorded as the bundle's ``masked_columns``)
-    masked_columns: tuple[str, ...] = ()
+    #: numeric columns the model never sees (recorded as the bundle's ``masked_columns``); None:
+    #: the per-install columns when the training rows come from several users, else none
+    masked_columns: tuple[str, ...] | None = None
 
     def lgb_params(self) -> dict[str, Any]:
         return {
@@ -135,6 +137,15 @@ def encode_matrix(frame: Frame, vocab: dict[str, list[str]], *, mask_rate: float
     return x
 
 
+def masked_columns_for(params: TrainParams, users: list[str]) -> tuple[str, ...]:
+    """What the model must not see: per-install keyed columns mean nothing across users (the
+    title bucket of one install is noise on another), so a model of several users gets them as
+    missing; a personal model may use them."""
+    if params.masked_columns is not None:
+        return params.masked_columns
+    return PER_INSTALL_COLUMNS if len(set(users)) > 1 else ()
+
+
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Balanced weights N / (C_present * n_c) per class (absent classes get 0)."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -201,8 +212,8 @@ def train(
     tr = frame.take(np.flatnonzero(tr_mask))
     _check_trainable(tr.y)
     vocab = fit_vocabularies(tr, params.rare_category_threshold)
-    x_tr = encode_matrix(tr, vocab, mask_rate=params.unknown_mask_rate, seed=params.seed,
-                         masked=params.masked_columns)
+    masked = masked_columns_for(params, tr.users())
+    x_tr = encode_matrix(tr, vocab, mask_rate=params.unknown_mask_rate, seed=params.seed, masked=masked)
     y_tr = tr.y
     c = len(LABEL_ORDER)
     w_cls = class_weights(y_tr, c)
@@ -216,7 +227,7 @@ def train(
     valid_sets = []
     ca = frame.take(np.flatnonzero(ca_mask))
     if len(ca) > 0:
-        x_ca = encode_matrix(ca, vocab, masked=params.masked_columns)
+        x_ca = encode_matrix(ca, vocab, masked=masked)
         dvalid = lgb.Dataset(x_ca, label=ca.y, weight=w_cls[ca.y], reference=dtrain,
                              feature_name=list(MODEL_COLUMNS), categorical_feature=cat_idx)
         valid_sets = [dvalid]
@@ -237,7 +248,7 @@ def train(
         part = frame.take(np.flatnonzero(mask))
         if len(part) == 0:
             return None
-        x_part = encode_matrix(part, vocab, masked=params.masked_columns)
+        x_part = encode_matrix(part, vocab, masked=masked)
         p = np.asarray(booster.predict(x_part, num_iteration=best)) * np.asarray(pc)
         return classification_scores(part.y, p.argmax(axis=1), LABEL_ORDER)
 
@@ -272,7 +283,7 @@ def train(
                    "unknown_category_mask_rate": params.unknown_mask_rate,
                    "early_stopping_rounds": params.early_stopping_rounds},
         "prior_correction": pc,
-        **({"masked_columns": list(params.masked_columns)} if params.masked_columns else {}),
+        **({"masked_columns": list(masked)} if masked else {}),
         "train_date_from": days_all[0].isoformat() if days_all else None,
         "train_date_to": days_all[-1].isoformat() if days_all else None,
         "dataset_hash": ds_hash,

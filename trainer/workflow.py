@@ -346,6 +346,8 @@ class AllOutcome:
     policy_path: Path | None
     report_dir: Path
     report: dict[str, Any]
+    promoted: bool = True
+    message: str = ""
 
 
 def split_sizes(frame: Frame, split: Split) -> dict[str, dict[str, int]]:
@@ -368,7 +370,8 @@ def train_all(
     data_provenance: str = "store",
     progress: Progress = _noop,
 ) -> AllOutcome:
-    """Train -> calibrate -> tune -> policy -> evaluate -> report, on one loaded frame."""
+    """Train -> calibrate -> tune -> evaluate -> compare with what is deployed -> policy (only
+    when the candidate is at least as good: ``trainer.promotion``) -> report."""
     from engine.calibrator_store import load_calibrator_store
     from engine.paths import models_dir, reports_dir
     from trainer.dataset import require_rows
@@ -400,18 +403,31 @@ def train_all(
     bundle = load_bundle(res.bundle_dir)
     cal = calibrate(home, frame, bundle, method=method, progress=progress)
     store = load_calibrator_store(cal.store_dir, bundle=bundle)
-    tuned = tune_reject(home, frame, bundle, store, cost=cost, write_policy=True, source="train all",
+    tuned = tune_reject(home, frame, bundle, store, cost=cost, write_policy=False, source="train all",
                         progress=progress)
     res_t = tuned.result
     check = engine_reject_check(cal.rows, cal.raw, bundle, store, res_t.global_threshold, res_t.per_user)
     ev = evaluate_bundle(frame, bundle, store, threshold=res_t.global_threshold, per_user=res_t.per_user,
                          eligibility=cal.fit.eligibility, progress=progress)
+    from trainer.promotion import compare_with_deployed, write_outcome
+
+    decision = compare_with_deployed(home, frame, bundle, ev, progress=progress)
+    policy_path = None
+    if decision.promote:  # written only now, after the evaluation
+        from engine.policy import policy_for, write_policy
+        from trainer import TRAINER_VERSION
+
+        pol = policy_for(home, bundle.path, store.path, res_t.global_threshold, res_t.per_user or None, 3,
+                         "train all", trainer_version=TRAINER_VERSION)
+        policy_path = write_policy(home, pol)
+        progress(f"policy written: {policy_path}")
     report = {
         "run_id": bundle.run_id,
         "created_at": datetime.now(UTC).isoformat(),
         "model_dir": str(bundle.path),
         "calibrator_store": str(cal.store_dir),
-        "policy": str(tuned.policy_path) if tuned.policy_path else None,
+        "policy": str(policy_path) if policy_path else None,
+        "promotion": decision.to_json(),
         "users": len(frame.users()),
         "buckets": len(frame),
         "labelled_buckets": int(labelled.sum()),
@@ -427,4 +443,60 @@ def train_all(
         "evaluation": ev,
     }
     report_dir = write_report(reports_dir(home) / bundle.run_id, report)
-    return AllOutcome(res.bundle_dir, cal.store_dir, tuned.policy_path, report_dir, report)
+    write_outcome(home, decision, report_dir / "report.md")
+    progress(decision.message)
+    return AllOutcome(res.bundle_dir, cal.store_dir, policy_path, report_dir, report, decision.promote,
+                      decision.message)
+
+
+# -- retrain (the tray's "Retrain now" and `train all`) -------------------------------------------
+
+#: A whole model needs labelled history from this many users with this many labelled days each
+#: (docs/decisions.md): a model of one or two people generalises to nobody, and the split needs
+#: 5 days per user for calibration and test days.
+MIN_MODEL_USERS = 3
+MIN_MODEL_DAYS = 5
+
+
+def whole_model_shortfall(frame: Frame) -> str | None:
+    """Why this home has too little labelled history for a whole model (None: enough)."""
+    labelled = frame.y >= 0
+    days: dict[str, set[int]] = {}
+    for u, d in zip(np.asarray(frame.user_ids, dtype=object)[labelled], frame.local_day[labelled].tolist(),
+                    strict=True):
+        days.setdefault(u, set()).add(int(d))
+    enough = sum(1 for v in days.values() if len(v) >= MIN_MODEL_DAYS)
+    if enough >= MIN_MODEL_USERS:
+        return None
+    return (f"{enough} of {MIN_MODEL_USERS} users have {MIN_MODEL_DAYS} labelled days; "
+            "a new model needs labelled history from several people")
+
+
+@dataclass
+class RetrainOutcome:
+    outcome: str  # "promoted" | "kept" | "personalised"
+    message: str
+    result: AllOutcome | None = None
+
+
+def retrain_home(home: Path, frame: Frame, *, seed: int = 0, holdout_users: int = 0, method: str = "temperature",
+                 cost: float = 0.45, progress: Progress = _noop) -> RetrainOutcome:
+    """A whole new model when the home has the data for one, promoted only when it is at least
+    as good as what is deployed; otherwise per-user calibration of the deployed model."""
+    from engine.paths import policy_path
+    from trainer.promotion import write_outcome
+
+    short = whole_model_shortfall(frame)
+    if short is not None:
+        if not policy_path(home).exists():
+            raise TaskclfError(f"too little labelled history for a model: {short}")
+        from engine.personalize import personalize
+
+        out = personalize(home, method=method, progress=progress)
+        msg = f"Too little labelled data for a new model ({short}); personalised instead: {out.message()}"
+        write_outcome(home, None, None, message=msg)
+        return RetrainOutcome("personalised", msg)
+    res = train_all(home, frame, seed=seed, holdout_users=holdout_users, method=method, cost=cost,
+                    progress=progress)
+    msg = res.message if res.promoted else f"{res.message}; report: {res.report_dir / 'report.md'}"
+    return RetrainOutcome("promoted" if res.promoted else "kept", msg, res)

@@ -98,7 +98,8 @@ def collect(home: Path, start: float | None, end: float | None) -> dict[str, lis
     store = Store.open(path, readonly=True)
     try:
         preds = store.predictions(user_id=user, start=lo, end=hi)
-        spans = [s for s in store.label_spans(user_id=user, start=lo, end=hi) if s.is_human]
+        spans = [s for s in store.label_spans(user_id=user, start=lo, end=hi)
+                 if s.is_human and (lo is None or s.start_ts >= lo)]
     finally:
         store.close()
     return {PREDICTION_TYPE: prediction_events(preds), LABEL_TYPE: label_events(spans)}
@@ -146,13 +147,24 @@ def write_server(url: str, host: str, events: dict[str, list[dict[str, Any]]],
                 query += "&end=" + quote(datetime.fromtimestamp(end, tz=UTC).isoformat())
             old = _request("GET", f"{api}/events?{query}")
             for ev in old if isinstance(old, list) else []:
-                if isinstance(ev, dict) and isinstance(ev.get("id"), int):
+                if isinstance(ev, dict) and isinstance(ev.get("id"), int) and _starts_in(ev, start):
                     _request("DELETE", f"{api}/events/{ev['id']}")
                     report.replaced += 1
         if events[btype]:
             _request("POST", f"{api}/events", events[btype])
         report.counts[btype] = len(events[btype])
     return report
+
+
+def _starts_in(ev: dict[str, Any], start: float | None) -> bool:
+    """Replace only events that start in the range (the server also lists those that began
+    earlier and reach into it; they stay as they are)."""
+    if start is None:
+        return True
+    try:
+        return datetime.fromisoformat(str(ev.get("timestamp"))).timestamp() >= start - 1e-3
+    except ValueError:
+        return False
 
 
 def write_file(path: Path, host: str, events: dict[str, list[dict[str, Any]]]) -> ExportReport:

@@ -25,10 +25,10 @@ from agent.activitywatch.events import (
     input_event,
     window_event,
 )
-from agent.activitywatch.replay import ReducedWindow, replay
+from agent.activitywatch.replay import ReducedWindow, replay, replay_aggregator
 from agent.activitywatch.source import BucketInfo, choose_host
 from agent.activitywatch.spill import EventSpill
-from agent.aggregator import Aggregator, LocalOffset, system_local_offset
+from agent.aggregator import LocalOffset, system_local_offset
 from agent.observe import Observer
 from agent.sampler._base import Sample
 from engine.activity import BUCKET_SECONDS, ActivityRecord
@@ -171,9 +171,9 @@ def import_activitywatch(
                 day = datetime.fromtimestamp(t, tz=UTC).date().isoformat()
                 progress(f"replaying {day} ({100 * (t - lo) / (hi - lo):.0f}%)")
 
-        agg = Aggregator(user_id=ident.user_id, device_id=device_id,
-                         bucket_seconds=BUCKET_SECONDS, sample_seconds=TICK_S,
-                         sources=(SOURCE_NAME,), local_offset=local_offset)
+        agg = replay_aggregator(user_id=ident.user_id, device_id=device_id,
+                                bucket_seconds=BUCKET_SECONDS, sample_seconds=TICK_S,
+                                sources=(SOURCE_NAME,), local_offset=local_offset)
         records = replay(spill.windows(), spill.afks(),
                          spill.inputs() if chosen[INPUT_TYPE] else None, agg,
                          start=lo, end=hi, progress=tick_progress)

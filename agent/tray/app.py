@@ -89,6 +89,21 @@ def trainer_command() -> list[str] | None:
     return [exe, "train", "all"]
 
 
+def retrain_outcome(home: Path) -> str | None:
+    """What the last training run did, in plain words (written by the trainer after it decided
+    whether the new model is better): deployed, kept (and where the report is), or personalised
+    instead."""
+    from engine.jsonio import read_json
+    from engine.paths import artifacts_dir
+
+    try:
+        obj = read_json(artifacts_dir(home) / "last_training.json", max_bytes=64 * 1024)
+    except Exception:
+        return None
+    msg = obj.get("message") if isinstance(obj, dict) else None
+    return msg[:300] if isinstance(msg, str) and msg else None
+
+
 def open_folder_command(path: Path, platform: str = sys.platform) -> list[str] | None:
     if platform == "darwin":
         return ["open", str(path)]
@@ -407,8 +422,10 @@ class TrayApp:
 
         def wait(p: Any = self._retrain_proc) -> None:
             rc = p.wait() if hasattr(p, "wait") else 0
-            self._say("✓ Retrain finished" if rc == 0 else f"⚠ Retrain failed (exit {rc}); see {self._shown_path(output)}",
-                      failure=rc != 0)
+            if rc == 0:
+                self._say(retrain_outcome(self.home) or "✓ Retrain finished")
+            else:
+                self._say(f"⚠ Retrain failed (exit {rc}); see {self._shown_path(output)}", failure=True)
             self.refresh()
 
         threading.Thread(target=wait, name="taskclf-retrain-wait", daemon=True).start()

@@ -447,6 +447,8 @@ def build_menu(s: AgentSnapshot, ctx: MenuContext) -> MenuModel:
     items.append(_today(s, ctx.now, tz))
     if not s.learning.complete and s.model.kind != "starting":
         items.append(Item(key="learning", text=s.learning.line(), enabled=False))
+    if s.personal_note and s.model.kind != "starting":
+        items.append(Item(key="personal", text=s.personal_note, enabled=False))
     for i, w in enumerate(warning_lines(s)):
         items.append(Item(key=f"warning.{i}", text=w, enabled=False))
 
@@ -500,7 +502,7 @@ def _today(s: AgentSnapshot, now: datetime, tz: tzinfo | None) -> Item:
     else:
         sub = tuple(
             Item(
-                key=f"today.{r.start.isoformat()}",
+                key=f"today.row.{r.start.isoformat()}",
                 text=(f"{hhmm(r.start, tz)}–{hhmm(r.end, tz)} {display_name(r.label, r.mapped_label)}"
                       + (" · yours" if r.yours else "")),
                 enabled=False,
@@ -561,6 +563,8 @@ def _model_menu(s: AgentSnapshot, ctx: MenuContext) -> Item:
     sub: list[Item] = []
     if m.kind == "starting":
         status = "Starting…"
+    elif m.kind == "starter":
+        status = "Starter model (no model of your own yet)"
     elif m.kind == "rules" or not m.model_id:
         status = "Rules (no model yet)"
     else:

@@ -24,7 +24,8 @@ def main() -> None:
         event_mask=X.ExposureMask | X.KeyPressMask | X.ButtonPressMask | X.StructureNotifyMask,
     )
     win.set_wm_class(instance, cls)
-    win.set_wm_name(title)
+    # WM_NAME is Latin-1; toolkits put the real (UTF-8) title in _NET_WM_NAME below
+    win.set_wm_name(title.encode("latin-1", "replace").decode("latin-1"))
     utf8 = d.intern_atom("UTF8_STRING")
     win.change_property(d.intern_atom("_NET_WM_NAME"), utf8, 8, title.encode("utf-8"))
     if "--no-pid" not in sys.argv[4:]:
