@@ -34,8 +34,8 @@ PAGE = 2000
 
 # another source of the same device already has this bucket (a device's buckets are unique)
 _DEVICE_HAS = (
-    "EXISTS (SELECT 1 FROM sources o JOIN {t} x ON x.src = o.src WHERE o.device_id = ?"
-    " AND o.src != ? AND x.bucket_start = ?)"
+    "EXISTS (SELECT 1 FROM {t} x WHERE x.src IN (SELECT src FROM sources WHERE device_id = ?"
+    " AND src != ?) AND x.bucket_start = ?)"
 )
 _INSERT_RECORD = (
     "INSERT OR IGNORE INTO records (src, bucket_start, seconds, utc_offset, shape, data)"
@@ -404,8 +404,8 @@ class BucketTables:
         for src, _, _ in self._sources(device_id=device_id):
             rows = self._read(
                 "SELECT r.bucket_start FROM records r WHERE r.src = ? AND r.bucket_start >= ?"
-                " AND NOT EXISTS (SELECT 1 FROM predictions p JOIN sources o ON o.src = p.src"
-                " WHERE o.device_id = ? AND p.bucket_start = r.bucket_start)",
+                " AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.src IN"
+                " (SELECT src FROM sources WHERE device_id = ?) AND p.bucket_start = r.bucket_start)",
                 (src, lo, device_id),
             )
             out.update(int(r[0]) for r in rows)

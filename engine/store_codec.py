@@ -36,18 +36,26 @@ def dictionary_v1(words: Iterable[str]) -> bytes:
 
 def _split_floats(value: Any, floats: list[float]) -> Any:
     """``value`` with long or non-finite floats replaced by NaN (appended to ``floats``)."""
-    if isinstance(value, float):
-        if math.isfinite(value) and len(repr(value)) <= 8:
+    t = type(value)
+    if t is float:
+        if len(repr(value)) <= 8 and math.isfinite(value):
             return value
         floats.append(value)
         return _NAN
+    if t is list or t is tuple:
+        return [v if type(v) in _PLAIN else _split_floats(v, floats) for v in value]
+    if t is dict:
+        return {k: v if type(v) in _PLAIN else _split_floats(v, floats) for k, v in value.items()}
+    if isinstance(value, float):  # a float subclass (numpy)
+        return _split_floats(float(value), floats)
+    if isinstance(value, dict):  # subclasses of the containers
+        return _split_floats(dict(value), floats)
     if isinstance(value, list | tuple):
-        return [_split_floats(v, floats) for v in value]
-    if isinstance(value, dict):
-        return {k: _split_floats(v, floats) for k, v in value.items()}
+        return _split_floats(list(value), floats)
     return value
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
 _NAN = float("nan")
 
 
@@ -78,7 +86,7 @@ def encode(values: list[Any], codec: int, zdict: bytes | None) -> bytes:
     floats: list[float] = []
     skeleton = _split_floats(values, floats)
     body = _varint(len(floats)) + struct.pack(f"<{len(floats)}d", *floats) + _dumps(skeleton).encode()
-    comp = zlib.compressobj(6, zlib.DEFLATED, _WBITS, 9, zlib.Z_DEFAULT_STRATEGY, *(
+    comp = zlib.compressobj(6, zlib.DEFLATED, _WBITS, 8, zlib.Z_DEFAULT_STRATEGY, *(
         (zdict,) if zdict else ()))
     return bytes([codec]) + comp.compress(body) + comp.flush()
 

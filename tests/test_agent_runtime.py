@@ -19,10 +19,6 @@ from agent.sampler import Sample
 from engine.activity import ActivityRecord
 from engine.paths import store_path
 from engine.store import Store
-<<<<<<< HEAD
-from tests.agent_helpers import FakeBackend, editor_sample, last_field, make_runtime, wait_for
-from tests.store_helpers import readable
-=======
 from tests.agent_helpers import (
     FakeBackend,
     editor_sample,
@@ -33,7 +29,7 @@ from tests.agent_helpers import (
     start_manual,
     wait_for,
 )
->>>>>>> main
+from tests.store_helpers import readable
 
 
 def _store(home: Path) -> Store:
@@ -410,11 +406,13 @@ class _FullDiskRuntime(AgentRuntime):
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages}")
         # fill the room left in the bucket tables' pages (rows of no known source, never read)
-        for table in ("records", "predictions", "feature_rows"):
-            cols = "src, bucket_start, shape, data" if table != "feature_rows" else \
-                "src, bucket_start, session_id, schema_hash, feature_builder_version, shape, data"
-            vals = "-1, ?, 0, randomblob(64)" if table != "feature_rows" else \
-                "-1, ?, NULL, 'h', 1, 0, randomblob(64)"
+        filler = {
+            "records": ("src, bucket_start, seconds, shape, data", "-1, ?, 60, 0, randomblob(64)"),
+            "predictions": ("src, bucket_start, shape, data", "-1, ?, 0, randomblob(64)"),
+            "feature_rows": ("src, bucket_start, session_id, schema_hash, feature_builder_version,"
+                             " shape, data", "-1, ?, NULL, 'h', 1, 0, randomblob(64)"),
+        }
+        for table, (cols, vals) in filler.items():
             for i in range(100_000):
                 try:
                     conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({vals})", (i,))
