@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def test_seed_bundle_loads_with_defaults() -> None:
 
 
 def _refused(bdir: Path, field: str | None, text: str) -> None:
-    with pytest.raises(ArtifactError) as ei:
+    with pytest.raises(ArtifactError, match=re.escape(text)) as ei:
         load_bundle(bdir)
     msg = str(ei.value)
     assert "\n" not in msg

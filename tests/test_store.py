@@ -191,7 +191,7 @@ def test_add_label_spans_is_all_or_nothing(store: Store, monkeypatch: pytest.Mon
         return real(conn, s)
 
     monkeypatch.setattr(mod.Store, "_insert_span", staticmethod(flaky))
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
         store.add_label_spans([span(10, 20, "Meet", created=1), span(30, 40, "Debug", created=2)])
     monkeypatch.undo()
     got = store.label_spans()
@@ -247,7 +247,7 @@ def test_readonly_store_refuses_writes_and_missing_file(tmp_path: Path) -> None:
     with Store.open(path, readonly=True) as r:
         with pytest.raises(TaskclfError, match="read-only"):
             r.put_record(record(0))
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(sqlite3.OperationalError, match="readonly database"):
             r._conn.execute("INSERT INTO state VALUES ('k', 'v', 0)")
 
 

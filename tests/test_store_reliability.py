@@ -93,7 +93,7 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     broken = (MIGRATIONS[0], (*MIGRATIONS[1][:2], "CREATE TABLE oops (x"))
     monkeypatch.setattr(mod, "MIGRATIONS", broken)
-    with pytest.raises(ArtifactError):
+    with pytest.raises(ArtifactError, match="store.sqlite3"):
         Store.open(path)
     monkeypatch.undo()
     conn = sqlite3.connect(path)

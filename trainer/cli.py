@@ -540,3 +540,6 @@ def register(reg: CommandRegistry) -> None:
     reg.add("labels add", help="add one label span", configure=_add_configure, run=_add_run)
     reg.add("demo", help="synthetic history -> train -> calibrate -> tune -> policy -> replay, in about a minute",
             configure=_demo_configure, run=_demo_run)
+    from trainer import team_cli
+
+    team_cli.register(reg)
