@@ -300,6 +300,6 @@ def test_the_agent_runs_the_upkeep_when_configured(aw_server: AWServer, home: Pa
     rt = make_runtime(home)
     rt.start()
     try:
-        assert wait_for(exported, timeout=30)
+        assert wait_for(exported, timeout=120)
     finally:
         rt.stop()
