@@ -71,7 +71,8 @@ def test_headless_runs_for_a_duration_and_prints_buckets(home: Path) -> None:
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stdout.splitlines() if not ln.startswith("#")]
     assert len(lines) >= 2
-    assert all("rules" in ln and "%" in ln for ln in lines)
+    # no window with --backend none: the day-one rules are unsure (no confidence shown)
+    assert all("rules" in ln and ("%" in ln or " unsure " in ln) for ln in lines), lines
 
 
 @pytest.mark.parametrize("args, needle", [

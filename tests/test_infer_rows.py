@@ -13,6 +13,7 @@ import pytest
 from engine_helpers import (
     SEED_BUNDLE,
     STORE_TEMPERATURE,
+    parity_lines,
     policy_obj,
     seed_home,
     seed_rows,
@@ -62,6 +63,14 @@ def test_file_output_equals_feeding_rows_one_at_a_time(tmp_path: Path, capsys: p
         want.append(json.loads(json.dumps(rec.to_json())))
     assert got == want
     assert [PredictionRecord.from_json(g) for g in got][5].to_json() == got[5]
+    # and against the seed's own numbers, which the engine did not compute
+    same_calibrator = 0
+    for g, line in zip(got, parity_lines()[:60], strict=True):
+        assert max(abs(a - b) for a, b in zip(g["raw_probs"], line["raw_probs"], strict=True)) < 1e-9
+        if g["calibrator"] == line["temperature"]["calibrator"]:
+            same_calibrator += 1
+            assert max(abs(a - b) for a, b in zip(g["probs"], line["temperature"]["probs"], strict=True)) < 1e-9
+    assert same_calibrator >= 30
 
 
 def test_rules_without_a_model_and_bucket_starts_kept(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
