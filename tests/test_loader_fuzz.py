@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conftest import LOADER_FUZZ_EXAMPLES
+from tests.conftest import LOADER_FUZZ_EXAMPLES
 from engine_helpers import STORE_ISOTONIC, STORE_TEMPERATURE, policy_obj, seed_bundle
 from hypothesis import given, settings
 from hypothesis import strategies as st
