@@ -13,9 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: The ``[team]`` extra (dataset export, pooled training): never in the agent-only install.
+TEAM_ONLY = {"pyarrow", "dask", "distributed"}
+
 FORBIDDEN: dict[str, set[str]] = {
-    "engine": {"agent", "trainer", "pystray", "PIL", "psutil", "sklearn", "scipy", "pandas", "lightgbm"},
-    "agent": {"trainer", "sklearn", "scipy", "pandas", "lightgbm"},
+    "engine": {"agent", "trainer", "pystray", "PIL", "psutil", "sklearn", "scipy", "pandas", "lightgbm",
+               *TEAM_ONLY},
+    "agent": {"trainer", "sklearn", "scipy", "pandas", "lightgbm", *TEAM_ONLY},
     "trainer": {"agent"},
 }
 ALLOWED_ENGINE_THIRD_PARTY = {"numpy", "pydantic", "platformdirs", "yaml"}
@@ -81,3 +85,9 @@ def test_personalisation_imports_neither_trainer_nor_scikit_learn() -> None:
     """``taskclf personalize`` runs in the agent-only install (temperature scaling)."""
     mods = _modules_after("import engine.personalize, engine.cli.personalize_cmd, engine.fitters")
     assert not mods & {"sklearn", "scipy", "pandas", "agent", "trainer"}
+
+
+def test_model_install_imports_nothing_of_the_trainer_or_the_team_extra() -> None:
+    """``taskclf models install`` works in the agent-only install."""
+    mods = _modules_after("import engine.model_install, engine.bundle_archive, engine.cli.models_cmd")
+    assert not mods & {"sklearn", "scipy", "pandas", "agent", "trainer", *TEAM_ONLY}

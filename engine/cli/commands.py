@@ -1,4 +1,4 @@
-"""The engine's own commands: ``infer rows``, ``features build`` and ``personalize``.
+"""The engine's own commands: ``infer rows``, ``features build``, ``personalize`` and ``models``.
 
 Implementations live in sibling modules; their heavy imports happen inside ``run``.
 """
@@ -11,7 +11,8 @@ from engine.cli.registry import CommandRegistry
 def register(reg: CommandRegistry) -> None:
     reg.group("infer", "run the engine on feature rows or stored buckets")
     reg.group("features", "build v2 feature rows from activity records")
-    from engine.cli import features_build, infer_rows, personalize_cmd
+    reg.group("models", "install, list and pack shared model bundles")
+    from engine.cli import features_build, infer_rows, models_cmd, personalize_cmd
 
     reg.add(
         "infer rows",
@@ -31,3 +32,13 @@ def register(reg: CommandRegistry) -> None:
         configure=personalize_cmd.configure,
         run=personalize_cmd.run,
     )
+    reg.add(
+        "models install",
+        help="verify a shared bundle (folder or .tar.gz) and make it the live model",
+        configure=models_cmd.configure_install,
+        run=models_cmd.run_install,
+    )
+    reg.add("models list", help="installed bundles and which one is live",
+            configure=models_cmd.configure_list, run=models_cmd.run_list)
+    reg.add("models pack", help="write a bundle and its global calibration as a shareable .tar.gz",
+            configure=models_cmd.configure_pack, run=models_cmd.run_pack)
