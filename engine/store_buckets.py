@@ -247,6 +247,7 @@ class BucketTables:
             rows = self._read(
                 "SELECT r.bucket_start, r.utc_offset, s.label FROM label_spans s JOIN records r"
                 " ON r.src = ? AND r.bucket_start >= (s.start_us + 999999) / 1000000"
+                " AND r.bucket_start < s.end_us / 1000000"  # bounds the key range per span
                 " AND (r.bucket_start + r.seconds) * 1000000 <= s.end_us"
                 f" WHERE {' AND '.join(where)}", [src, *args])
             for b, off, label in rows:
