@@ -15,7 +15,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.clock import Clock, iso, parse_iso
 from agent.learning import learning_progress
@@ -28,6 +28,9 @@ from engine.labels import CORE_LABELS
 from engine.record import Block, PredictionRecord
 from engine.spans import LabelSpan
 from engine.store import Store
+
+if TYPE_CHECKING:
+    from engine.bundle import ModelBundle
 
 log = logging.getLogger("taskclf.agent.runtime")
 
@@ -94,7 +97,7 @@ def span_from_item(item: dict[str, Any]) -> LabelSpan:
 class LabelService:
     def __init__(self, *, home: Path, hub: SnapshotHub, clock: Clock, bucket_seconds: int,
                  writer: Callable[[], Writer[Store] | None],
-                 deployed_bundle: Callable[[], Any] = lambda: None) -> None:
+                 deployed_bundle: Callable[[], ModelBundle | None] = lambda: None) -> None:
         self._hub = hub
         self._deployed_bundle = deployed_bundle
         self._clock = clock

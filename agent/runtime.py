@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import engines
 from agent.aggregator import Aggregator
@@ -53,6 +53,9 @@ from engine.activity import ActivityRecord
 from engine.config import Config
 from engine.errors import TaskclfError
 from engine.store import Store
+
+if TYPE_CHECKING:
+    from engine.bundle import ModelBundle
 
 __all__ = [
     "PAUSED_FOREVER", "ActionResult", "AgentRuntime", "Clock", "EngineOverrides",
@@ -400,10 +403,10 @@ class AgentRuntime:
             return
         writer.submit(lambda store: processor.install(store, built, error))
 
-    def _deployed_bundle(self) -> Any:
+    def _deployed_bundle(self) -> ModelBundle | None:
         """The bundle of the engine in use (None for the rules), for the eligibility count."""
         host = self.processor.host if self.processor is not None else None
-        return getattr(getattr(host, "engine", None), "bundle", None)
+        return host.engine.bundle if host is not None else None
 
     def _persist_pause(self, value: str | None) -> None:
         if self._writer is None:

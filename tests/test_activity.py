@@ -90,7 +90,7 @@ def test_default_zone_fills_a_missing_offset_only() -> None:
 def test_bad_records_are_refused_naming_the_field(mutate, field: str) -> None:  # type: ignore[no-untyped-def]
     obj = active(0).to_json()
     mutate(obj)
-    with pytest.raises(ArtifactError) as ei:
+    with pytest.raises(ArtifactError, match=r"^records\.jsonl:7: ") as ei:
         record_from_json(obj, where="records.jsonl:7")
     msg = str(ei.value)
     assert msg.startswith("records.jsonl:7: ") and field in msg, msg

@@ -58,7 +58,7 @@ def test_second_instance_says_so_and_exits_zero(home: Path) -> None:
         r = taskclf("agent", "--headless", "--backend", "none", "--duration", "5", home=home)
         assert r.returncode == 0
         assert "already running" in r.stdout
-        with pytest.raises(AlreadyRunning):
+        with pytest.raises(AlreadyRunning, match="taskclf is already running for"):
             InstanceLock(home).acquire()
     finally:
         lock.release()
@@ -71,7 +71,8 @@ def test_headless_runs_for_a_duration_and_prints_buckets(home: Path) -> None:
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stdout.splitlines() if not ln.startswith("#")]
     assert len(lines) >= 2
-    assert all("rules" in ln and "%" in ln for ln in lines)
+    # no window with --backend none: the day-one rules are unsure (no confidence shown)
+    assert all("rules" in ln and ("%" in ln or " unsure " in ln) for ln in lines), lines
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -97,7 +98,7 @@ def test_identity_and_title_key_are_created_once_with_0600(home: Path) -> None:
 
 def test_broken_identity_is_refused_with_one_line(home: Path) -> None:
     (home / "identity.json").write_text('{"user_id": "not-a-uuid", "device_id": 3}')
-    with pytest.raises(ArtifactError) as err:
+    with pytest.raises(ArtifactError, match=r"identity\.json: user_id") as err:
         load_or_create_identity(home)
     assert "identity.json: user_id" in str(err.value)
 

@@ -21,7 +21,7 @@ from agent.activitywatch.source import ExportFile, ServerSource
 from agent.aggregator import Aggregator
 from agent.identity import load_or_create_identity, load_or_create_title_key
 from agent.observe import Observer
-from agent.sampler._activitywatch import ActivityWatchBackend
+from agent.sampler._activitywatch import ActivityWatchBackend, _http_get_json
 from engine.activity import ActivityRecord
 from engine.paths import store_path
 from engine.store import Store
@@ -155,7 +155,10 @@ def test_live_backend_and_import_give_the_same_records(aw_server: AWServer, tmp_
     agg = Aggregator(user_id=ident.user_id, device_id=import_device_id(ident.user_id, host),
                      sources=("activitywatch",), local_offset=_utc)
     now = {"t": 0.0}
-    backend = ActivityWatchBackend(aw_server.url, hostname=host, clock=lambda: now["t"])
+    # the agent's 0.5 s per request (behind its sampler guard) is too short on a loaded CI
+    # machine; the test waits for every answer instead
+    backend = ActivityWatchBackend(aw_server.url, hostname=host, clock=lambda: now["t"],
+                                   fetch=lambda url: _http_get_json(url, timeout=60))
     live: list[ActivityRecord] = []
     started = {"ok": False}
 
@@ -175,8 +178,16 @@ def test_live_backend_and_import_give_the_same_records(aw_server: AWServer, tmp_
     assert_same_records(stored(home), live)
 
 
-def test_wayland_session_reads_windows_from_a_local_server(aw_server: AWServer) -> None:
+def test_wayland_session_reads_windows_from_a_local_server(
+        aw_server: AWServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.sampler
+    import agent.sampler._activitywatch as aw_backend
     from agent.sampler import open_backend
+
+    # the agent's 0.5 s probe and requests are too short on a loaded CI machine
+    monkeypatch.setattr(agent.sampler, "AW_PROBE_TIMEOUT_S", 60.0)
+    monkeypatch.setattr(aw_backend, "_http_get_json",
+                        lambda url, timeout=60.0: _http_get_json(url, timeout=60.0))
 
     feed(aw_server, HOST, with_input=False)
     env = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0", "XDG_SESSION_TYPE": "wayland"}
@@ -289,6 +300,6 @@ def test_the_agent_runs_the_upkeep_when_configured(aw_server: AWServer, home: Pa
     rt = make_runtime(home)
     rt.start()
     try:
-        assert wait_for(exported, timeout=30)
+        assert wait_for(exported, timeout=120)
     finally:
         rt.stop()

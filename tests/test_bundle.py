@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from engine_helpers import BUNDLE_ID, copy_bundle, seed_bundle
+from engine_helpers import BUNDLE_ID, copy_bundle, parity_lines, seed_bundle
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,7 +46,7 @@ def test_seed_bundle_loads_with_defaults() -> None:
 
 
 def _refused(bdir: Path, field: str | None, text: str) -> None:
-    with pytest.raises(ArtifactError) as ei:
+    with pytest.raises(ArtifactError, match=re.escape(text)) as ei:
         load_bundle(bdir)
     msg = str(ei.value)
     assert "\n" not in msg
@@ -125,12 +126,11 @@ def test_prior_correction_is_applied_before_calibration(bdir: Path) -> None:
     corr = [2.0, 1, 1, 1, 1, 1, 1, 0.5]
     _edit_meta(bdir, lambda m: m.update(prior_correction=corr))
     b = load_bundle(bdir)
-    x = seed_bundle().encode({"app_id": "com.apple.Notes"})
-    base = seed_bundle().predict_raw(x)
-    want = base * np.array(corr)
+    line = parity_lines()[0]  # the seed's own raw probabilities: an independent reference
+    want = np.array(line["raw_probs"]) * np.array(corr)
     want /= want.sum()
-    np.testing.assert_allclose(b.predict_raw(x), want, atol=1e-12)
-    np.testing.assert_allclose(b.predict_features({"app_id": "com.apple.Notes"}), want, atol=1e-12)
+    np.testing.assert_allclose(b.predict_raw(np.array(line["encoded"])), want, atol=1e-9)
+    np.testing.assert_allclose(b.predict_features(line["row"]), want, atol=1e-9)
 
 
 def test_encoding_unseen_missing_and_wrong_types() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -131,7 +132,7 @@ def test_json_round_trip(cal: Any) -> None:
     ],
 )
 def test_refusals_name_the_file_and_field(obj: Any, field: str | None, text: str) -> None:
-    with pytest.raises(ArtifactError) as ei:
+    with pytest.raises(ArtifactError, match=re.escape(text)) as ei:
         calibrator_from_json(obj, path="global.json", n_classes=C)
     msg = str(ei.value)
     assert msg.startswith("global.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_seed_stores_load_and_look_up() -> None:
 )
 def test_safe_user_filenames(uid: str, name: str) -> None:
     if name == "ERROR":  # too long for a file name once hex-encoded
-        with pytest.raises(ArtifactError):
+        with pytest.raises(ArtifactError, match="user_id: longer than 127 bytes"):
             safe_user_filename(uid)
         return
     assert safe_user_filename(uid) == name
@@ -89,7 +90,7 @@ def _edit(store: Path, **changes: object) -> None:
 def test_store_refusals(tmp_path: Path, changes: dict[str, object], field: str, text: str) -> None:
     store = _copy(tmp_path)
     _edit(store, **changes)
-    with pytest.raises(ArtifactError) as ei:
+    with pytest.raises(ArtifactError, match=re.escape(text)) as ei:
         load_calibrator_store(store, bundle=seed_bundle())
     assert field in str(ei.value) and text in str(ei.value)
 
@@ -127,7 +128,7 @@ def test_writer_leaves_nothing_when_validation_fails(tmp_path: Path) -> None:
     from engine.calibration import IsotonicCalibrator
 
     bad = IsotonicCalibrator([([0.0, 1.0], [0.0, 1.0])] * 3)  # 3 regressors for 8 classes
-    with pytest.raises(ArtifactError):
+    with pytest.raises(ArtifactError, match="3 regressors for a model of 8 classes"):
         write_calibrator_store(
             tmp_path / "s", method="isotonic", global_calibrator=bad, user_calibrators={}, bundle=seed_bundle()
         )

@@ -193,7 +193,7 @@ def test_buckets_must_come_in_order() -> None:
     e.step({}, user_id="u", bucket_start=T0, session_id=None)
     with pytest.raises(ValueError, match="not after"):
         e.step({}, user_id="u", bucket_start=T0, session_id=None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not after"):
         e.step({}, user_id="u", bucket_start=T0 - timedelta(minutes=5), session_id=None)
 
 
@@ -249,7 +249,7 @@ def test_adopt_state_carries_the_window_and_blocks_over() -> None:
     assert b.accepted_label == c.accepted_label
     if a.accepted_label == b.accepted_label:
         assert b.smoothed_label == a.smoothed_label
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not after the previous one"):
         new.step(rows[0], user_id="user-a", bucket_start=t, session_id="s")  # stream position kept
 
 
@@ -276,8 +276,11 @@ def test_rules_engine_output_shape() -> None:
 def test_invalid_engine_settings_are_refused() -> None:
     from engine.errors import ArtifactError
 
-    for kw in ({"reject_threshold": 1.0}, {"reject_threshold": 0}, {"smooth_window": 0}, {"per_user_thresholds": {"u": 2}}):
-        with pytest.raises(ArtifactError):
+    for kw, needle in (({"reject_threshold": 1.0}, "reject_threshold: must be between 0 and 1"),
+                       ({"reject_threshold": 0}, "reject_threshold: must be between 0 and 1"),
+                       ({"smooth_window": 0}, "smooth_window: must be an integer from 1"),
+                       ({"per_user_thresholds": {"u": 2}}, r"per_user_reject_thresholds\.u: must be between 0 and 1")):
+        with pytest.raises(ArtifactError, match=needle):
             _engine(**kw)
 
 

@@ -13,7 +13,6 @@ from features_helpers import (
     CODE,
     FIREFOX,
     KEY,
-    NAN,
     SLACK,
     T0,
     ZOOM,
@@ -379,7 +378,7 @@ def test_from_json_refusals() -> None:
                               ("app_id", None, "app_id"),
                               ("bucket_start_ts", "yesterday", "bucket_start_ts")]:
         bad = dict(obj, **{key: value})
-        with pytest.raises(ArtifactError) as ei:
+        with pytest.raises(ArtifactError, match=rf"rows\.jsonl:3: {field}") as ei:
             FeatureRow.from_json(bad, where="rows.jsonl:3")
         assert ei.value.field == field and "rows.jsonl:3" in str(ei.value)
     missing = dict(obj)
@@ -388,12 +387,14 @@ def test_from_json_refusals() -> None:
         FeatureRow.from_json(missing)
 
 
-def test_nan_constant_is_shared_only_by_value() -> None:
+def test_model_features_is_a_fresh_dict() -> None:
     # model_features() is a fresh dict: callers may mutate it without touching the row
     row = _rows(active(0))[0]
     f = row.model_features()
+    assert isnan(f["keys_per_min"])
     f["keys_per_min"] = 1.0
-    assert isnan(row.model_features()["keys_per_min"]) and NAN != NAN
+    assert row.model_features() is not f
+    assert isnan(row.model_features()["keys_per_min"])
 
 
 def test_rows_are_immutable_and_build_rows_drops_duplicates() -> None:
@@ -401,9 +402,9 @@ def test_rows_are_immutable_and_build_rows_drops_duplicates() -> None:
 
     rows = _rows(active(0), active(0, keys=50), active(1))
     assert [r.bucket_start for r in rows] == [T0, T0 + timedelta(minutes=1)]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="does not support item assignment"):
         rows[0].values["keys_per_min"] = 1.0  # type: ignore[index]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
         rows[0].session_id = "x"  # type: ignore[misc]
     assert rows[0].values == rows[0].model_features()
     assert rows[0].bucket_end == T0 + timedelta(minutes=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -82,7 +83,7 @@ def test_invalid_values_are_refused_naming_the_field(change: dict, field: str) -
     b = _builder()
     b.push(active(0))
     bad = dataclasses.replace(active(1), **change)
-    with pytest.raises(FeatureInputError) as ei:
+    with pytest.raises(FeatureInputError, match=re.escape(field)) as ei:
         b.push(bad)
     assert field in str(ei.value)
     # nothing half-applied: the next good record gives the reference row
@@ -107,7 +108,7 @@ def test_invalid_values_are_refused_naming_the_field(change: dict, field: str) -
     ],
 )
 def test_invalid_segments_are_refused(segments: tuple, field: str) -> None:
-    with pytest.raises(FeatureInputError) as ei:
+    with pytest.raises(FeatureInputError, match=re.escape(field)) as ei:
         _builder().push(rec(0, segments, active_any=10))
     assert field in str(ei.value)
 

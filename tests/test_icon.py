@@ -120,7 +120,7 @@ def test_template_is_black_with_alpha_only() -> None:
 def test_render_all_sizes_and_bounds() -> None:
     imgs = render_all(IconState("label", "W", "#1565C0"))
     assert sorted(imgs) == list(SIZES)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"icon size 4 out of range"):
         render_icon(IconState("label", "W", "#1565C0"), 4)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import stat
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_bad_line_is_named_and_nothing_imported(tmp_path: Path, line: str, field
                                                 reason: str) -> None:
     good = "2026-03-02T08:00:00Z,2026-03-02T09:00:00Z,Build,u,manual,,"
     p = write(tmp_path, f"{HEADER}\n{good}\n{good}\n{line}\n")
-    with pytest.raises(ArtifactError) as info:
+    with pytest.raises(ArtifactError, match=re.escape(reason)) as info:
         import_spans(p, user_id_default=None, now=NOW)
     msg = str(info.value)
     assert msg.startswith(f"{p}:line 4: " + (f"{field}: " if field else ""))
@@ -150,7 +151,7 @@ def test_all_bad_lines_are_listed(tmp_path: Path) -> None:
     # a quoted cell spanning two physical lines: numbers stay physical line numbers
     multi = '2026-03-02T08:00:00Z,2026-03-02T09:00:00Z,Build,"a\nb",manual,,'
     p = write(tmp_path, "\n".join([HEADER, bad, good, multi, bad, good]) + "\n")
-    with pytest.raises(BadLinesError) as info:
+    with pytest.raises(BadLinesError, match="and 1 more bad line") as info:
         import_spans(p, user_id_default=None, now=NOW)
     assert "and 1 more bad line" in str(info.value)
     assert [e.split(": ")[0] for e in info.value.errors] == [f"{p}:line 2", f"{p}:line 6"]
@@ -171,7 +172,7 @@ def test_all_bad_lines_are_listed(tmp_path: Path) -> None:
 def test_broken_files_are_refused_with_one_line(tmp_path: Path, content: bytes, expected: str) -> None:
     p = tmp_path / "labels.csv"
     p.write_bytes(content)
-    with pytest.raises(ArtifactError) as info:
+    with pytest.raises(ArtifactError, match=re.escape(expected)) as info:
         import_spans(p, user_id_default="u", skip_bad_lines=True, now=NOW)
     assert str(info.value).startswith(f"{p}:") and expected in str(info.value)
     assert "\n" not in str(info.value)

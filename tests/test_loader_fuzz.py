@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conftest import LOADER_FUZZ_EXAMPLES
 from engine_helpers import STORE_ISOTONIC, STORE_TEMPERATURE, policy_obj, seed_bundle
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from engine.policy import load_policy, parse_policy
 from engine.rows import parse_row, parse_row_line
 from engine.schema import MODEL_COLUMNS
 from engine.taxonomy import parse_taxonomy_text, taxonomy_from_obj
+from tests.conftest import LOADER_FUZZ_EXAMPLES
 
 LOADER = settings(max_examples=LOADER_FUZZ_EXAMPLES)
 

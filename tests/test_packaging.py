@@ -84,9 +84,9 @@ def test_interpreter_libraries_lose_debug_info_and_still_load(tmp_path: Path) ->
     import shutil
 
     if not (shutil.which("gcc") and shutil.which("strip")):  # pragma: no cover - CI has both
-        import pytest
+        from conftest import missing_prerequisite
 
-        pytest.skip("needs gcc and strip")
+        missing_prerequisite("needs gcc and strip (apt install gcc binutils)")
     src = tmp_path / "m.c"
     src.write_text("int answer(void) { return 42; }\n")
     lib = tmp_path / "bundle" / "_internal" / "libpython3.11.so.1.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def test_refusals_name_file_and_field(
     home: Path, seeded: dict[str, Path], changes: dict[str, Any], field: str, text: str
 ) -> None:
     write_json(policy_path(home), policy_obj(**changes))
-    with pytest.raises(ArtifactError) as ei:
+    with pytest.raises(ArtifactError, match=re.escape(text)) as ei:
         load_policy(home)
     msg = str(ei.value)
     assert "\n" not in msg and field in msg and text in msg, msg
@@ -130,7 +131,7 @@ def test_write_policy_is_atomic_and_verified(home: Path, seeded: dict[str, Path]
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
     broken = pol.model_copy(update={"calibrator_store_dir": "artifacts/none"})
     before = path.read_bytes()
-    with pytest.raises(ArtifactError):
+    with pytest.raises(ArtifactError, match="artifacts/none"):
         write_policy(home, broken)
     assert path.read_bytes() == before  # the old policy stays in place
 

@@ -87,10 +87,10 @@ def test_reads_window_and_afk_state_of_this_host(aw: tuple[str, FakeAW]) -> None
 
 
 def test_refuses_non_loopback_urls_and_absent_servers() -> None:
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(BackendUnavailable, match="must point at this machine"):
         ActivityWatchBackend("http://example.com:5600")
     b = ActivityWatchBackend("http://127.0.0.1:9")  # nothing listens on the discard port
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(BackendUnavailable, match=r"no ActivityWatch server at http://127\.0\.0\.1:9"):
         b.start()
 
 

@@ -216,7 +216,7 @@ def test_windows_backend_refuses_other_oses() -> None:
 
     if sys.platform.startswith("win"):
         pytest.skip("running on Windows")
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(BackendUnavailable, match="runs on Windows only"):
         WindowsBackend()
 
 
@@ -374,7 +374,7 @@ def test_backend_selection() -> None:
     assert default_backend_name("darwin", {}) == "macos"
     assert default_backend_name("linux", {"DISPLAY": ":0"}) == "x11"
     assert default_backend_name("linux", {"WAYLAND_DISPLAY": "wayland-0"}) == "none"
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(BackendUnavailable, match="unknown sampler backend 'beos'"):
         create_backend("beos")
     b, reason = open_backend("windows" if not __import__("sys").platform.startswith("win")
                              else "macos")

@@ -21,7 +21,7 @@ def test_session_id_definition() -> None:
     assert session_id("user-a", start.astimezone(timezone(timedelta(hours=-5)))) == expected
     assert session_id("user-a", start.replace(microsecond=999)) == expected
     assert session_id("user-b", start) != expected
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be timezone-aware"):
         session_id("user-a", datetime(2026, 2, 23, 10, 0))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,7 @@ def test_mapped_probs_always_sum_to_one(p: list[float], weights: dict[str, float
     ],
 )
 def test_refusals(obj: object, field: str | None, text: str) -> None:
-    with pytest.raises(ArtifactError) as ei:
+    with pytest.raises(ArtifactError, match=re.escape(text)) as ei:
         taxonomy_from_obj(obj, path=Path("taxonomy.toml"))
     msg = str(ei.value)
     assert msg.startswith("taxonomy.toml") and text in msg

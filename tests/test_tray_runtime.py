@@ -23,7 +23,7 @@ from agent.runtime import AgentRuntime
 from agent.tray.app import TrayApp
 from engine.paths import store_path
 from engine.store import Store
-from tests.agent_helpers import run_for
+from tests.agent_helpers import FakeBackend, run_for
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def wait(what: str, fn: Any, timeout: float = 15.0) -> Any:
 def tray(home: Path) -> Iterator[tuple[TrayApp, AgentRuntime, Mono]]:
     (home / "config.toml").write_text("spot_checks_per_day = 0\n")
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC))
-    rt = AgentRuntime(home, backend="none", bucket_seconds=BUCKET, clock=clock,
+    rt = AgentRuntime(home, backend=FakeBackend(), bucket_seconds=BUCKET, clock=clock,
                       sampler_thread=False, retry_seconds=0.5)
     mono = Mono()
     app = TrayApp(rt, home, backend=FAKE_BACKEND, monotonic=mono, start_runtime=True,

@@ -30,7 +30,7 @@ from engine.errors import TaskclfError
 PREDICTION_TYPE = "app.taskclf.prediction"
 LABEL_TYPE = "app.taskclf.label"
 CLIENT = "taskclf"
-_TIMEOUT_S = 10.0
+_TIMEOUT_S = 30.0
 
 
 def bucket_ids(host: str) -> dict[str, str]:

@@ -16,20 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from agent.label_colors import LABEL_COLORS
 from engine.labels import CORE_LABELS, HUMAN_PROVENANCES, MIXED_UNKNOWN
 from engine.spans import LabelSpan
 
-#: Core label colours: the tray icon's, so the page and the icon agree.
-LABEL_COLORS: dict[str, str] = {
-    "Build": "#2E7D32",
-    "Debug": "#C62828",
-    "Review": "#6A1B9A",
-    "Write": "#1565C0",
-    "ReadResearch": "#00838F",
-    "Communicate": "#EF6C00",
-    "Meet": "#AD1457",
-    "BreakIdle": "#8D6E63",
-}
 MIXED_COLOR = "#90A4AE"
 OTHER_COLOR = "#757575"
 #: The axis shows at least this working day, widened to whole hours around the data.

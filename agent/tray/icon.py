@@ -15,22 +15,13 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
+from agent.label_colors import LABEL_COLORS
 from agent.snapshot import AgentSnapshot
 from agent.tray.menu_model import current_of, sampler_missing
 
 SIZES: tuple[int, ...] = (16, 22, 32, 64)
 SUPERSAMPLE = 4
 
-LABEL_COLORS: dict[str, str] = {
-    "Build": "#2E7D32",
-    "Debug": "#C62828",
-    "Review": "#6A1B9A",
-    "Write": "#1565C0",
-    "ReadResearch": "#00838F",
-    "Communicate": "#EF6C00",
-    "Meet": "#AD1457",
-    "BreakIdle": "#8D6E63",
-}
 PAUSED_COLOR = "#9E9E9E"
 MIXED_COLOR = "#607D8B"
 STARTING_COLOR = "#B0BEC5"

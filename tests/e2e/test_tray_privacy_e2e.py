@@ -37,6 +37,18 @@ def _notice(app: App, prefix: str) -> dict[str, Any] | None:
     return d if notes and notes[0].startswith(prefix) else None
 
 
+def choose(stack: TrayStack, app: App, icon: Any, key: str, shot: Path) -> None:
+    """Open the menu, walk to ``key`` with keys from the model, screenshot the open submenus,
+    then press Return on it."""
+    _, model, _ = open_menu_model(stack, app, icon)
+    steps = model.keyboard_steps(key)
+    stack.keys(steps[:-1])
+    depth = 1 + steps.count("Right")
+    wait_for(f"the submenus of {key}", lambda: len(stack.find_menus(app.pid)) == depth, 5)
+    stack.screenshot(shot)
+    stack.keys(steps[-1:])
+
+
 def test_timeline_forget_and_delete_all_from_the_tray(tray_stack: TrayStack, tmp_path: Path) -> None:  # noqa: F811
     stack = tray_stack
     art = artifact_dir("tray-privacy")
@@ -53,12 +65,7 @@ def test_timeline_forget_and_delete_all_from_the_tray(tray_stack: TrayStack, tmp
         ident = json.loads((home / "identity.json").read_text())
 
         # Today ▸ Open today's timeline: the page is written and handed to the browser.
-        _, model, _ = open_menu_model(stack, app, icon)
-        steps = model.keyboard_steps("today.timeline")
-        stack.keys(steps[:-1])
-        wait_for("the Today submenu", lambda: len(stack.find_menus(app.pid)) == 2, 5)
-        stack.screenshot(art / "01-today-submenu.png")
-        stack.keys(steps[-1:])
+        choose(stack, app, icon, "today.timeline", art / "01-today-submenu.png")
         url = wait_for("the page opened in the browser",
                        lambda: opened.exists() and opened.read_text().strip(), 20)
         assert url.startswith("file://") and "/artifacts/days/" in url and url.endswith(".html")
@@ -69,13 +76,8 @@ def test_timeline_forget_and_delete_all_from_the_tray(tray_stack: TrayStack, tmp
         # Privacy ▸ Forget the last hour: nothing recorded before the click is left.
         with Store.open(store_path(home), readonly=True) as st:
             assert st.count_records() > 0
-        _, model, _ = open_menu_model(stack, app, icon)
-        steps = model.keyboard_steps("privacy.forget")
-        stack.keys(steps[:-1])
-        wait_for("the Privacy submenu", lambda: len(stack.find_menus(app.pid)) == 2, 5)
-        stack.screenshot(art / "02-privacy-submenu.png")
         clicked = time.time()
-        stack.keys(steps[-1:])
+        choose(stack, app, icon, "privacy.forget", art / "02-privacy-submenu.png")
         wait_for("the forget acknowledgement", lambda: _notice(app, "✓ Forgot the last 60 min"), 30)
         with Store.open(store_path(home), readonly=True) as st:
             starts = [r.bucket_start.timestamp() for r in st.records()]
@@ -83,12 +85,7 @@ def test_timeline_forget_and_delete_all_from_the_tray(tray_stack: TrayStack, tmp
         assert not page.exists()  # the page showed forgotten time
 
         # Privacy ▸ Delete all my data… ▸ Yes: everything goes, the agent starts fresh.
-        _, model, _ = open_menu_model(stack, app, icon)
-        steps = model.keyboard_steps("privacy.delete.yes")
-        stack.keys(steps[:-1])
-        wait_for("the confirmation submenu", lambda: len(stack.find_menus(app.pid)) == 3, 5)
-        stack.screenshot(art / "03-delete-confirm.png")
-        stack.keys(steps[-1:])
+        choose(stack, app, icon, "privacy.delete.yes", art / "03-delete-confirm.png")
 
         def fresh() -> dict[str, Any] | None:
             try:
