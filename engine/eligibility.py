@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -115,30 +115,19 @@ def calibration_mask(
     return ok
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def store_eligibility(store: Any, user_id: str, exclude_days: set[int] | None = None) -> Eligibility:
     """The user's eligibility read cheaply from the store: the recorded buckets that a human
     span covers completely, on the record's local day (what ``calibration_mask`` keeps of the
     user's frame), without building any features."""
-    spans = [s for s in store.label_spans(user_id=user_id) if s.provenance in HUMAN_PROVENANCES]
-    if not spans:
-        return Eligibility()
     exclude = exclude_days or set()
     seen: dict[int, tuple[int, str]] = {}
-    for s in spans:
-        lo = s.start_ts.astimezone(UTC)
-        hi = s.end_ts.astimezone(UTC)
-        for rec in store.records(user_id=user_id, start=lo, end=hi):
-            start = rec.bucket_start.astimezone(UTC)
-            if start < lo or rec.bucket_end.astimezone(UTC) > hi:
-                continue
-            key = int(start.timestamp())
-            if key in seen:
-                continue
-            off = rec.utc_offset_minutes or 0
-            day = (start + timedelta(minutes=off)).date().toordinal()
-            if day in exclude:
-                continue
-            seen[key] = (day, s.label)
+    for start, off, label in store.labelled_buckets(user_id, HUMAN_PROVENANCES):
+        day = _EPOCH_ORDINAL + (start + (off or 0) * 60) // 86400
+        if day not in exclude:
+            seen[start] = (day, label)
     days = {d for d, _ in seen.values()}
     labels = {lab for _, lab in seen.values()}
     return Eligibility(len(seen), len(days), len(labels))

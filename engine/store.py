@@ -20,21 +20,20 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from engine.activity import ActivityRecord
 from engine.errors import ArtifactError, TaskclfError
-from engine.record import PredictionRecord
 from engine.spans import LabelSpan, resolve
+from engine.store_buckets import BucketTables, FeatureRowLike, ceil_s
+from engine.store_pack import Packer
 from engine.store_retention import apply_retention
 from engine.store_schema import (
-    EPOCH,
     MIGRATIONS,
     SCHEMA_VERSION,
     current_version,
@@ -58,39 +57,6 @@ _log = logging.getLogger("taskclf.store")
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 DEFAULT_RETENTION_DAYS = 90
-
-
-_UPSERT_FEATURE_ROW = (
-    "INSERT INTO feature_rows (device_id, bucket_start, user_id, session_id,"
-    " schema_hash, feature_builder_version, row) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (device_id, bucket_start) DO UPDATE SET user_id = excluded.user_id,"
-    " session_id = excluded.session_id, schema_hash = excluded.schema_hash,"
-    " feature_builder_version = excluded.feature_builder_version, row = excluded.row"
-)
-
-
-class FeatureRowLike(Protocol):
-    """What ``put_feature_rows`` needs of a row (``engine.features.FeatureRow`` fits)."""
-
-    @property
-    def user_id(self) -> str: ...
-
-    @property
-    def device_id(self) -> str: ...
-
-    @property
-    def bucket_start(self) -> datetime: ...
-
-    @property
-    def session_id(self) -> str | None: ...
-
-    @property
-    def schema_hash(self) -> str: ...
-
-    @property
-    def feature_builder_version(self) -> int: ...
-
-    def to_json(self) -> dict[str, Any]: ...
 
 
 # --- value objects ------------------------------------------------------------------------
@@ -155,7 +121,7 @@ def _range_clause(
 # --- the store ----------------------------------------------------------------------------
 
 
-class Store:
+class Store(BucketTables):
     """One connection to ``store.sqlite3``. Use one Store per thread; writes are serialised.
 
     The agent's writer thread owns the writable store; readers (trainer, CLI, tray menu) open
@@ -169,6 +135,7 @@ class Store:
         self._lock = threading.RLock()
         #: rows skipped because they no longer load (see ``records``)
         self.unreadable_rows = 0
+        self._packer = Packer()
 
     # ---- opening / closing
 
@@ -245,7 +212,10 @@ class Store:
                 _log.warning("%s: WAL journal not available (mode %s)", self.path, mode and mode[0])
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            before = current_version(conn)
             version = migrate(conn)  # a newer store is left as it is and refused below
+            if 0 < before < 3 <= version:
+                self._vacuum()  # the compact format frees most of the file: give it back
         if version > SCHEMA_VERSION:
             raise ArtifactError(
                 self.path, "schema_version",
@@ -261,6 +231,12 @@ class Store:
         problem = schema_problem(conn)
         if problem:
             raise ArtifactError(self.path, None, f"the store is damaged ({problem})")
+
+    def _vacuum(self) -> None:
+        try:
+            self._conn.execute("VACUUM")
+        except sqlite3.OperationalError as exc:  # e.g. not enough disk for the copy: later
+            _log.warning("%s: could not compact the file (%s)", self.path, _one_line(exc))
 
     def close(self) -> None:
         with self._lock:
@@ -319,38 +295,6 @@ class Store:
             self.path, None, f"the store is damaged ({_one_line(exc)}); restore a backup or move it aside"
         )
 
-    def _pages(
-        self,
-        select: str,
-        table: str,
-        where: str,
-        args: Sequence[Any],
-        batch: int = 2000,
-        *,
-        keys: bool = False,
-    ) -> Iterator[Any]:
-        """Stream ``select`` ordered by (bucket_start, device_id) in keyset pages.
-
-        Each page is its own short read, so a long iteration (a trainer reading months) never
-        holds a read transaction open or the connection lock between pages.
-        """
-        after: tuple[int, str] | None = None
-        while True:
-            clause, page_args = where, list(args)
-            if after is not None:
-                clause = (clause + " AND" if clause else " WHERE") + " (bucket_start, device_id) > (?, ?)"
-                page_args.extend(after)
-            rows = self._read(
-                f"SELECT bucket_start, device_id, {select} FROM {table}{clause}"
-                f" ORDER BY bucket_start, device_id LIMIT {int(batch)}",
-                page_args,
-            )
-            for row in rows:
-                yield (*row[2:], row[0], row[1]) if keys else row[2:]
-            if len(rows) < batch:
-                return
-            after = (rows[-1][0], rows[-1][1])
-
     def schema_version(self) -> int:
         rows = self._read("SELECT MAX(version) FROM schema_version")
         return int(rows[0][0] or 0)
@@ -362,261 +306,6 @@ class Store:
         except ArtifactError as exc:
             return exc.reason
         return "; ".join(str(r[0]) for r in rows)
-
-    # ---- activity records
-
-    def put_record(self, rec: ActivityRecord) -> bool:
-        """Persist one finished bucket; False when that (device, bucket) is already stored."""
-        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
-        payload = _dumps(rec.to_json())
-        start = to_s(rec.bucket_start, "bucket_start")
-
-        def tx(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO records (user_id, device_id, bucket_start, record)"
-                " VALUES (?, ?, ?, ?)",
-                (rec.user_id, rec.device_id, start, payload),
-            )
-            return cur.rowcount == 1
-
-        return bool(self._write(tx))
-
-    def put_records(self, recs: Sequence[ActivityRecord]) -> int:
-        """Persist many records in one transaction (imports, synthetic data); returns inserted."""
-        rows = []
-        for rec in recs:
-            rec.validate(where=f"record {rec.bucket_start.isoformat()}")
-            rows.append((rec.user_id, rec.device_id, to_s(rec.bucket_start), _dumps(rec.to_json())))
-
-        def tx(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO records (user_id, device_id, bucket_start, record)"
-                " VALUES (?, ?, ?, ?)",
-                rows,
-            )
-            return conn.total_changes - before
-
-        return int(self._write(tx))
-
-    def has_record(self, device_id: str, bucket_start: datetime) -> bool:
-        rows = self._read(
-            "SELECT 1 FROM records WHERE device_id = ? AND bucket_start = ?",
-            (device_id, to_s(bucket_start, "bucket_start")),
-        )
-        return bool(rows)
-
-    def records(
-        self,
-        *,
-        user_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        device_id: str | None = None,
-    ) -> Iterator[ActivityRecord]:
-        """Records with ``start <= bucket_start < end``, ordered by bucket_start, then device.
-
-        A stored record that no longer loads (damaged, or refused by a stricter validator of a
-        later version) is skipped and counted in ``unreadable_rows``; one bad bucket must not
-        stop the agent from starting or the trainer from training.
-        """
-        where, args = _range_clause(
-            "bucket_start",
-            None if start is None else to_s(start, "start"),
-            None if end is None else _ceil_s(end),
-            user_id,
-            device_id,
-        )
-        select = "record"
-        for payload, bucket, device in self._pages(select, "records", where, args, keys=True):
-            rec = self._load(ActivityRecord.from_json, payload, "records", bucket, device)
-            if rec is not None:
-                yield rec
-
-    def _load(self, parse: Callable[..., T], payload: str, table: str, bucket: int, device: str) -> T | None:
-        try:
-            obj = json.loads(payload)
-            if table == "records":
-                return parse(obj, where=f"{self.path}: {table} {from_s(bucket).isoformat()}")
-            return parse(obj)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            self.unreadable_rows += 1
-            _log.warning(
-                "%s: skipped an unreadable row of %s (bucket %s, device %s): %s",
-                self.path, table, from_s(bucket).isoformat(), device, _one_line(exc),
-            )
-            return None
-
-    def last_records(self, user_id: str, since: datetime) -> list[ActivityRecord]:
-        return list(self.records(user_id=user_id, start=since))
-
-    def count_records(self, *, user_id: str | None = None) -> int:
-        where, args = _range_clause("bucket_start", None, None, user_id)
-        return int(self._read(f"SELECT COUNT(*) FROM records{where}", args)[0][0])
-
-    def users(self) -> list[str]:
-        """Every user the store knows (with records, feature rows or label spans), sorted."""
-        rows = self._read(
-            "SELECT user_id FROM records UNION SELECT user_id FROM feature_rows"
-            " UNION SELECT user_id FROM label_spans ORDER BY 1"
-        )
-        return [r[0] for r in rows]
-
-    def days(self, user_id: str) -> list[date]:
-        """The UTC dates on which ``user_id`` has records, ascending."""
-        rows = self._read(
-            "SELECT DISTINCT bucket_start / 86400 FROM records WHERE user_id = ? ORDER BY 1",
-            (user_id,),
-        )
-        return [(EPOCH + timedelta(days=int(r[0]))).date() for r in rows]
-
-    # ---- feature rows
-
-    def put_feature_row(
-        self,
-        *,
-        user_id: str,
-        device_id: str,
-        bucket_start: datetime,
-        session_id: str | None,
-        schema_hash: str,
-        feature_builder_version: int,
-        row: dict[str, Any],
-    ) -> None:
-        """Store (or replace) the feature row of one bucket with the schema it was built for."""
-        payload = _dumps(row)
-        start = to_s(bucket_start, "bucket_start")
-
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                _UPSERT_FEATURE_ROW,
-                (device_id, start, user_id, session_id, schema_hash, int(feature_builder_version),
-                 payload),
-            )
-
-        self._write(tx)
-
-    def put_feature_rows(self, rows: Sequence[FeatureRowLike]) -> int:
-        """Store (or replace) many feature rows in one transaction; returns how many."""
-        values = [
-            (r.device_id, to_s(r.bucket_start, "bucket_start"), r.user_id, r.session_id,
-             r.schema_hash, int(r.feature_builder_version), _dumps(r.to_json()))
-            for r in rows
-        ]
-
-        def tx(conn: sqlite3.Connection) -> int:
-            conn.executemany(_UPSERT_FEATURE_ROW, values)
-            return len(values)
-
-        return int(self._write(tx))
-
-    def feature_rows(
-        self,
-        *,
-        user_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Stored rows (ordered by bucket, device) with ``_schema_hash`` and
-        ``_feature_builder_version`` added, so a caller can refuse rows of another schema."""
-        where, args = _range_clause(
-            "bucket_start",
-            None if start is None else to_s(start, "start"),
-            None if end is None else _ceil_s(end),
-            user_id,
-        )
-        select = "row, schema_hash, feature_builder_version"
-        for payload, shash, fbv in self._pages(select, "feature_rows", where, args):
-            row = json.loads(payload)
-            row["_schema_hash"] = shash
-            row["_feature_builder_version"] = fbv
-            yield row
-
-    # ---- predictions
-
-    def put_prediction(self, device_id: str, rec: PredictionRecord) -> None:
-        """Store (or replace) the engine's output record of one bucket."""
-        self._write(_prediction_writer(device_id, rec))
-
-    def put_bucket(self, rec: ActivityRecord, row: FeatureRowLike, pred: PredictionRecord) -> bool:
-        """A closed bucket's record, feature row and prediction in ONE transaction, so a crash
-        never leaves a stored bucket without its prediction. False (nothing written) when that
-        (device, bucket) is already stored."""
-        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
-        payload = _dumps(rec.to_json())
-        start = to_s(rec.bucket_start, "bucket_start")
-        row_values = (rec.device_id, start, rec.user_id, row.session_id, row.schema_hash,
-                      int(row.feature_builder_version), _dumps(row.to_json()))
-        write_prediction = _prediction_writer(rec.device_id, pred)
-
-        def tx(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO records (user_id, device_id, bucket_start, record)"
-                " VALUES (?, ?, ?, ?)",
-                (rec.user_id, rec.device_id, start, payload),
-            )
-            if cur.rowcount != 1:
-                return False
-            conn.execute(_UPSERT_FEATURE_ROW, row_values)
-            write_prediction(conn)
-            return True
-
-        return bool(self._write(tx))
-
-    def put_prediction_and_row(self, device_id: str, row: FeatureRowLike,
-                               pred: PredictionRecord) -> None:
-        """The feature row and prediction of a bucket already stored, in one transaction."""
-        values = (device_id, to_s(row.bucket_start, "bucket_start"), row.user_id, row.session_id,
-                  row.schema_hash, int(row.feature_builder_version), _dumps(row.to_json()))
-        write_prediction = _prediction_writer(device_id, pred)
-
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(_UPSERT_FEATURE_ROW, values)
-            write_prediction(conn)
-
-        self._write(tx)
-
-    def unpredicted_buckets(self, device_id: str, *, since: datetime | None = None) -> list[datetime]:
-        """Starts of this device's stored buckets that have no prediction (oldest first)."""
-        lo = 0 if since is None else to_s(since, "since")
-        rows = self._read(
-            "SELECT r.bucket_start FROM records r WHERE r.device_id = ? AND r.bucket_start >= ?"
-            " AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.device_id = r.device_id"
-            " AND p.bucket_start = r.bucket_start) ORDER BY r.bucket_start",
-            (device_id, lo),
-        )
-        return [EPOCH + timedelta(seconds=int(r[0])) for r in rows]
-
-    def predictions(
-        self,
-        *,
-        user_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> list[PredictionRecord]:
-        where, args = _range_clause(
-            "bucket_start",
-            None if start is None else to_s(start, "start"),
-            None if end is None else _ceil_s(end),
-            user_id,
-        )
-        rows = self._read(
-            f"SELECT record, bucket_start, device_id FROM predictions{where}"
-            " ORDER BY bucket_start, device_id",
-            args,
-        )
-        out = (self._load(PredictionRecord.from_json, r[0], "predictions", r[1], r[2]) for r in rows)
-        return [p for p in out if p is not None]
-
-    def last_prediction(self, user_id: str) -> PredictionRecord | None:
-        rows = self._read(
-            "SELECT record, bucket_start, device_id FROM predictions WHERE user_id = ?"
-            " ORDER BY bucket_start DESC, device_id DESC LIMIT 1",
-            (user_id,),
-        )
-        if not rows:
-            return None
-        return self._load(PredictionRecord.from_json, rows[0][0], "predictions", rows[0][1], rows[0][2])
 
     # ---- label spans
 
@@ -835,15 +524,13 @@ class Store:
         transaction. Run :meth:`scrub` afterwards so the bytes leave the file too.
         """
         start_s = to_s(start, "start")
-        end_s = None if end is None else _ceil_s(end)
+        end_s = None if end is None else ceil_s(end)
         start_us = start_s * 1_000_000
         end_us = None if end_s is None else end_s * 1_000_000
 
         def tx(conn: sqlite3.Connection) -> dict[str, int]:
             counts: dict[str, int] = {}
-            for table in ("records", "feature_rows", "predictions"):
-                where, args = _range_clause("bucket_start", start_s, end_s, user_id)
-                counts[table] = int(conn.execute(f"DELETE FROM {table}{where}", args).rowcount)
+            counts.update(self._delete_range(conn, start_s, end_s, user_id))
             counts["feedback_events"] = _forget_feedback(conn, start_us, end_us, user_id)
             counts["label_spans"] = _forget_spans(conn, start_us, end_us, user_id)
             return counts
@@ -862,18 +549,7 @@ class Store:
     def forget_buckets(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
         """Remove the records, feature rows and predictions of these (device, bucket) pairs."""
         keys = [(device, to_s(bucket, "bucket_start")) for device, bucket in buckets]
-
-        def tx(conn: sqlite3.Connection) -> dict[str, int]:
-            counts: dict[str, int] = {}
-            for table in ("records", "feature_rows", "predictions"):
-                before = conn.total_changes
-                conn.executemany(
-                    f"DELETE FROM {table} WHERE device_id = ? AND bucket_start = ?", keys
-                )
-                counts[table] = conn.total_changes - before
-            return counts
-
-        result: dict[str, int] = self._write(tx, durable=True)
+        result: dict[str, int] = self._write(lambda conn: self._delete_keys(conn, keys), durable=True)
         return result
 
     def scrub(self) -> bool:
@@ -899,28 +575,6 @@ class Store:
         if not self.readonly:
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def _prediction_writer(device_id: str, rec: PredictionRecord) -> Callable[[sqlite3.Connection], None]:
-    """The INSERT OR REPLACE of one prediction, checked and encoded before the transaction."""
-    try:
-        bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
-    except ValueError:
-        raise ArtifactError(None, "bucket_start", f"not an ISO timestamp: {rec.bucket_start!r}") from None
-    start = to_s(bucket, "bucket_start")
-    payload = json.dumps(rec.to_json(), separators=(",", ":"), allow_nan=False)
-    values = (device_id, start, rec.user_id, rec.model_id, rec.core_label, rec.accepted_label,
-              float(rec.confidence), int(bool(rec.rejected)), payload)
-
-    def write(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO predictions (device_id, bucket_start, user_id, model_id,"
-            " core_label, accepted_label, confidence, rejected, record)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            values,
-        )
-
-    return write
 
 
 def _feedback_values(

@@ -35,19 +35,21 @@ _log = logging.getLogger("taskclf.store")
 #: Records kept before a labelled stretch: the feature builder's longest window (15 minutes).
 CONTEXT_SECONDS = 15 * 60
 
-# the last span (of this row's user) starting before ?, and whether it ends after ?
+# the last span of the user (the first argument) starting before the bucket's end + ?
 _LAST_SPAN_END = (
-    "COALESCE((SELECT s.end_us FROM label_spans s WHERE s.user_id = {t}.user_id"
+    "COALESCE((SELECT s.end_us FROM label_spans s WHERE s.user_id = ?"
     " AND s.start_us < ({t}.bucket_start + ?) * 1000000 ORDER BY s.start_us DESC LIMIT 1), 0)"
 )
 #: a span overlaps [bucket_start, bucket_end + CONTEXT): keep the record
 _RECORD_KEPT = _LAST_SPAN_END.format(t="records") + " > records.bucket_start * 1000000"
 #: one span covers [bucket_start, bucket_end): the bucket is labelled, keep its feature row
 _ROW_LABELLED = (
-    "COALESCE((SELECT s.end_us FROM label_spans s WHERE s.user_id = feature_rows.user_id"
+    "COALESCE((SELECT s.end_us FROM label_spans s WHERE s.user_id = ?"
     " AND s.start_us <= feature_rows.bucket_start * 1000000 ORDER BY s.start_us DESC LIMIT 1), 0)"
     " >= (feature_rows.bucket_start + ?) * 1000000"
 )
+#: Feature rows of unlabelled buckets are rebuilt exactly from the records: kept this long only.
+UNLABELLED_ROW_DAYS = 7
 
 WriteFn = Callable[[Callable[[sqlite3.Connection], Any]], Any]
 ReadFn = Callable[[str, tuple[Any, ...]], list[Any]]
@@ -58,15 +60,18 @@ class _Table:
     name: str
     time: str  # the time column
     scale: int  # units of that column per second
-    keep: str  # SQL that is true for rows retention must keep ("" = none)
+    keep: str  # SQL that is true for rows retention must keep ("" = none); first arg: the user
     keep_args: tuple[Any, ...]
+    by_source: bool = True  # keyed by src (bucket tables) rather than user_id
+    max_days: int | None = None  # kept at most this long whatever the setting
 
 
 _TABLES = (
     _Table("records", "bucket_start", 1, _RECORD_KEPT, (BUCKET_SECONDS + CONTEXT_SECONDS,)),
     _Table("predictions", "bucket_start", 1, "", ()),
-    _Table("feedback_events", "at_us", 1_000_000, "", ()),
-    _Table("feature_rows", "bucket_start", 1, _ROW_LABELLED, (BUCKET_SECONDS,)),
+    _Table("feedback_events", "at_us", 1_000_000, "", (), by_source=False),
+    _Table("feature_rows", "bucket_start", 1, _ROW_LABELLED, (BUCKET_SECONDS,),
+           max_days=UNLABELLED_ROW_DAYS),
 )
 
 
@@ -79,9 +84,11 @@ def check_days(activity_days: object) -> int:
 def newest_activity(read: ReadFn) -> dict[str, int]:
     """Each user's newest stored activity, epoch seconds (the end of their newest bucket)."""
     newest: dict[str, int] = {}
-    for table in ("records", "feature_rows", "predictions"):
-        for user, last in read(f"SELECT user_id, MAX(bucket_start) FROM {table} GROUP BY user_id", ()):
-            newest[user] = max(newest.get(user, 0), int(last) + BUCKET_SECONDS)
+    for src, user in read("SELECT src, user_id FROM sources", ()):
+        for table in ("records", "feature_rows", "predictions"):
+            last = read(f"SELECT MAX(bucket_start) FROM {table} WHERE src = ?", (src,))[0][0]
+            if last is not None:
+                newest[user] = max(newest.get(user, 0), int(last) + BUCKET_SECONDS)
     for user, last in read("SELECT user_id, MAX(at_us) FROM feedback_events GROUP BY user_id", ()):
         newest[user] = max(newest.get(user, 0), -(-int(last) // 1_000_000))
     return newest
@@ -101,9 +108,12 @@ def apply_retention(
     for user, newest in sorted(newest_activity(read).items()):
         if newest < now_s - window:
             stale.append(newest)
-        cutoff = min(now_s, newest) - window
+        srcs = [int(r[0]) for r in read("SELECT src FROM sources WHERE user_id = ?", (user,))]
         for table in _TABLES:
-            deleted[table.name] += _purge(read, write, table, user, cutoff, batch)
+            kept_days = min(days, table.max_days or days)
+            cutoff = min(now_s, newest) - kept_days * 86400
+            for owner in (srcs if table.by_source else [user]):
+                deleted[table.name] += _purge(read, write, table, owner, user, cutoff, batch)
     if stale:
         _log.warning(
             "retention: %d user(s) have no activity in the last %d days (newest %s); their "
@@ -117,25 +127,24 @@ def apply_retention(
     return deleted
 
 
-def _purge(read: ReadFn, write: WriteFn, table: _Table, user: str, cutoff_s: int, batch: int) -> int:
-    """Delete ``table``'s rows of ``user`` older than ``cutoff_s`` not kept by ``table.keep``,
-    in time slices of about ``batch`` rows, each its own short transaction."""
+def _purge(read: ReadFn, write: WriteFn, table: _Table, owner: Any, user: str, cutoff_s: int,
+           batch: int) -> int:
+    """Delete ``table``'s rows of ``owner`` (a source, or a user) older than ``cutoff_s`` not
+    kept by ``table.keep``, in time slices of about ``batch`` rows, each its own transaction."""
     cutoff = cutoff_s * table.scale
     step = batch * BUCKET_SECONDS * table.scale  # about ``batch`` rows of one device
+    column = "src" if table.by_source else "user_id"
     keep = f" AND NOT ({table.keep})" if table.keep else ""
-    sql = (f"DELETE FROM {table.name} WHERE user_id = ? AND {table.time} >= ? AND {table.time} < ?"
+    sql = (f"DELETE FROM {table.name} WHERE {column} = ? AND {table.time} >= ? AND {table.time} < ?"
            f"{keep}")
+    first = f"SELECT MIN({table.time}) FROM {table.name} WHERE {column} = ? AND {table.time} >= ?"
+    keep_args = (user, *table.keep_args) if table.keep else ()
     total = 0
-    lo_row = read(f"SELECT MIN({table.time}) FROM {table.name} WHERE user_id = ? AND {table.time} < ?",
-                  (user, cutoff))
-    lo = lo_row[0][0] if lo_row else None
+    lo = read(first, (owner, -(1 << 62)))[0][0]
     while lo is not None and lo < cutoff:
         hi = min(int(lo) + step, cutoff)
-        args = (user, int(lo), hi, *table.keep_args)
-        total += int(write(_delete(sql, args)))
-        nxt = read(f"SELECT MIN({table.time}) FROM {table.name} WHERE user_id = ? AND {table.time} >= ?"
-                   f" AND {table.time} < ?", (user, hi, cutoff))
-        lo = nxt[0][0] if nxt else None
+        total += int(write(_delete(sql, (owner, int(lo), hi, *keep_args))))
+        lo = read(first, (owner, hi))[0][0]
     return total
 
 

@@ -8,9 +8,11 @@ microseconds, so comparisons are exact and a label span round-trips to the micro
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from engine.errors import ArtifactError
+from engine.store_migrate3 import migrate_to_v3
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -49,8 +51,11 @@ def opt_us(value: datetime | None, name: str) -> int | None:
 
 # --- schema and migrations ----------------------------------------------------------------
 
+#: One step of a migration: an SQL statement, or a function for what SQL alone cannot do.
+Step = str | Callable[[sqlite3.Connection], None]
+
 #: Forward migrations; MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     # 1: activity, features, predictions, labels
     (
         """CREATE TABLE records (
@@ -121,6 +126,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # feature rows remember the session they were built in (added after version 1)
         "ALTER TABLE feature_rows ADD COLUMN session_id TEXT",
     ),
+    # 3: compact bucket tables (sources, shapes, packed blobs), everything copied over
+    (migrate_to_v3,),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -150,8 +157,11 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
             if version >= target:
                 conn.execute("COMMIT")
                 break
-            for statement in MIGRATIONS[version]:
-                conn.execute(statement)
+            for step in MIGRATIONS[version]:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
             version += 1
             conn.execute(
                 "INSERT INTO schema_version (version, applied_us) VALUES (?, ?)",

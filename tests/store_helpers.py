@@ -63,3 +63,24 @@ def prediction(minute: int, *, user: str = "u1", label: str = "Build", conf: flo
 def span(a: float, b: float, label: str = "Build", *, prov: str = "manual", created: float = 0.0,
          user: str = "u1", confidence: float | None = None) -> LabelSpan:
     return LabelSpan(at(a), at(b), label, user, prov, confidence, at(10_000 + created))
+
+
+def readable(data: bytes) -> bytes:
+    """``data`` plus every DEFLATE stream found in it, inflated (with the store's dictionary):
+    what someone reading the file could recover, for privacy checks of packed store rows."""
+    import zlib
+
+    from engine.store_codec import dictionary_v1
+    from engine.store_pack import dictionary_words
+
+    zdict = dictionary_v1(dictionary_words())
+    out = [data]
+    start = data.find(b"\x01")
+    while start != -1:
+        try:
+            dec = zlib.decompressobj(-15, zdict=zdict)
+            out.append(dec.decompress(data[start + 1:start + 4097], 1 << 16))
+        except zlib.error:
+            pass
+        start = data.find(b"\x01", start + 1)
+    return b"".join(out)

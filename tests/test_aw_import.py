@@ -34,6 +34,7 @@ from tests.aw_events_helpers import (
     export_json,
     watcher_events,
 )
+from tests.store_helpers import readable
 
 T0 = datetime(2026, 3, 2, 8, 59, 30, tzinfo=UTC).timestamp()
 UTC_OFFSET = (0, "UTC")
@@ -194,7 +195,7 @@ def test_no_raw_title_or_app_path_reaches_the_home(tmp_path: Path, home: Path) -
     assert stored(home)
     for f in home.rglob("*"):
         if f.is_file():
-            data = f.read_bytes()
+            data = readable(f.read_bytes())
             for needle in (b"Jane Roe", b"123456", b"/opt/firefox", b"Offer letter"):
                 assert needle not in data, (f, needle)
 

@@ -247,3 +247,22 @@ def test_personalisation_is_skipped_with_a_reason_on_a_home_without_activity(hom
 
     out = install_bundle(home, _bundle_folder(tmp_path), personalise=personalise_this_user)
     assert out.personalisation == "skipped: no activity recorded in this home yet"
+
+
+def test_a_running_agent_picks_the_installed_bundle_up_by_hot_reload(home: Path, tmp_path: Path) -> None:
+    from agent.reload import PolicyWatcher
+    from tests.agent_helpers import wait_for
+
+    seed_home(home)
+    write_json(home / "models" / "inference_policy.json", policy_obj())
+    calls: list[tuple[object, str | None]] = []
+    watcher = PolicyWatcher(home, submit=lambda built, err: calls.append((built, err)), interval=0.1)
+    watcher.start()
+    try:
+        wait_for(lambda: calls, timeout=60)
+        assert getattr(calls[-1][0], "model_id", None) == BUNDLE_ID
+        install_bundle(home, _bundle_folder(tmp_path, calibration=TEMPERATURE, name="team-2026-12"))
+        wait_for(lambda: getattr(calls[-1][0], "model_id", None) == "team-2026-12", timeout=60)
+        assert calls[-1][1] is None
+    finally:
+        watcher.stop()

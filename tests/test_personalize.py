@@ -248,3 +248,22 @@ def test_user_threshold_moves_from_the_deployed_reject_rate_with_data() -> None:
     far = user_threshold(probs, probs, y, 1e6, 0.25)
     near = user_threshold(probs, probs, y, 10.0, 0.25)
     assert abs(float((conf < near).mean()) - 0.25) < abs(float((conf < far).mean()) - 0.25) + 1e-9
+
+
+def test_doctor_says_how_far_personal_tuning_is(tmp_path: Path) -> None:
+    from agent.doctor import _personal_report
+    from engine.spans import LabelSpan
+    from engine.store import Store
+    from tests.store_helpers import at, record
+
+    home = tmp_path / "home"
+    home.mkdir()
+    assert _personal_report(home)["status"] == "no identity yet (start the agent once)"
+    user = "0b6a1f3e-8c43-4d2a-9b41-6c0e5a0c2f11"
+    (home / "identity.json").write_text(json.dumps({"user_id": user, "device_id": user}))
+    with Store.open(home / "store.sqlite3") as store:
+        store.put_records([record(i, user=user) for i in range(150)])
+        store.add_label_spans([LabelSpan(at(0), at(120), "Write", user, "manual", None, at(200))])
+    rep = _personal_report(home)
+    assert rep["status"] == "Personal tuning: 120 of 200 labelled minutes, 1 of 3 days, 1 of 3 kinds of work"
+    assert rep["eligible"] is False and rep["calibrator"] is None  # no model deployed yet

@@ -12,6 +12,7 @@ from agent.activitywatch.source import ExportFile
 from engine.paths import store_path
 from engine.store import Store
 from tests.aw_events_helpers import Second, export_json, watcher_events
+from tests.store_helpers import readable
 
 T0 = 1772441970.0  # 2026-03-02 08:59:30 UTC
 SLACK_TITLE = "Slack | #layoffs | Acme"
@@ -32,7 +33,7 @@ def test_import_drops_excluded_apps_and_titles(tmp_path: Path, home: Path) -> No
     ff = [s for s in segs if s.app_id == "org.mozilla.firefox"]
     assert ff and all(s.title_hash is None for s in ff)
     key = (home / "title.key").read_bytes()
-    data = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file() and p.name != "config.toml")
+    data = b"".join(readable(p.read_bytes()) for p in home.rglob("*") if p.is_file() and p.name != "config.toml")
     for title in (SLACK_TITLE, BANK_TITLE):
         digest = hmac.new(key, title.encode(), hashlib.sha256).hexdigest()[:16].encode()
         assert digest not in data

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from engine.activity import Segment
 from engine.paths import store_path
 from engine.store import Store
-from tests.store_helpers import at, prediction, record, span
+from tests.store_helpers import at, prediction, readable, record, span
 
 SECRET_APP = "unknown.zqxsecretapp"
 SECRET_HASH = "5ec7e75ec7e75ec7"
@@ -33,7 +33,7 @@ def _fill(store: Store, minutes: range) -> None:
 
 
 def _all_bytes(home: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
+    return b"".join(readable(p.read_bytes()) for p in sorted(home.rglob("*")) if p.is_file())
 
 
 def test_forget_between_removes_rows_and_cuts_spans_at_the_window(home: Path) -> None:

@@ -14,6 +14,7 @@ from agent.sampler import InputCounts, Sample
 from engine.paths import store_path
 from engine.store import Store
 from tests.agent_helpers import FakeBackend, editor_sample, manual_runtime, run_for, start_manual
+from tests.store_helpers import readable
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SECRET_TITLE = "Zqx acquisition memo - confidential"
@@ -45,7 +46,7 @@ def script(*parts: tuple[int, Sample]) -> FakeBackend:
 
 def all_bytes(home: Path) -> bytes:
     """Every byte of the home but config.toml (the exclusion list names what it excludes)."""
-    return b"".join(p.read_bytes() for p in sorted(home.rglob("*"))
+    return b"".join(readable(p.read_bytes()) for p in sorted(home.rglob("*"))
                     if p.is_file() and p.name != "config.toml")
 
 

@@ -303,10 +303,10 @@ def test_unreadable_rows_are_skipped_and_counted(store: Store, caplog: pytest.Lo
     for m in range(3):
         store.put_record(record(m))
         store.put_prediction("d1", prediction(m))
-    store._conn.execute("UPDATE records SET record = '{\"user_id\": \"u1\"}' WHERE bucket_start = ?",
-                        (int(at(1).timestamp()),))
-    store._conn.execute("UPDATE predictions SET record = 'not json' WHERE bucket_start = ?",
-                        (int(at(2).timestamp()),))
+    store._conn.execute("UPDATE records SET data = x'005b315d' WHERE bucket_start = ?",
+                        (int(at(1).timestamp()),))  # fewer values than its shape
+    store._conn.execute("UPDATE predictions SET data = x'01ffff' WHERE bucket_start = ?",
+                        (int(at(2).timestamp()),))  # not deflate
     with caplog.at_level("WARNING", logger="taskclf.store"):
         assert [r.bucket_start for r in store.records()] == [at(0), at(2)]
         assert [p.bucket_start for p in store.predictions()] == [at(0).isoformat(), at(1).isoformat()]

@@ -117,8 +117,9 @@ s = Store.open(__import__("pathlib").Path(path))
 if mode == "mid-transaction":
     conn = s._conn
     conn.execute("BEGIN IMMEDIATE")
+    src = conn.execute("INSERT INTO sources (user_id, device_id) VALUES ('u9', 'dx')").lastrowid
     for m in range(500):
-        conn.execute("INSERT INTO records (user_id, device_id, bucket_start, record) VALUES ('u9', 'dx', ?, '{{}}')", (m,))
+        conn.execute("INSERT INTO records (src, bucket_start, seconds, shape, data) VALUES (?, ?, 60, 1, x'00')", (src, m))
     conn.execute("UPDATE label_spans SET label = 'Meet'")
     os.kill(os.getpid(), signal.SIGKILL)
 i = int(sys.argv[3])

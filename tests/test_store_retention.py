@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -148,17 +147,19 @@ def test_agent_start_on_a_synthetic_home_deletes_nothing(tmp_path: Path) -> None
                        check=True, capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
 
     taskclf("synth", "--users", "2", "--days", "3")
-    conn = sqlite3.connect(home / "store.sqlite3")
-    before = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-              for t in ("records", "feature_rows", "label_spans")]
-    conn.close()
+
+    def counts() -> list[int]:
+        with Store.open(home / "store.sqlite3", readonly=True) as st:
+            users = [u for u in st.users() if u.startswith("user-")]
+            assert len(users) == 2
+            return [sum(st.count_records(user_id=u) for u in users),
+                    sum(1 for u in users for _ in st.feature_rows(user_id=u)),
+                    sum(len(st.label_spans(user_id=u)) for u in users)]
+
+    before = counts()
     # 2 users x 3 days of desk time: over a thousand buckets, every one with its feature row.
     assert before[0] > 1000 and before[1] == before[0] and before[2] > 100
     taskclf("agent", "--headless", "--backend", "none", "--duration", "3")
-    conn = sqlite3.connect(home / "store.sqlite3")
-    after = [conn.execute(f"SELECT COUNT(*) FROM {t} WHERE user_id LIKE 'user-%'").fetchone()[0]
-             for t in ("records", "feature_rows", "label_spans")]
-    conn.close()
-    assert after == before
+    assert counts() == before
     logs = "".join(p.read_text() for p in (home / "logs").glob("*.log*"))
     assert "2 user(s) have no activity in the last 90 days" in logs

@@ -114,6 +114,8 @@ def _synth_run(args: argparse.Namespace) -> int:
 def _lgbm_configure(p: argparse.ArgumentParser) -> None:
     _add_range(p)
     _add_store(p)
+    p.add_argument("--dataset", action="append", metavar="DIR",
+                   help="an exported dataset (taskclf export dataset) to train on; repeat to pool a team's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holdout-users", type=int_within(0, 1000), default=0, metavar="K",
                    help="K users (chosen from the seed) appear only in test")
@@ -139,9 +141,21 @@ def _lgbm_run(args: argparse.Namespace) -> int:
 
     start, end = _range(args)  # every argument is checked before any work
     home = _home()
-    frame = _frame(home, args, start, end)
+    provenance = "store"
+    if args.dataset:
+        if args.store:
+            raise TaskclfError("--dataset and --store cannot be combined (export each store first)")
+        from trainer.dataset import day_range_text, require_rows
+        from trainer.dataset_read import load_datasets
+
+        frame = load_datasets([Path(d) for d in args.dataset], start=start, end=end)
+        require_rows(frame, what=day_range_text(start, end))
+        provenance = "dataset"
+    else:
+        frame = _frame(home, args, start, end)
     split = _split_for(frame, args.holdout_users, args.seed)
-    res = train(frame, split, models_dir(home), TrainParams(seed=args.seed), log=_say)
+    res = train(frame, split, models_dir(home), TrainParams(seed=args.seed), data_provenance=provenance,
+                log=_say)
     print(res.bundle_dir)
     return 0
 

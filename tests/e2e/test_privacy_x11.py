@@ -17,6 +17,7 @@ from engine.paths import store_path
 from engine.store import Store
 from tests.e2e.test_x11_agent import start_agent, stop_agent, wait_boundary
 from tests.e2e.xsession import XSession
+from tests.store_helpers import readable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -36,7 +37,7 @@ def found(home: Path, needles: list[bytes]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for f in sorted(home.rglob("*")):
         if f.is_file():
-            data = f.read_bytes()
+            data = readable(f.read_bytes())  # packed store rows inflated too
             hits = [n.decode("latin-1") for n in needles if n in data]
             if hits:
                 out[str(f.relative_to(home))] = hits

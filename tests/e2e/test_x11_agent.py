@@ -17,6 +17,7 @@ import pytest
 from engine.paths import store_path
 from engine.store import Store
 from tests.e2e.xsession import XSession
+from tests.store_helpers import readable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -123,7 +124,7 @@ def test_headless_agent_records_what_happens_on_a_real_x_server(tmp_path: Path,
     # the secret title is nowhere on disk: store, WAL, logs, queue
     for f in home.rglob("*"):
         if f.is_file():
-            data = f.read_bytes()
+            data = readable(f.read_bytes())  # packed store rows inflated too
             assert SECRET.encode() not in data, f
             assert SECRET.encode("utf-16-le") not in data, f
     assert SECRET not in out

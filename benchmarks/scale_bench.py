@@ -1,0 +1,229 @@
+"""How cost grows with history: store size, batch inference, the agent's label path, training.
+
+    python3 benchmarks/scale_bench.py [--days 1,30,90] [--size-days 10] [--train 3x10] [--json]
+
+Figures, each measured in this run:
+- store bytes per synthetic user-day: the compact store (schema 3) beside the same data written
+  in the schema-2 layout (JSON text rows, the reference), with every feature row, with the
+  agent's predictions added, and after retention dropped the unlabelled feature rows;
+- ``taskclf infer batch`` wall time and peak RSS (its own process) over 1 / 30 / 90 ... days of
+  one user's synthetic history (the starter bundle, so no training is needed);
+- the agent's label-commit path (the learning progress it recomputes after each label) and its
+  start reads (today's records) at each history length;
+- ``taskclf train all`` wall time and peak RSS for users x days.
+The histories come from ``taskclf synth`` (slow for long histories: minutes for a year).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.store import Store  # noqa: E402
+from engine.store_schema import migrate  # noqa: E402
+
+START = date(2024, 1, 1)  # long histories must end in the past
+BUCKETS_PER_DAY_NOTE = "a synthetic desk day is ~482 one-minute buckets"
+
+
+def _run(args: list[str], home: Path, timeout: float = 3600) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of the child, stderr tail) of one taskclf command."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DISPLAY", None)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--home", str(home), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode("utf-8", "replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"taskclf {' '.join(args)} failed ({proc.returncode}): {err[-400:]}")
+    return wall, usage.ru_maxrss / 1024.0, err[-200:]
+
+
+def _synth(home: Path, users: int, days: int) -> None:
+    _run(["synth", "--users", str(users), "--days", str(days), "--start", START.isoformat()], home)
+
+
+def _v2_reference_bytes(src: Path, dst: Path) -> int:
+    """The same records, feature rows and predictions written in the schema-2 layout."""
+    conn = sqlite3.connect(dst, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    migrate(conn, target=2)
+    with Store.open(src, readonly=True) as st:
+        conn.execute("BEGIN")
+        for rec in st.records():
+            conn.execute("INSERT INTO records (user_id, device_id, bucket_start, record) VALUES (?, ?, ?, ?)",
+                         (rec.user_id, rec.device_id, int(rec.bucket_start.timestamp()),
+                          json.dumps(rec.to_json(), separators=(",", ":"))))
+        for row in st.feature_rows():
+            meta = (row.pop("_schema_hash"), row.pop("_feature_builder_version"))
+            conn.execute("INSERT INTO feature_rows (device_id, bucket_start, user_id, schema_hash,"
+                         " feature_builder_version, row, session_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (row["device_id"], int(datetime.fromisoformat(row["bucket_start"]).timestamp()),
+                          row["user_id"], *meta, json.dumps(row, separators=(",", ":")), row.get("session_id")))
+        for p in st.predictions():
+            conn.execute("INSERT OR REPLACE INTO predictions (device_id, bucket_start, user_id, model_id,"
+                         " core_label, accepted_label, confidence, rejected, record)"
+                         " VALUES ('d', ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (int(datetime.fromisoformat(p.bucket_start).timestamp()), p.user_id, p.model_id,
+                          p.core_label, p.accepted_label, p.confidence, int(p.rejected),
+                          json.dumps(p.to_json(), separators=(",", ":"))))
+        conn.execute("COMMIT")
+    conn.execute("VACUUM")
+    conn.close()
+    return dst.stat().st_size
+
+
+def _size(path: Path) -> int:
+    with Store.open(path) as st:
+        st.checkpoint()
+        st._conn.execute("VACUUM")
+    return path.stat().st_size
+
+
+def _add_predictions(path: Path) -> None:
+    """What the agent adds per bucket: the prediction of the rules engine."""
+    from engine.features import FeatureBuilder
+    from engine.pipeline import Engine
+
+    with Store.open(path) as st:
+        for user in st.users():
+            builder, engine = FeatureBuilder(validate=False), Engine.rules()
+            for rec in st.records(user_id=user):
+                row = builder.push(rec)
+                if row is not None:
+                    st.put_prediction(rec.device_id, engine.step(
+                        row.model_features(), user_id=user, bucket_start=row.bucket_start,
+                        session_id=row.session_id))
+
+
+def store_sizes(days: int, tmp: Path) -> dict[str, Any]:
+    home = tmp / "size"
+    _synth(home, 1, days)
+    path = home / "store.sqlite3"
+    with Store.open(path, readonly=True) as st:
+        buckets = st.count_records()
+    compact = _size(path)
+    _add_predictions(path)
+    with_preds = _size(path)
+    reference = _v2_reference_bytes(path, tmp / "v2.sqlite3")
+    with Store.open(path) as st:  # the daily pass, a day after the last one (90-day window)
+        last = st.days(st.users()[0])[-1]
+        st.apply_retention(datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC), 90)
+    compacted = _size(path)
+    mb = 1024 * 1024
+    return {
+        "user_days": days, "buckets": buckets,
+        "v2_reference_mb_per_user_day": round(reference / days / mb, 3),
+        "compact_rows_mb_per_user_day": round(compact / days / mb, 3),
+        "compact_rows_preds_mb_per_user_day": round(with_preds / days / mb, 3),
+        "compact_after_retention_mb_per_user_day": round(compacted / days / mb, 3),
+    }
+
+
+def _learning_path(home: Path) -> dict[str, float]:
+    """The agent's reads after a label commit (learning progress) and at start (today)."""
+    from agent.learning import learning_progress
+
+    with Store.open(home / "store.sqlite3", readonly=True) as st:
+        user = st.users()[0]
+        t0 = time.perf_counter()
+        learning_progress(st, user)
+        commit = time.perf_counter() - t0
+        last = st.days(user)[-1]
+        since = datetime.combine(last, datetime.min.time(), UTC)
+        t0 = time.perf_counter()
+        st.last_records(user, since)
+        today = time.perf_counter() - t0
+    return {"label_commit_s": round(commit, 3), "start_today_s": round(today, 3)}
+
+
+def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
+    from engine.starter import bundle_dir
+
+    home = tmp / "long"
+    _synth(home, 1, max(days_list))
+    with Store.open(home / "store.sqlite3", readonly=True) as st:
+        all_days = st.days(st.users()[0])
+    out = []
+    for d in days_list:
+        first, last = all_days[0], all_days[min(d, len(all_days)) - 1]
+        wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
+                             "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl")], home)
+        lines = sum(1 for _ in (tmp / "preds.jsonl").open())
+        out.append({"days": d, "buckets": lines, "infer_batch_s": round(wall, 2),
+                    "infer_batch_peak_mib": round(rss, 1)})
+    return out
+
+
+def agent_paths(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
+    rows = []
+    for d in days_list:
+        home = tmp / f"agent{d}"
+        _synth(home, 1, d)
+        rows.append({"history_days": d, **_learning_path(home)})
+    return rows
+
+
+def train(users: int, days: int, tmp: Path) -> dict[str, Any]:
+    home = tmp / f"train{users}x{days}"
+    _synth(home, users, days)
+    wall, rss, _ = _run(["train", "all"], home)
+    return {"users": users, "days": days, "train_all_s": round(wall, 1), "train_all_peak_mib": round(rss, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--days", default="1,30,90", help="history lengths for infer batch (comma separated)")
+    ap.add_argument("--agent-days", default="30,90", help="history lengths for the agent's label path")
+    ap.add_argument("--size-days", type=int, default=10, help="user-days for the store size figures")
+    ap.add_argument("--train", default="3x10", help="users x days for train all (comma separated)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    days_list = [int(x) for x in args.days.split(",") if x]
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        result: dict[str, Any] = {"note": BUCKETS_PER_DAY_NOTE}
+        result["store"] = store_sizes(args.size_days, tmp)
+        result["infer_batch"] = batch_and_agent(days_list, tmp)
+        result["agent"] = agent_paths([int(x) for x in args.agent_days.split(",") if x], tmp)
+        result["train_all"] = [train(*map(int, spec.split("x")), tmp)
+                               for spec in args.train.split(",") if spec]
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    s = result["store"]
+    print(f"store, {s['user_days']} synthetic user-days ({s['buckets']} buckets), MB per user-day")
+    print(f"  schema 2 reference (rows + predictions) {s['v2_reference_mb_per_user_day']:>8}")
+    print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
+    print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
+    print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
+    print("infer batch (starter bundle)   days  buckets   wall s  peak MiB")
+    for r in result["infer_batch"]:
+        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['infer_batch_peak_mib']:>9}")
+    print("agent                  history days  label commit s  start (today) s")
+    for r in result["agent"]:
+        print(f"{'':23}{r['history_days']:>12} {r['label_commit_s']:>15} {r['start_today_s']:>16}")
+    print("train all                 users  days   wall s  peak MiB")
+    for r in result["train_all"]:
+        print(f"{'':26}{r['users']:>5} {r['days']:>5} {r['train_all_s']:>8} {r['train_all_peak_mib']:>9}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
