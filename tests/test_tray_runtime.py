@@ -38,7 +38,7 @@ class Mono:
         return self.t
 
 
-def wait(what: str, fn: Any, timeout: float = 15.0) -> Any:
+def wait(what: str, fn: Any, timeout: float = 60.0) -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = fn()
