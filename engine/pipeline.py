@@ -265,14 +265,7 @@ class Engine:
 
         ``local_day`` is the user's own date of the bucket (from the record's UTC offset): the
         day whose blocks "today" lists. Without it the UTC date is used."""
-        if bucket_start.tzinfo is None:
-            bucket_start = bucket_start.replace(tzinfo=UTC)
-        t = bucket_start.timestamp()
-        last = self._last_t
-        if last is not None and t <= last:
-            raise ValueError(
-                f"bucket {bucket_start.isoformat()} is not after the previous one ({_iso(last)})"
-            )
+        bucket_start, t = self._next_bucket(bucket_start)
         # 2-3. encode + predict
         b = self.bundle
         if b is not None:
@@ -281,6 +274,19 @@ class Engine:
             assert self._rules is not None
             raw = self._rules.predict(features)
         return self._finish(raw, t, user_id, bucket_start, session_id, local_day)
+
+    def _next_bucket(self, bucket_start: datetime) -> tuple[datetime, float]:
+        """The bucket's aware start and timestamp; buckets must come in increasing time order
+        (smoothing and blocks assume it)."""
+        if bucket_start.tzinfo is None:
+            bucket_start = bucket_start.replace(tzinfo=UTC)
+        t = bucket_start.timestamp()
+        last = self._last_t
+        if last is not None and t <= last:
+            raise ValueError(
+                f"bucket {bucket_start.isoformat()} is not after the previous one ({_iso(last)})"
+            )
+        return bucket_start, t
 
     def step_raw(
         self,
@@ -292,14 +298,7 @@ class Engine:
     ) -> PredictionRecord:
         """Stages 4-8 for a bucket whose raw probabilities (``label_order``) are already known:
         replays that try other calibrators or thresholds without asking the model again."""
-        if bucket_start.tzinfo is None:
-            bucket_start = bucket_start.replace(tzinfo=UTC)
-        t = bucket_start.timestamp()
-        last = self._last_t
-        if last is not None and t <= last:
-            raise ValueError(
-                f"bucket {bucket_start.isoformat()} is not after the previous one ({_iso(last)})"
-            )
+        bucket_start, t = self._next_bucket(bucket_start)
         if len(raw) != self._n:
             raise ValueError(f"expected {self._n} raw probabilities, got {len(raw)}")
         return self._finish(list(raw), t, user_id, bucket_start, session_id)

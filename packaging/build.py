@@ -46,11 +46,8 @@ def self_test_command(exe: Path, system: str | None = None, env: dict[str, str] 
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def dir_size_mb(path: Path) -> float:
