@@ -27,6 +27,7 @@ from engine.calibration import Calibrator, calibrator_from_json
 from engine.errors import ArtifactError
 from engine.jsonio import atomic_write_json, read_json
 from engine.labels import CORE_LABEL_SET
+from engine.paths import calibrator_stores_dir
 from engine.schema import SCHEMA_HASH_V2
 
 if TYPE_CHECKING:
@@ -197,6 +198,17 @@ def load_calibrator_store(path: Path, *, bundle: ModelBundle | None = None) -> C
     if bundle is not None:
         check_binding(store, bundle)
     return store
+
+
+def new_store_dir(home: Path, run_id: str, kind: str, now: datetime) -> Path:
+    """A calibrator store folder name that is not taken yet: every fit writes a new store, so
+    the one the live policy names is never touched."""
+    base = calibrator_stores_dir(home) / f"{run_id}_{kind}_{now:%Y%m%d%H%M%S}"
+    target, k = base, 1
+    while target.exists():
+        target = base.with_name(f"{base.name}-{k}")
+        k += 1
+    return target
 
 
 def write_calibrator_store(

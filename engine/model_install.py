@@ -120,8 +120,8 @@ def install_bundle(
 ) -> InstallOutcome:
     """Verify ``source`` and make it the live model of ``home``; raise one line when refused."""
     from engine.bundle import load_bundle
-    from engine.calibrator_store import write_calibrator_store
-    from engine.paths import calibrator_stores_dir, ensure_home, models_dir
+    from engine.calibrator_store import new_store_dir, write_calibrator_store
+    from engine.paths import ensure_home, models_dir
     from engine.policy import policy_for, write_policy
 
     home = ensure_home(Path(home)).resolve()
@@ -146,13 +146,8 @@ def install_bundle(
         try:
             bundle = load_bundle(target)
             now = now or datetime.now(UTC)
-            base = calibrator_stores_dir(home) / f"{bundle.run_id}_installed_{now:%Y%m%d%H%M%S}"
-            store_dir, k = base, 1
-            while store_dir.exists():
-                store_dir = base.with_name(f"{base.name}-{k}")
-                k += 1
             store_dir = write_calibrator_store(
-                store_dir, method=calibration.method, global_calibrator=calibration.calibrator,
+                new_store_dir(home, bundle.run_id, "installed", now), method=calibration.method, global_calibrator=calibration.calibrator,
                 user_calibrators={}, bundle=bundle, created_at=now.isoformat(),
             )
             policy = policy_for(home, target, store_dir, calibration.reject_threshold, None,

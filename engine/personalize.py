@@ -277,8 +277,7 @@ def personalize(
 
 def _publish(home: Path, loaded: Any, out: Outcome, method: str, now: datetime) -> tuple[Path, Path]:
     """A new store (the deployed one plus the new user calibrators), then the policy, atomically."""
-    from engine.calibrator_store import write_calibrator_store
-    from engine.paths import calibrator_stores_dir
+    from engine.calibrator_store import new_store_dir, write_calibrator_store
     from engine.policy import policy_for, write_policy
 
     bundle, store, pol = loaded.bundle, loaded.store, loaded.policy
@@ -290,13 +289,8 @@ def _publish(home: Path, loaded: Any, out: Outcome, method: str, now: datetime) 
             user_cals[u.user_id] = u.calibrator
             thresholds[u.user_id] = u.threshold
             elig[u.user_id] = {**u.eligibility.to_json(), "own_fit": True, "source": SOURCE}
-    base = calibrator_stores_dir(home) / f"{bundle.run_id}_personal_{now:%Y%m%d%H%M%S}"
-    target, k = base, 1
-    while target.exists():
-        target = base.with_name(f"{base.name}-{k}")
-        k += 1
     store_dir = write_calibrator_store(
-        target, method=store.method if store is not None else method,
+        new_store_dir(home, bundle.run_id, "personal", now), method=store.method if store is not None else method,
         global_calibrator=store.global_calibrator if store is not None else IdentityCalibrator(),
         user_calibrators=user_cals, bundle=bundle, eligibility=elig, created_at=now.isoformat(),
     )

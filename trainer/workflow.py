@@ -154,8 +154,7 @@ def calibrate(
 ) -> CalibrateOutcome:
     from engine import metrics as M
     from engine.batch import calibrate_rows
-    from engine.calibrator_store import write_calibrator_store
-    from engine.paths import calibrator_stores_dir
+    from engine.calibrator_store import new_store_dir, write_calibrator_store
 
     if method not in ("temperature", "isotonic"):
         raise TaskclfError(f"--method: unknown calibration method {method!r} (temperature or isotonic)")
@@ -173,11 +172,7 @@ def calibrate(
             progress(f"{u}: global calibrator ({e.get('reason')})")
     now = now or datetime.now(UTC)
     if out_dir is None:  # a new directory every time (the live policy's store is never touched)
-        base = calibrator_stores_dir(home) / f"{bundle.run_id}_{method}_{now:%Y%m%d%H%M%S}"
-        out_dir, k = base, 1
-        while out_dir.exists():
-            out_dir = base.with_name(f"{base.name}-{k}")
-            k += 1
+        out_dir = new_store_dir(home, bundle.run_id, method, now)
     out_dir = Path(out_dir)  # an explicit --out that exists is refused by the writer
     store_dir = write_calibrator_store(
         out_dir, method=method, global_calibrator=fit.global_calibrator,
