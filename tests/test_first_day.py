@@ -75,8 +75,9 @@ def test_the_menu_says_which_engine_runs_on_day_one(kind: str, text: str) -> Non
 
 @pytest.mark.slow
 def test_rules_on_the_recorded_sessions_stay_useful() -> None:
-    """The first-day benchmark's figures for the rules, as a floor (they were 0.75 / 0.71 / 10 %
-    over the three sessions when the rules were last changed; see docs/decisions.md)."""
+    """The first-day benchmark's figures for the rules, as a floor (0.76 / 0.72 / 9 % and BreakIdle
+    precision 0.96 over the three sessions since breaks skip the majority delay; see
+    docs/decisions.md)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -90,5 +91,5 @@ def test_rules_on_the_recorded_sessions_stay_useful() -> None:
     assert total["accuracy"] >= 0.72
     assert total["macro_f1"] >= 0.65
     assert total["mixed_unknown_rate"] <= 0.25
-    assert total["precision"]["BreakIdle"] >= 0.9
+    assert total["precision"]["BreakIdle"] >= 0.95
     assert set(total["predicted"]) and sum(v > 0 for v in total["predicted"].values()) >= 7
