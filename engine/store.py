@@ -31,6 +31,7 @@ from urllib.parse import quote
 from engine.errors import ArtifactError, TaskclfError
 from engine.spans import LabelSpan, resolve
 from engine.store_buckets import BucketTables, FeatureRowLike, ceil_s
+from engine.store_coverage import CoverageReads
 from engine.store_pack import Packer
 from engine.store_retention import apply_retention
 from engine.store_schema import (
@@ -121,7 +122,7 @@ def _range_clause(
 # --- the store ----------------------------------------------------------------------------
 
 
-class Store(BucketTables):
+class Store(BucketTables, CoverageReads):
     """One connection to ``store.sqlite3``. Use one Store per thread; writes are serialised.
 
     The agent's writer thread owns the writable store; readers (trainer, CLI, tray menu) open
