@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 DEFAULT_REJECT_THRESHOLD = 0.55
 DEFAULT_SMOOTH_WINDOW = 3
+#: Not smoothed: shown exactly for the buckets accepted as such (no majority delay at either
+#: end of a break; docs/decisions.md).
+BREAK_IDLE = "BreakIdle"
 MAX_SMOOTH_WINDOW = 60
 BUCKET_SECONDS = 60
 MAX_CACHED_USERS = 1024
@@ -398,12 +401,14 @@ class Engine:
                 votes.popleft()
         votes.append((t, accepted))
         n_votes = len(votes)
-        if n_votes == 1:
-            smoothed = accepted
+        if n_votes == 1 or accepted == BREAK_IDLE:
+            smoothed = accepted  # a break shows at once
         elif n_votes <= 3:  # the default window: decide without building a tally
             smoothed = self._vote3(votes, accepted)
         else:
             smoothed = self._vote(votes)
+        if smoothed == BREAK_IDLE and accepted != BREAK_IDLE:
+            smoothed = self._vote(votes, skip=BREAK_IDLE)  # a break ends when the bucket is not idle
         self._prev_smoothed = smoothed
         # 7. map
         mapper = self._mapper
@@ -456,10 +461,12 @@ class Engine:
             return prev
         return newest
 
-    def _vote(self, votes: deque[tuple[float, str]]) -> str:
+    def _vote(self, votes: deque[tuple[float, str]], skip: str | None = None) -> str:
+        """The majority of the votes (``skip`` left out, at least one vote remains)."""
         counts: dict[str, int] = {}
         for _, lab in votes:
-            counts[lab] = counts.get(lab, 0) + 1
+            if lab != skip:
+                counts[lab] = counts.get(lab, 0) + 1
         top = max(counts.values())
         tied = [lab for lab, c in counts.items() if c == top]
         if len(tied) == 1:
