@@ -8,9 +8,9 @@ reading a time range costs the rows in it, whatever the size of the history.
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,9 @@ from engine.activity import ActivityRecord
 from engine.errors import ArtifactError
 from engine.record import PredictionRecord
 from engine.store_pack import (
+    FEATURE_ROW_CONSTANTS,
+    PREDICTION_CONSTANTS,
+    RECORD_CONSTANTS,
     Packer,
     derived_feature_row,
     derived_prediction,
@@ -32,26 +35,15 @@ _log = logging.getLogger("taskclf.store")
 
 PAGE = 2000
 
-# another source of the same device already has this bucket (a device's buckets are unique)
-_DEVICE_HAS = (
-    "EXISTS (SELECT 1 FROM {t} x WHERE x.src IN (SELECT src FROM sources WHERE device_id = ?"
-    " AND src != ?) AND x.bucket_start = ?)"
-)
-_INSERT_RECORD = (
-    "INSERT OR IGNORE INTO records (src, bucket_start, seconds, utc_offset, shape, data)"
-    " SELECT ?, ?, ?, ?, ?, ?"
-    f" WHERE NOT {_DEVICE_HAS.format(t='records')}"
-)
+# a record the device's other source already has is ignored (trigger, see store_migrate3)
+_INSERT_RECORD = ("INSERT OR IGNORE INTO records (src, bucket_start, seconds, utc_offset, shape, data)"
+                  " VALUES (?, ?, ?, ?, ?, ?)")
 _UPSERT_FEATURE_ROW = (
     "INSERT OR REPLACE INTO feature_rows (src, bucket_start, session_id, schema_hash,"
     " feature_builder_version, shape, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_PREDICTION = "INSERT OR REPLACE INTO predictions (src, bucket_start, shape, data) VALUES (?, ?, ?, ?)"
-# one device's bucket has one feature row and one prediction, whichever user wrote it last
-_DROP_OTHER = (
-    "DELETE FROM {t} WHERE bucket_start = ? AND src IN"
-    " (SELECT src FROM sources WHERE device_id = ? AND src != ?)"
-)
+# one device's bucket has one feature row and one prediction: triggers (store_migrate3)
 
 
 class FeatureRowLike(Protocol):
@@ -91,6 +83,18 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
 
 
+def _prediction_start(rec: PredictionRecord) -> int:
+    try:
+        bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
+    except ValueError:
+        raise ArtifactError(None, "bucket_start", f"not an ISO timestamp: {rec.bucket_start!r}") from None
+    return to_s(bucket, "bucket_start")
+
+
+def _record_args(rec: ActivityRecord, start: int, src: int, packed: tuple[int, bytes]) -> tuple[Any, ...]:
+    return (src, start, int(rec.bucket_seconds), rec.utc_offset_minutes, *packed)
+
+
 def _record_parser(where: str) -> Callable[[dict[str, Any]], ActivityRecord]:
     def parse(obj: dict[str, Any]) -> ActivityRecord:
         return ActivityRecord.from_json(obj, where=where)
@@ -104,8 +108,10 @@ class BucketTables:
     path: Path
     unreadable_rows: int
     _packer: Packer
+    _lock: threading.RLock
     _read: Callable[..., list[Any]]
     _write: Callable[..., Any]
+    _write_one: Callable[[str, Sequence[Any]], int]
 
     def _rd(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._read(sql, args)
@@ -167,7 +173,15 @@ class BucketTables:
 
     def put_record(self, rec: ActivityRecord) -> bool:
         """Persist one finished bucket; False when that (device, bucket) is already stored."""
-        return self.put_records([rec]) == 1
+        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+        start = to_s(rec.bucket_start, "bucket_start")
+        with self._lock:  # source and shape known: one statement, its own transaction
+            src = self._packer.known_src(rec.user_id, rec.device_id)
+            packed = None if src is None else self._packer.pack_known(
+                rec.to_json(), derived_record(rec.user_id, rec.device_id, start), RECORD_CONSTANTS)
+            if src is not None and packed is not None:
+                return self._write_one(_INSERT_RECORD, _record_args(rec, start, src, packed)) == 1
+        return self._put_checked_records([(rec, start)]) == 1
 
     def put_records(self, recs: Sequence[ActivityRecord]) -> int:
         """Persist many records in one transaction (imports, synthetic data); returns inserted.
@@ -176,7 +190,9 @@ class BucketTables:
         for rec in recs:
             rec.validate(where=f"record {rec.bucket_start.isoformat()}")
             checked.append((rec, to_s(rec.bucket_start, "bucket_start")))
+        return self._put_checked_records(checked)
 
+    def _put_checked_records(self, checked: Sequence[tuple[ActivityRecord, int]]) -> int:
         def tx(conn: sqlite3.Connection) -> int:
             return sum(self._insert_record(conn, rec, start) for rec, start in checked)
 
@@ -184,10 +200,9 @@ class BucketTables:
 
     def _insert_record(self, conn: sqlite3.Connection, rec: ActivityRecord, start: int) -> bool:
         src = self._packer.src(conn, rec.user_id, rec.device_id)
-        shape, data = self._packer.pack(conn, rec.to_json(), derived_record(rec.user_id, rec.device_id, start))
-        args = (src, start, int(rec.bucket_seconds), rec.utc_offset_minutes, shape, data,
-                rec.device_id, src, start)
-        return conn.execute(_INSERT_RECORD, args).rowcount == 1
+        packed = self._packer.pack(conn, rec.to_json(), derived_record(rec.user_id, rec.device_id, start),
+                                   RECORD_CONSTANTS)
+        return conn.execute(_INSERT_RECORD, _record_args(rec, start, src, packed)).rowcount == 1
 
     def has_record(self, device_id: str, bucket_start: datetime) -> bool:
         start = to_s(bucket_start, "bucket_start")
@@ -298,14 +313,21 @@ class BucketTables:
         """Store (or replace) the feature row of one bucket with the schema it was built for."""
         start = to_s(bucket_start, "bucket_start")
         meta = (session_id, schema_hash, int(feature_builder_version))
+        with self._lock:  # source and shape known: one statement, its own transaction
+            src = self._packer.known_src(user_id, device_id)
+            packed = None if src is None else self._packer.pack_known(
+                row, derived_feature_row(user_id, device_id, start, meta), FEATURE_ROW_CONSTANTS)
+            if src is not None and packed is not None:
+                self._write_one(_UPSERT_FEATURE_ROW, (src, start, *meta, *packed))
+                return
         self._write(lambda conn: self._put_row(conn, user_id, device_id, start, meta, row))
 
     def _put_row(self, conn: sqlite3.Connection, user_id: str, device_id: str, start: int,
                  meta: tuple[str | None, str, int], row: dict[str, Any]) -> None:
         src = self._packer.src(conn, user_id, device_id)
-        shape, data = self._packer.pack(conn, row, derived_feature_row(user_id, device_id, start, meta))
-        conn.execute(_DROP_OTHER.format(t="feature_rows"), (start, device_id, src))
-        conn.execute(_UPSERT_FEATURE_ROW, (src, start, *meta, shape, data))
+        packed = self._packer.pack(conn, row, derived_feature_row(user_id, device_id, start, meta),
+                                   FEATURE_ROW_CONSTANTS)
+        conn.execute(_UPSERT_FEATURE_ROW, (src, start, *meta, *packed))
 
     def put_feature_rows(self, rows: Sequence[FeatureRowLike]) -> int:
         """Store (or replace) many feature rows in one transaction; returns how many."""
@@ -344,24 +366,29 @@ class BucketTables:
 
     def put_prediction(self, device_id: str, rec: PredictionRecord) -> None:
         """Store (or replace) the engine's output record of one bucket."""
+        start = _prediction_start(rec)
+        obj = rec.to_json()
+        with self._lock:  # source and shape known: one statement, its own transaction
+            src = self._packer.known_src(rec.user_id, device_id)
+            packed = None if src is None else self._packer.pack_known(
+                obj, derived_prediction(rec.user_id, device_id, start), PREDICTION_CONSTANTS, finite=True)
+            if src is not None and packed is not None:
+                self._write_one(_UPSERT_PREDICTION, (src, start, *packed))
+                return
         write = self._prediction_writer(device_id, rec)
         self._write(lambda conn: write(conn))
 
     def _prediction_writer(self, device_id: str, rec: PredictionRecord
                            ) -> Callable[[sqlite3.Connection], None]:
         """The upsert of one prediction, checked before the transaction."""
-        try:
-            bucket = datetime.fromisoformat(rec.bucket_start.replace("Z", "+00:00"))
-        except ValueError:
-            raise ArtifactError(None, "bucket_start", f"not an ISO timestamp: {rec.bucket_start!r}") from None
-        start = to_s(bucket, "bucket_start")
-        obj = json.loads(json.dumps(rec.to_json(), allow_nan=False))  # refuses NaN, as before
+        start = _prediction_start(rec)
+        obj = rec.to_json()
 
         def write(conn: sqlite3.Connection) -> None:
             src = self._packer.src(conn, rec.user_id, device_id)
-            shape, data = self._packer.pack(conn, obj, derived_prediction(rec.user_id, device_id, start))
-            conn.execute(_DROP_OTHER.format(t="predictions"), (start, device_id, src))
-            conn.execute(_UPSERT_PREDICTION, (src, start, shape, data))
+            packed = self._packer.pack(conn, obj, derived_prediction(rec.user_id, device_id, start),
+                                       PREDICTION_CONSTANTS, finite=True)  # refuses NaN, as before
+            conn.execute(_UPSERT_PREDICTION, (src, start, *packed))
 
         return write
 

@@ -3,14 +3,18 @@
 A stored object is ``(shape, blob)``:
 - ``shape`` numbers its tuple of top-level keys (the ``shapes`` table), so keys are not repeated
   per row;
-- the blob is one codec byte then raw DEFLATE (with the store's preset dictionary of key names,
-  categories and labels, the ``dictionaries`` table) of: a varint count ``n``, ``n``
-  little-endian float64 values, and the positional JSON of the values, where each float whose
-  shortest text is longer than its 8 binary bytes, and every non-finite float, is written as
-  the token ``NaN`` and read back, bit for bit and in document order, from the float64 array.
+- the blob is one codec byte then raw DEFLATE, with the store's preset dictionary for that
+  codec (the ``dictionaries`` table), of the positional JSON of the values.
+  - Codec 2 (written since schema 4): the JSON as it is. Python writes every float as its
+    shortest exact text, so it reads back bit for bit; once DEFLATE has coded the digits, that
+    text is no longer than the 8 binary bytes, and encoding is one call into the C encoder.
+  - Codec 1 (schema 3, still read): a varint count ``n``, ``n`` little-endian float64 values,
+    then the JSON where each float whose text was longer than 8 bytes, and every non-finite
+    float, is the token ``NaN``, read back in document order from the float64 array.
 
-Nothing is lost: ints stay ints, bools bools, NaN and infinities are kept. The dictionary is
-stored in the file, so a later version can add a new one without breaking old rows.
+Nothing is lost: ints stay ints, bools bools, NaN and infinities are kept (JSON's ``NaN`` /
+``Infinity`` tokens). The dictionaries are stored in the file, so a later version can add one
+without breaking old rows.
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ from typing import Any
 from engine.errors import ArtifactError
 
 PLAIN = 0  # positional JSON only (no floats moved, no compression)
+MOVED_FLOATS = 1  # schema 3: long floats moved to a float64 array
+JSON_DEFLATE = 2  # schema 4: the JSON text, deflated
 _WBITS = -15  # raw deflate: no zlib header or checksum (SQLite pages are checksummed by use)
+# Writing: a 2 KB window (a row is a few hundred bytes; the dictionary is under 1 KB), a small
+# hash, level 1: a third of the time of the defaults for about 2 % more bytes. Any raw stream
+# inflates with the 32 KB window used for reading.
+_WRITE_LEVEL, _WRITE_WBITS, _WRITE_MEMLEVEL = 1, -11, 2
 
 
 def dictionary_v1(words: Iterable[str]) -> bytes:
@@ -81,13 +91,44 @@ def _read_varint(data: bytes) -> tuple[int, int]:
             raise ValueError("bad varint")
 
 
-def encode(values: list[Any], codec: int, zdict: bytes | None) -> bytes:
-    """The blob of a positional value list (see the module docstring)."""
-    floats: list[float] = []
-    skeleton = _split_floats(values, floats)
-    body = _varint(len(floats)) + struct.pack(f"<{len(floats)}d", *floats) + _dumps(skeleton).encode()
-    comp = zlib.compressobj(6, zlib.DEFLATED, _WBITS, 8, zlib.Z_DEFAULT_STRATEGY, *(
-        (zdict,) if zdict else ()))
+def _scalar(value: Any) -> Any:
+    """numpy scalars (``item()``) for the JSON encoder; anything else is refused."""
+    item = getattr(value, "item", None)
+    if item is None:
+        raise TypeError(f"{type(value).__name__} is not a JSON value")
+    return item()
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_scalar)
+_FINITE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_scalar,
+                                   allow_nan=False)
+_DECODER = json.JSONDecoder()
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text (numpy scalars as their Python values)."""
+    return _ENCODER.encode(value)
+
+
+def encode(values: list[Any], codec: int, zdict: bytes | None, *, finite: bool = False) -> bytes:
+    """The blob of a positional value list (see the module docstring). ``finite``: refuse NaN
+    and infinities (``ValueError``), for objects whose format has no place for them."""
+    if codec == MOVED_FLOATS:
+        if finite:
+            _FINITE_ENCODER.encode(values)
+        floats: list[float] = []
+        skeleton = _split_floats(values, floats)
+        body = _varint(len(floats)) + struct.pack(f"<{len(floats)}d", *floats) + _dumps(skeleton).encode()
+    else:
+        body = (_FINITE_ENCODER if finite else _ENCODER).encode(values).encode()
+        if codec == PLAIN:
+            return bytes([PLAIN]) + body
+    if codec == MOVED_FLOATS:
+        comp = zlib.compressobj(6, zlib.DEFLATED, _WBITS, 8, zlib.Z_DEFAULT_STRATEGY, *(
+            (zdict,) if zdict else ()))
+    else:
+        comp = zlib.compressobj(_WRITE_LEVEL, zlib.DEFLATED, _WRITE_WBITS, _WRITE_MEMLEVEL,
+                                zlib.Z_DEFAULT_STRATEGY, *((zdict,) if zdict else ()))
     return bytes([codec]) + comp.compress(body) + comp.flush()
 
 
@@ -107,12 +148,15 @@ def decode(blob: bytes, zdicts: dict[int, bytes]) -> list[Any]:
             body = dec.decompress(bytes(blob[1:]), 1 << 24) + dec.flush()
         except zlib.error as exc:
             raise ValueError(f"does not decompress ({exc})") from None
-        n, i = _read_varint(body)
-        floats = iter(struct.unpack_from(f"<{n}d", body, i))
-        # every NaN token of the JSON is a moved float, in document order
-        out = json.loads(body[i + 8 * n:].decode("utf-8"), parse_constant=lambda _: next(floats))
-        if next(floats, None) is not None:
-            raise ValueError("more floats than places for them")
+        if codec != MOVED_FLOATS:
+            out = _DECODER.decode(body.decode("utf-8"))
+        else:
+            n, i = _read_varint(body)
+            floats = iter(struct.unpack_from(f"<{n}d", body, i))
+            # every NaN token of the JSON is a moved float, in document order
+            out = json.loads(body[i + 8 * n:].decode("utf-8"), parse_constant=lambda _: next(floats))
+            if next(floats, None) is not None:
+                raise ValueError("more floats than places for them")
     if not isinstance(out, list):
         raise ValueError("not a value list")
     return out

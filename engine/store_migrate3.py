@@ -12,13 +12,14 @@ import logging
 import sqlite3
 from typing import Any
 
-from engine.store_codec import dictionary_v1
+from engine.store_codec import JSON_DEFLATE, dictionary_v1
 from engine.store_pack import (
     Packer,
     derived_feature_row,
     derived_prediction,
     derived_record,
     dictionary_words,
+    dictionary_words_v2,
 )
 
 _log = logging.getLogger("taskclf.store")
@@ -95,6 +96,38 @@ def migrate_to_v3(conn: sqlite3.Connection) -> None:
     if any(counts.values()):
         _log.info("store upgraded to the compact format (%s)",
                   ", ".join(f"{n} {t}" for t, n in counts.items()))
+
+
+_OTHER_SOURCES = ("SELECT b.src FROM sources a JOIN sources b ON b.device_id = a.device_id"
+                  " AND b.src != a.src WHERE a.src = NEW.src")
+#: A device's bucket is recorded once, whichever user it was recorded for (a renamed user):
+#: the insert of a record the device's other source already has is ignored. One feature row
+#: and one prediction per device and bucket, whichever user wrote it last: writing one deletes
+#: the row of the same bucket under the device's other sources. Triggers, so that the writer's
+#: statement stays a plain one (the check costs nothing while a device has one source).
+ONE_ROW_PER_DEVICE: tuple[str, ...] = (
+    f"""CREATE TRIGGER records_once_per_device BEFORE INSERT ON records
+    WHEN EXISTS ({_OTHER_SOURCES})
+    BEGIN
+        SELECT RAISE(IGNORE) WHERE EXISTS (SELECT 1 FROM records x
+            WHERE x.src IN ({_OTHER_SOURCES}) AND x.bucket_start = NEW.bucket_start);
+    END""",
+) + tuple(
+    f"""CREATE TRIGGER {t}_one_per_device AFTER INSERT ON {t}
+    WHEN EXISTS ({_OTHER_SOURCES})
+    BEGIN
+        DELETE FROM {t} WHERE bucket_start = NEW.bucket_start AND src IN ({_OTHER_SOURCES});
+    END"""
+    for t in ("feature_rows", "predictions"))
+
+
+def migrate_to_v4(conn: sqlite3.Connection) -> None:
+    """Migration 3 -> 4: new rows are written with codec 2 and its dictionary; one row per
+    device and bucket is kept by triggers."""
+    conn.execute("INSERT INTO dictionaries (codec, zdict) VALUES (?, ?)",
+                 (JSON_DEFLATE, dictionary_v1(dictionary_words_v2())))
+    for sql in ONE_ROW_PER_DEVICE:
+        conn.execute(sql)
 
 
 def _copy(conn: sqlite3.Connection, packer: Packer, select: str, table: str, put: Any) -> int:

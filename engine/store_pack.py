@@ -9,6 +9,8 @@ their value is exactly what the columns give back, and put back on reading.
 
 from __future__ import annotations
 
+import functools
+import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -24,27 +26,94 @@ def from_s(s: int) -> datetime:
     return _EPOCH + timedelta(seconds=s)
 
 
+@functools.lru_cache(maxsize=64)
+def _iso(s: int) -> str:
+    """ISO text of epoch seconds; a bucket's record, row and prediction ask for the same one."""
+    return from_s(s).isoformat()
+
+
 ReadFn = Callable[[str, tuple[Any, ...]], list[Any]]
 
 
 def derived_record(user_id: str, device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
-    return {"user_id": user_id, "device_id": device_id, "bucket_start": from_s(start).isoformat()}
+    return {"user_id": user_id, "device_id": device_id, "bucket_start": _iso(start)}
 
 
 def derived_feature_row(user_id: str, device_id: str, start: int, extra: Any = None) -> dict[str, Any]:
-    iso = from_s(start).isoformat()
+    iso = _iso(start)
     out = {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
-           "bucket_end_ts": (from_s(start) + timedelta(seconds=BUCKET_SECONDS)).isoformat()}
+           "bucket_end_ts": _iso(start + BUCKET_SECONDS)}
     if extra is not None:  # (session_id, schema_hash, feature_builder_version)
         out.update(session_id=extra[0], schema_hash=extra[1], feature_builder_version=extra[2])
     return out
 
 
 def derived_prediction(user_id: str, _device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
-    return {"user_id": user_id, "bucket_start": from_s(start).isoformat()}
+    return {"user_id": user_id, "bucket_start": _iso(start)}
 
 
 Derive = Callable[[str, str, int, Any], dict[str, Any]]
+
+#: Per table, the keys whose value is shared by many rows (a model, a format version, a time
+#: zone): stored once in the shape. Each has few distinct values, so the shapes stay few.
+RECORD_CONSTANTS = ("record_version", "bucket_seconds", "utc_offset_minutes", "tz_name", "sources")
+FEATURE_ROW_CONSTANTS = ("schema_version", "source_ids")
+PREDICTION_CONSTANTS = ("model_id", "model_sha256", "label_order", "threshold", "threshold_source",
+                        "calibrator", "engine_version")
+
+
+class Layout:
+    """How one shape's objects are stored: the keys kept in the blob (in order), the keys the
+    columns give back, and the keys whose value is the same for every row of the shape (model
+    id, label order...: stored once, in the ``shapes`` row)."""
+
+    __slots__ = ("plain", "from_columns", "constants")
+
+    def __init__(self, plain: tuple[str, ...], from_columns: tuple[str, ...],
+                 constants: dict[str, Any]) -> None:
+        self.plain = plain
+        self.from_columns = from_columns
+        self.constants = constants
+
+    @classmethod
+    def from_text(cls, text: str) -> Layout | None:
+        """The layout of a ``shapes`` row; None when it is damaged."""
+        try:
+            got = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(got, list) and len(got) % 2 == 0 and all(isinstance(k, str) for k in got):
+            n = len(got) // 2  # schema 3: the keys, then "=" for each key the columns give
+            return cls(tuple(k for k, f in zip(got[:n], got[n:], strict=True) if not f),
+                       tuple(k for k, f in zip(got[:n], got[n:], strict=True) if f), {})
+        if not isinstance(got, dict):
+            return None
+        plain, cols, consts = got.get("keys"), got.get("columns"), got.get("constants")
+        if not (isinstance(plain, list) and isinstance(cols, list) and isinstance(consts, dict)
+                and all(isinstance(k, str) for k in (*plain, *cols))):
+            return None
+        return cls(tuple(plain), tuple(cols), consts)
+
+    def text(self) -> str:
+        return _dumps({"keys": list(self.plain), "columns": list(self.from_columns),
+                       "constants": self.constants})
+
+
+def _is_constant_value(value: Any) -> bool:
+    """Only scalars and flat lists of scalars are shared by rows (a caller may change the list
+    it reads, so each row gets its own copy, and a flat copy is enough)."""
+    if type(value) in _SCALARS:
+        return True
+    return type(value) is list and all(type(v) in _SCALARS for v in value)
+
+
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
+def _hashable(const: dict[str, Any]) -> tuple[Any, ...]:
+    """A cache key of constant values that tells 1, 1.0 and True apart (they hash alike)."""
+    return tuple((k, type(v), tuple((type(x), x) for x in v) if type(v) is list else v)
+                 for k, v in const.items())
 
 
 class Packer:
@@ -53,10 +122,24 @@ class Packer:
     def __init__(self) -> None:
         self._src: dict[tuple[str, str], int] = {}
         self._src_names: dict[int, tuple[str, str]] = {}
-        self._shape: dict[tuple[str, ...], int] = {}
-        #: per shape: the keys stored in the blob, and the keys given by the columns
-        self._layout: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        #: (keys, keys given by the columns, constants) -> (shape, keys kept in the blob)
+        self._shape: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[Any, ...]],
+                          tuple[int, tuple[str, ...]]] = {}
+        self._layout: dict[int, Layout] = {}
         self._zdicts: dict[int, bytes] = {}
+        self._codec_now: int | None = None
+        #: cache entries added inside the current write transaction (dropped if it rolls back)
+        self._pending: list[tuple[dict[Any, Any], Any]] = []
+
+    def committed(self) -> None:
+        self._pending.clear()
+
+    def rolled_back(self) -> None:
+        """Forget the sources and shapes the rolled-back transaction added: they are not in
+        the file (a later row must not refer to them)."""
+        for cache, key in self._pending:
+            cache.pop(key, None)
+        self._pending.clear()
 
     # ---- lookups
 
@@ -70,6 +153,7 @@ class Packer:
                                    key).fetchone()[0])
             self._src[key] = got
             self._src_names[got] = key
+            self._pending.append((self._src, key))
         return got
 
     def sources(self, read: ReadFn, user_id: str | None = None,
@@ -94,60 +178,101 @@ class Packer:
             self.sources(read)
         return self._src_names[src]
 
-    def _codec(self, read: ReadFn) -> int:
+    def _load_dictionaries(self, read: ReadFn) -> None:
         if not self._zdicts:
             for codec, zdict in read("SELECT codec, zdict FROM dictionaries", ()):
                 self._zdicts[int(codec)] = bytes(zdict)
-        return max(self._zdicts, default=store_codec.PLAIN)
+
+    def _codec(self, conn: sqlite3.Connection) -> int:
+        """The codec new rows are written with: the newest dictionary of the file."""
+        if self._codec_now is None:
+            self._load_dictionaries(lambda sql, args: conn.execute(sql, args).fetchall())
+            self._codec_now = max(self._zdicts, default=store_codec.PLAIN)
+        return self._codec_now
 
     # ---- packing
 
-    def pack(self, conn: sqlite3.Connection, obj: dict[str, Any], derived: dict[str, Any]
-             ) -> tuple[int, bytes]:
-        """(shape, data) of ``obj``, leaving out the keys whose value ``derived`` gives back.
+    def pack(self, conn: sqlite3.Connection, obj: dict[str, Any], derived: dict[str, Any],
+             constants: tuple[str, ...] = (), *, finite: bool = False) -> tuple[int, bytes]:
+        """(shape, data) of ``obj``, leaving out the keys whose value ``derived`` gives back, and
+        keeping the values of ``constants`` (when they are plain) in the shape instead; a new
+        shape is added inside the caller's write transaction. ``finite``: ``ValueError`` for
+        a NaN or infinite value.
 
-        The shape keeps every key in its order and which of them are derived, so reading gives
-        back exactly ``obj``."""
-        flags = tuple(k in derived and _same(derived[k], v) for k, v in obj.items())
-        shape_key = (*obj, *("=" if f else "" for f in flags))
-        shape = self._shape.get(shape_key)
-        if shape is None:
-            text = store_codec.keys_text(shape_key)
+        Reading gives back exactly ``obj``'s keys and values."""
+        cols, const, cache_key = self._shape_key(obj, derived, constants)
+        got = self._shape.get(cache_key)
+        if got is None:
+            if finite:  # a cached shape's constants were checked when it was added
+                store_codec.encode(list(const.values()), store_codec.PLAIN, None, finite=True)
+            plain = tuple(k for k in obj if k not in cols and k not in const)
+            text = Layout(plain, cols, const).text()
             conn.execute("INSERT OR IGNORE INTO shapes (keys) VALUES (?)", (text,))
             shape = int(conn.execute("SELECT shape FROM shapes WHERE keys = ?", (text,)).fetchone()[0])
-            self._shape[shape_key] = shape
-        codec = self._codec(lambda sql, args: conn.execute(sql, args).fetchall())
-        values = [v for v, f in zip(obj.values(), flags, strict=True) if not f]
-        return shape, store_codec.encode(values, codec, self._zdicts.get(codec))
+            got = self._shape[cache_key] = (shape, plain)
+            self._pending.append((self._shape, cache_key))
+        return self._encode(obj, got, self._codec(conn), const, finite)
+
+    def pack_known(self, obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...] = (),
+                   *, finite: bool = False) -> tuple[int, bytes] | None:
+        """Like :meth:`pack` without touching the file: None when the shape (or the codec) is
+        not known yet, so the caller must write in a transaction that can add it."""
+        cols, const, cache_key = self._shape_key(obj, derived, constants)
+        got = self._shape.get(cache_key)
+        if got is None or self._codec_now is None:
+            return None
+        return self._encode(obj, got, self._codec_now, const, finite)
+
+    def known_src(self, user_id: str, device_id: str) -> int | None:
+        return self._src.get((user_id, device_id))
+
+    @staticmethod
+    def _shape_key(obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...]
+                   ) -> tuple[tuple[str, ...], dict[str, Any], tuple[Any, ...]]:
+        cols = tuple(k for k, v in derived.items() if k in obj and _same(v, obj[k]))
+        const = {k: obj[k] for k in constants
+                 if k in obj and k not in cols and _is_constant_value(obj[k])}
+        return cols, const, (tuple(obj), cols, _hashable(const))
+
+    def _encode(self, obj: dict[str, Any], got: tuple[int, tuple[str, ...]], codec: int,
+                const: dict[str, Any], finite: bool) -> tuple[int, bytes]:
+        shape, plain = got
+        if len(plain) != len(obj):
+            values = [obj[k] for k in plain]
+        else:
+            values = list(obj.values())
+        return shape, store_codec.encode(values, codec, self._zdicts.get(codec), finite=finite)
 
     def unpack(self, read: ReadFn, shape: int, data: bytes, derived: dict[str, Any]) -> dict[str, Any]:
-        """The object stored as (shape, data) (same keys and values; derived keys come last);
-        ``ValueError`` when it does not decode."""
+        """The object stored as (shape, data) (same keys and values; the keys given by the
+        columns and the shape come last); ``ValueError`` when it does not decode."""
         layout = self._layout.get(shape)
         if layout is None:
             for s, text in read("SELECT shape, keys FROM shapes", ()):
-                key = store_codec.keys_from_text(str(text), "shapes")
-                if len(key) % 2:
-                    continue  # damaged: its rows are skipped as unknown shapes
-                n = len(key) // 2
-                self._layout[int(s)] = (tuple(k for k, f in zip(key[:n], key[n:], strict=False) if not f),
-                                        tuple(k for k, f in zip(key[:n], key[n:], strict=False) if f))
+                got = Layout.from_text(str(text))
+                if got is not None:  # a damaged one: its rows are skipped as unknown shapes
+                    self._layout[int(s)] = got
             layout = self._layout.get(shape)
             if layout is None:
                 raise ValueError(f"unknown shape {shape}")
-        self._codec(read)
+        self._load_dictionaries(read)
         values = store_codec.decode(data, self._zdicts)
-        plain, from_columns = layout
-        if len(values) != len(plain):
+        if len(values) != len(layout.plain):
             raise ValueError("values do not match their shape")
-        out = dict(zip(plain, values, strict=True))
-        for k in from_columns:
+        out = dict(zip(layout.plain, values, strict=True))
+        for k, v in layout.constants.items():
+            out[k] = list(v) if type(v) is list else v
+        for k in layout.from_columns:
             out[k] = derived[k]
         return out
 
 
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 def dictionary_words() -> Iterable[str]:
@@ -166,3 +291,16 @@ def dictionary_words() -> Iterable[str]:
     yield from CATEGORIES
     yield from ('"synthetic"', '"x11"', "null,null", "true,false,false", "false,true,false",
                 "false,false,true", "false,false,false", "60.0,", "0.0,", "1.0,", ":00+00:00")
+
+
+def dictionary_words_v2() -> Iterable[str]:
+    """Codec 2's dictionary (frozen into each store by migration 4): codec 1's words, then the
+    JSON fragments every row repeats: a segment's keys, a prediction's probability map and
+    vectors. Still no app id, title or user value."""
+    from engine.labels import LABEL_ORDER
+
+    yield from dictionary_words()
+    segment = ('{"offset_s":0.0,"seconds":60.0,"app_id":"","app_category":"","is_browser":false,'
+               '"is_editor":false,"is_terminal":false,"title_hash":"","domain_category":"non_browser"}')
+    yield from (segment, "]", ",null,null,null,", ",0.0,0.0,0.0,0.0,", "[" + ",".join(["0.0"] * len(LABEL_ORDER)) + "]",
+                _dumps(dict.fromkeys(LABEL_ORDER, 0.0)), ',false,"', '",true,"')

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from engine.errors import ArtifactError
-from engine.store_migrate3 import migrate_to_v3
+from engine.store_migrate3 import migrate_to_v3, migrate_to_v4
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -128,6 +128,10 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     ),
     # 3: compact bucket tables (sources, shapes, packed blobs), everything copied over
     (migrate_to_v3,),
+    # 4: codec 2 (plain JSON, deflated with a richer dictionary) for rows written from now on
+    # (rows of codec 1 stay as they are and are still read); one row per device and bucket
+    # kept by triggers
+    (migrate_to_v4,),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

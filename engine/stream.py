@@ -48,6 +48,7 @@ class Step:
     record: ActivityRecord | None
     row: FeatureRow | None
     prediction: PredictionRecord
+    local_day: date  #: the user's own date of the bucket
 
 
 def local_day(record: ActivityRecord) -> date:
@@ -69,17 +70,26 @@ def stream(
     engine: Engine,
     *,
     emit_from: datetime | None = None,
+    emit_when: Callable[[StreamRow], bool] | None = None,
     builder: FeatureBuilder | None = None,
     on_refused: OnRefused = _log_refused,
 ) -> Iterator[Step]:
     """Predict ``source`` (one user, time order) with ``engine``; yield a ``Step`` per bucket at
-    or after ``emit_from`` (all when None). ``builder`` (a fresh one by default) keeps its state
-    after the stream, so a live caller can continue with it."""
+    or after ``emit_from`` (all when None), or from the first bucket ``emit_when`` accepts (for a
+    caller who knows the first bucket to emit only once it is read, e.g. by its local day).
+    ``builder`` (a fresh one by default) keeps its state after the stream, so a live caller can
+    continue with it."""
     from engine.features import FeatureBuilder, FeatureInputError
+
+    if emit_when is None and emit_from is not None:
+        start = emit_from
+
+        def emit_when(r: StreamRow) -> bool:
+            return r.bucket_start >= start
 
     b = builder if builder is not None else FeatureBuilder()
     warm: list[StreamRow] = []
-    warmed = emit_from is None
+    warmed = emit_when is None
     for item in source:
         rec: ActivityRecord | None = None
         row: FeatureRow | None = None
@@ -97,8 +107,8 @@ def stream(
         else:
             prepared = item
         if not warmed:
-            assert emit_from is not None
-            if prepared.bucket_start < emit_from:
+            assert emit_when is not None
+            if not emit_when(prepared):
                 if warm and warm[-1].session_id != prepared.session_id:
                     warm.clear()
                 warm.append(prepared)
@@ -107,7 +117,7 @@ def stream(
             for w in warm:
                 _step(engine, w)
             warm.clear()
-        yield Step(rec, row, _step(engine, prepared))
+        yield Step(rec, row, _step(engine, prepared), prepared.local_day)
 
 
 def _step(engine: Engine, row: StreamRow) -> PredictionRecord:

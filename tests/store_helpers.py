@@ -66,21 +66,24 @@ def span(a: float, b: float, label: str = "Build", *, prov: str = "manual", crea
 
 
 def readable(data: bytes) -> bytes:
-    """``data`` plus every DEFLATE stream found in it, inflated (with the store's dictionary):
-    what someone reading the file could recover, for privacy checks of packed store rows."""
+    """``data`` plus every DEFLATE stream found in it, inflated (with the store's dictionary of
+    its codec byte): what someone reading the file could recover, for privacy checks of packed
+    store rows."""
     import zlib
 
-    from engine.store_codec import dictionary_v1
-    from engine.store_pack import dictionary_words
+    from engine.store_codec import JSON_DEFLATE, MOVED_FLOATS, dictionary_v1
+    from engine.store_pack import dictionary_words, dictionary_words_v2
 
-    zdict = dictionary_v1(dictionary_words())
+    zdicts = {MOVED_FLOATS: dictionary_v1(dictionary_words()),
+              JSON_DEFLATE: dictionary_v1(dictionary_words_v2())}
     out = [data]
-    start = data.find(b"\x01")
-    while start != -1:
-        try:
-            dec = zlib.decompressobj(-15, zdict=zdict)
-            out.append(dec.decompress(data[start + 1:start + 4097], 1 << 16))
-        except zlib.error:
-            pass
-        start = data.find(b"\x01", start + 1)
+    for codec, zdict in zdicts.items():
+        start = data.find(bytes([codec]))
+        while start != -1:
+            try:
+                dec = zlib.decompressobj(-15, zdict=zdict)
+                out.append(dec.decompress(data[start + 1:start + 4097], 1 << 16))
+            except zlib.error:
+                pass
+            start = data.find(bytes([codec]), start + 1)
     return b"".join(out)

@@ -42,7 +42,7 @@ def test_a_version_2_store_migrates_losing_nothing(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="older than"):
         Store.open(path, readonly=True)
     with Store.open(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 3
+        assert s.schema_version() == SCHEMA_VERSION == 4
         assert s.integrity_check() == "ok"
         # the same JSON (NaN included), key for key
         assert json.dumps(_dump(s), sort_keys=True) == json.dumps(expected, sort_keys=True)

@@ -4,7 +4,7 @@ demo's replay)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +27,16 @@ def _store(tmp_path: Path) -> Store:
 
 def test_demo_replay_equals_batch_for_a_session_running_at_midnight(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trainer.dataset import user_frame
     from trainer.demo import replay_day
-    from trainer.infer_batch import run_batch
+    from trainer.infer_batch import batch_predictions
 
     monkeypatch.setattr(Engine, "from_loaded_policy", classmethod(lambda cls, loaded, tax: Engine.rules(tax)))
     store = _store(tmp_path)
     try:
         online, offset = replay_day(tmp_path, store, None, "user-a", DAY)
-        lo = datetime(2026, 3, 3, tzinfo=UTC)
-        frame = user_frame(store, "user-a", window=(lo - timedelta(hours=12), lo + timedelta(hours=36)))
+        batch = list(batch_predictions([store], Engine.rules, DAY, DAY))
     finally:
         store.close()
-    batch = list(run_batch(frame, Engine.rules, DAY, DAY))
     assert offset == 0
     assert len(online) == 60  # 00:00 -> 00:59
     assert [p.to_json() for p in online] == [p.to_json() for p in batch]

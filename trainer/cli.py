@@ -352,40 +352,31 @@ def _batch_configure(p: argparse.ArgumentParser) -> None:
 def _batch_run(args: argparse.Namespace) -> int:
     import json
 
-    from engine.frame import Frame
-    from trainer.dataset import open_stores, user_frame
-    from trainer.infer_batch import engine_maker, run_batch
+    from engine.cli.text_output import TextOutput
+    from trainer.dataset import open_stores
+    from trainer.infer_batch import batch_predictions, engine_maker
 
     start, end = _range(args)  # every argument is checked before any work
     home = _home()
     assert start is not None and end is not None
     make, source = engine_maker(home, model_dir=args.model_dir, calibrator_store=args.calibrator_store,
                                 reject_threshold=args.reject_threshold, smooth_window=args.smooth_window)
-    from datetime import timedelta
-
-    from trainer.dataset import utc_bounds
-
-    lo, hi = utc_bounds(start, end)
-    assert lo is not None and hi is not None
-    window = (lo - timedelta(hours=12), hi + timedelta(hours=12))  # room for the session's start
+    dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+    target = str(Path(args.output).expanduser().resolve()) if args.output else "-"
+    written = 0
     stores = open_stores(home, args.store)
     try:
-        frames = [user_frame(s, u, window=window) for s in stores for u in s.users() if args.user_id in (None, u)]
+        with TextOutput(target) as out:  # lines are written as they are made
+            for rec in batch_predictions(stores, make, start, end, user_id=args.user_id):
+                out.write(dumps(rec.to_json()) + "\n")
+                written += 1
+            if not written:
+                raise TaskclfError(f"no buckets between {start} and {end}"
+                                   + (f" for {args.user_id}" if args.user_id else ""))
     finally:
         for s in stores:
             s.close()
-    frame = Frame.concat(frames)
-    lines = [json.dumps(r.to_json(), separators=(",", ":"), allow_nan=False) for r in run_batch(frame, make, start, end)]
-    if not lines:
-        raise TaskclfError(f"no buckets between {start} and {end}" + (f" for {args.user_id}" if args.user_id else ""))
-    text = "\n".join(lines) + "\n"
-    if args.output:
-        from engine.jsonio import atomic_write_bytes
-
-        atomic_write_bytes(Path(args.output).expanduser().resolve(), text.encode("utf-8"))
-    else:
-        sys.stdout.write(text)
-    _say(f"{len(lines):,} buckets through {source}")
+    _say(f"{written:,} buckets through {source}")
     return 0
 
 
@@ -530,7 +521,7 @@ def _demo_run(args: argparse.Namespace) -> int:
                     days=args.days, seed=args.seed, out=sys.stdout)
 
 
-def _isotonic_fitter(raw: Any, y: Any, w: Any, shared: Any) -> Any:
+def _isotonic_fitter(raw: Any, y: Any, w: Any, shared: Any, days: Any) -> Any:
     """Per-user isotonic maps for ``taskclf personalize`` (kept as fitted, like the trainer's)."""
     from trainer.calibrate import fit_isotonic
 

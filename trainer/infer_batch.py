@@ -10,15 +10,14 @@ ones the online engine produced.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from datetime import date
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from engine.errors import TaskclfError
-from engine.frame import Frame
+from engine.store_rows import DEFAULT_SPAN, OnChunk, user_rows
+from trainer.dataset import utc_bounds
 
 log = logging.getLogger(__name__)
 
@@ -103,25 +102,37 @@ def engine_maker(
     return from_overrides, f"bundle {bundle.run_id}"
 
 
-def run_batch(
-    frame: Frame, make_engine: Callable[[], Any], start: date, end: date
+def batch_predictions(
+    stores: Iterable[Any],
+    make_engine: Callable[[], Any],
+    start: date,
+    end: date,
+    *,
+    user_id: str | None = None,
+    span: timedelta = DEFAULT_SPAN,
+    on_chunk: OnChunk | None = None,
 ) -> Iterator[Any]:
-    """PredictionRecords of the rows of local days [start, end], per user in time order, from
-    ``engine.stream`` with its one warm-up rule (the session of the first day's first bucket),
-    as the agent predicts them live."""
-    from engine.stream import stream
+    """PredictionRecords of the buckets of local days [start, end], per store and user (in the
+    store's order) in time order, from ``engine.stream`` with its one warm-up rule (the session
+    of the first chosen bucket), as the agent predicts them live.
 
-    lo, hi = start.toordinal(), end.toordinal()
-    for _user, first, stop in frame.user_ranges():
-        days = frame.local_day[first:stop]
-        idx = np.flatnonzero((days >= lo) & (days <= hi)) + first
-        if len(idx) == 0:
-            continue
-        keep = set(idx.tolist())
-        last = int(idx[-1])
-        emitted = range(int(idx[0]), last + 1)
-        rows = (frame.stream_row(i) for i in range(first, last + 1))
-        steps = stream(rows, make_engine(), emit_from=frame.bucket_datetime(int(idx[0])))
-        for i, st in zip(emitted, steps, strict=True):
-            if i in keep:
-                yield st.prediction
+    Rows are read ``span`` at a time (``engine.store_rows``) and predictions yielded as they are
+    made: what is held is one chunk of rows and one session of warm-up, whatever the range."""
+    from engine.stream import StreamRow, stream
+
+    lo_day, hi_day = start.toordinal(), end.toordinal()
+    lo, hi = utc_bounds(start, end)
+    assert lo is not None and hi is not None
+    window = (lo - timedelta(hours=12), hi + timedelta(hours=12))  # room for the session's start
+
+    def chosen(r: StreamRow) -> bool:
+        return lo_day <= r.local_day.toordinal() <= hi_day
+
+    for store in stores:
+        for user in store.users():
+            if user_id not in (None, user):
+                continue
+            rows = user_rows(store, user, start=window[0], end=window[1], span=span, on_chunk=on_chunk)
+            for st in stream(rows.rows(), make_engine(), emit_when=chosen):
+                if lo_day <= st.local_day.toordinal() <= hi_day:
+                    yield st.prediction

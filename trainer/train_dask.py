@@ -137,7 +137,7 @@ def _encode(frame: Frame, index: int, parts: dict[str, dict[str, set[int]]], voc
     x_tr = encode_matrix(tr, vocab, mask_rate=params.unknown_mask_rate, seed=params.seed, masked=masked,
                          stream=index)
     out: dict[str, Any] = {"hash": dataset_hash(x_tr, tr.y, tr.user_ids, tr.bucket_start) if len(tr) else ""}
-    pad_x = np.full((N_CLASSES, len(MODEL_COLUMNS)), np.nan)
+    pad_x = np.full((N_CLASSES, len(MODEL_COLUMNS)), np.nan, dtype=x_tr.dtype)
     out["x_tr"] = np.concatenate([x_tr, pad_x])
     out["y_tr"] = np.concatenate([tr.y, np.arange(N_CLASSES)])
     out["w_tr"] = np.concatenate([w_cls[tr.y], np.zeros(N_CLASSES)])
@@ -289,7 +289,7 @@ def train_on_cluster(client: Any, files: Sequence[DatasetFile], models_dir: Path
         return da.concatenate([da.from_delayed(delayed(_field)(fut, key), shape=shape(n + pad), dtype=dtype)
                                for fut, n in trained_parts])
 
-    x = column("x_tr", lambda n: (n, len(MODEL_COLUMNS)), np.float64)
+    x = column("x_tr", lambda n: (n, len(MODEL_COLUMNS)), np.float32)  # encode_matrix's dtype
     y = column("y_tr", lambda n: (n,), np.int64)
     w = column("w_tr", lambda n: (n,), np.float64)
     lp = params.lgb_params()

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from engine.activity import record_from_json
+    from engine.cli.text_output import TextOutput
     from engine.errors import TaskclfError
     from engine.features import FeatureBuilder, FeatureInputError, FeatureRow
     from engine.jsonio import loads_strict
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     builders: dict[str, FeatureBuilder] = {}
     written = skipped = 0
     dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
-    with _Output(args.output) as out:
+    with TextOutput(args.output) as out:
         for lineno, line in _lines(args.input):
             where = f"{src_name}:{lineno}"
             if not line.strip():
@@ -65,51 +66,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{written} rows from {len(builders)} user(s)"
               + (f", {skipped} duplicate(s) skipped" if skipped else ""), file=sys.stderr)
     return 0
-
-
-class _Output:
-    """stdout, or a temporary file next to ``--output`` renamed over it only on success."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._tmp: Any = None
-        self._fh: Any = None
-
-    def __enter__(self) -> Any:
-        if self.path == "-":
-            return sys.stdout
-        import tempfile
-        from pathlib import Path
-
-        from engine.errors import ArtifactError
-
-        target = Path(self.path)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                             dir=target.parent)
-        except OSError as exc:
-            raise ArtifactError(self.path, None, f"cannot write ({exc.strerror})") from None
-        self._fh = open(fd, "w", encoding="utf-8", newline="\n")
-        return self._fh
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        import os
-
-        if self._fh is None:
-            sys.stdout.flush()
-            return
-        try:
-            self._fh.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-                self._tmp = None
-        finally:
-            if self._tmp is not None:
-                try:
-                    os.unlink(self._tmp)
-                except OSError:
-                    pass
 
 
 def _zone(name: str) -> Any:

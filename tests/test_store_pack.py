@@ -1,0 +1,122 @@
+"""The compact row format (schema 4): any JSON object packs and reads back exactly, constants
+go to the shape, and a rolled-back write leaves no cached source or shape behind."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from store_helpers import prediction, record
+
+from engine import store_codec
+from engine.store import Store
+from engine.store_pack import Layout, Packer
+from engine.store_schema import migrate
+
+_SCALAR = (st.none() | st.booleans() | st.integers(-2**62, 2**62) | st.floats(allow_nan=True)
+           | st.text(max_size=6))
+_JSON = st.recursive(
+    _SCALAR,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=10,
+)
+_KEYS = st.sampled_from(["a", "b", "user_id", "bucket_start", "model_id", "probs", "n", "ö"])
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values, types included (1, 1.0 and True differ; NaN equals NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_json(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+@pytest.fixture(scope="module")
+def conn() -> sqlite3.Connection:
+    c = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(c)
+    return c
+
+
+@given(obj=st.dictionaries(_KEYS, _JSON, max_size=8),
+       derived=st.dictionaries(_KEYS, _SCALAR, max_size=3),
+       constants=st.lists(_KEYS, max_size=3, unique=True))
+def test_any_object_packs_and_reads_back_exactly(conn: sqlite3.Connection, obj: dict[str, Any],
+                                                 derived: dict[str, Any], constants: list[str]) -> None:
+    # a key the columns give is taken from them only when its value is exactly theirs
+    derived = {k: obj.get(k, v) if k in obj and type(obj[k]) in (str, int, bool, type(None)) else v
+               for k, v in derived.items()}
+    writer, reader = Packer(), Packer()  # the reader knows only what is in the file
+    shape, data = writer.pack(conn, obj, derived, tuple(constants))
+    assert data[0] == store_codec.JSON_DEFLATE
+    got = reader.unpack(lambda sql, args: conn.execute(sql, args).fetchall(), shape, data, derived)
+    assert sorted(got) == sorted(obj)
+    assert all(_same_json(got[k], obj[k]) for k in obj)
+
+
+@given(values=st.lists(_JSON, max_size=8), codec=st.sampled_from([1, 2]),
+       zdict=st.sampled_from([b"", b"app_id\nbrowser\nnull"]))
+def test_both_codecs_round_trip_every_json_value(values: list[Any], codec: int, zdict: bytes) -> None:
+    got = store_codec.decode(store_codec.encode(values, codec, zdict), {codec: zdict})
+    assert _same_json(got, values)
+
+
+def test_the_values_shared_by_rows_are_stored_once_in_the_shape(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        for m in range(5):
+            s.put_prediction("d1", prediction(m))
+        shapes = [Layout.from_text(t) for (t,) in s._conn.execute("SELECT keys FROM shapes")]
+        (layout,) = [x for x in shapes if x is not None and "label_order" in x.constants]
+        assert layout.constants["model_id"] == "rules"
+        assert "label_order" not in layout.plain and "probs" in layout.plain
+        for data, in s._conn.execute("SELECT data FROM predictions"):
+            assert b"rules" not in data and data[0] == store_codec.JSON_DEFLATE
+        got = s.predictions()
+        assert [p.label_order for p in got] == [prediction(0).label_order] * 5
+        got[0].to_json()["label_order"].append("x")  # a caller's change stays its own
+        assert s.predictions()[0].label_order == prediction(0).label_order
+
+
+def test_a_rolled_back_write_leaves_no_cached_source_or_shape(tmp_path: Path) -> None:
+    """The first write of a user adds its source and shapes; when that transaction fails, the
+    next write must add them again rather than refer to rows the file does not have."""
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        bad = prediction(0)
+        object.__setattr__(bad, "confidence", float("nan"))
+        with pytest.raises(ValueError, match="JSON compliant"):
+            s.put_prediction("d1", bad)
+        assert s._conn.execute("SELECT COUNT(*) FROM sources").fetchone()[0] == 0
+        s.put_prediction("d1", prediction(0))
+        s.put_record(record(0))
+        assert [p.core_label for p in s.predictions(user_id="u1")] == ["Build"]
+        assert [r.bucket_start for r in s.records(user_id="u1")] == [record(0).bucket_start]
+        assert s.unreadable_rows == 0
+
+
+def test_old_codec_rows_and_new_ones_read_side_by_side(tmp_path: Path) -> None:
+    """Rows of schema 3 (codec 1) stay as they are after the upgrade and are still read."""
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        s.put_record(record(0))
+        zdicts = dict(s._conn.execute("SELECT codec, zdict FROM dictionaries").fetchall())
+        (shape,) = s._conn.execute("SELECT shape FROM records").fetchone()
+        values = store_codec.decode(s._conn.execute("SELECT data FROM records").fetchone()[0], zdicts)
+        old = store_codec.encode(values, store_codec.MOVED_FLOATS, zdicts[store_codec.MOVED_FLOATS])
+        s._conn.execute("UPDATE records SET data = ?", (old,))
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        s.put_record(record(1))
+        codecs = [d[0] for (d,) in s._conn.execute("SELECT data FROM records ORDER BY bucket_start")]
+        assert codecs == [store_codec.MOVED_FLOATS, store_codec.JSON_DEFLATE]
+        assert [json.dumps(r.to_json()) for r in s.records()] == [
+            json.dumps(record(m).to_json()) for m in (0, 1)]
+        assert shape == s._conn.execute("SELECT shape FROM records ORDER BY bucket_start").fetchone()[0]
