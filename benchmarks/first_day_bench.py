@@ -1,10 +1,15 @@
 """How good is the first day? The rules and the starter model on labelled realistic sessions.
 
-Sessions (none used to tune the rules or the starter model):
+Sessions (which ones the rules were tuned on is said here and in docs/decisions.md):
 - ``activitywatch``: tests/fixtures/activitywatch/session-2026-03-10 (an aw-server export:
-  window + AFK watchers, no input counts), imported the way ``taskclf aw import`` does;
+  window + AFK watchers, no input counts), imported the way ``taskclf aw import`` does; the
+  site table was extended after looking at its misses, so it is a tuning session since then;
 - ``x11-morning`` / ``x11-afternoon``: tests/fixtures/first_day/ (the real agent sampling an X
-  server with realistic apps and titles, see benchmarks/record_x11_session.py).
+  server with realistic apps and titles, see benchmarks/record_x11_session.py); x11-morning was
+  used to tune the BreakIdle rule;
+- ``x11-thursday``: the same recorder on another desk (PyCharm, Alacritty, Chrome, Element,
+  Teams, Outlook on the web, Okular), recorded before the site-table change and never used to
+  tune anything: with x11-afternoon, the untuned figure.
 
 Each session's records go through the one feature builder and the engine the agent runs on day
 one (``engine.starter.day_one_engine``: rules or starter, default threshold, smoothing 3), and the

@@ -61,8 +61,13 @@ def train_shared(home: Path, world: dict[str, list[Any]], seed: int) -> Any:
 
 
 def _spans_for(days: list[Any], minutes: int) -> list[Any]:
-    """About ``minutes`` labelled minutes spread evenly over the early days (the user's own
-    labels: the persona's spans, clipped to the day's quota), as manual labels."""
+    """``minutes`` labelled minutes spread evenly over the early days, as manual labels.
+
+    Within a day the user labels whole activity blocks at moments spread over the day (every
+    k-th of the persona's spans, as the tray's confirm / correct of the current block do), not
+    the first hours only; a span is clipped so that exactly the day's quota of *recorded*
+    minutes is labelled (a span over a gap, e.g. lunch, labels minutes without a bucket).
+    """
     from engine.spans import LabelSpan
 
     out: list[Any] = []
@@ -71,36 +76,62 @@ def _spans_for(days: list[Any], minutes: int) -> list[Any]:
     quota = [minutes // len(days) + (1 if i < minutes % len(days) else 0) for i in range(len(days))]
     made = datetime(2030, 1, 1, tzinfo=UTC)
     for day, q in zip(days, quota, strict=True):
+        recorded = {t for t, _ in day.truth}
+        spans = sorted(day.spans, key=lambda s: s.start_ts)
+        total = sum(_recorded_minutes(s.start_ts, s.end_ts, recorded) for s in spans)
+        stride = max(1, total // max(q, 1))
+        order = [i for r in range(stride) for i in range(r, len(spans), stride)]
         left = q
-        for s in sorted(day.spans, key=lambda s: s.start_ts):
+        for i in order:
             if left <= 0:
                 break
-            n = min(left, int((s.end_ts - s.start_ts).total_seconds() // 60))
-            if n <= 0:
-                continue
-            out.append(LabelSpan(s.start_ts, s.start_ts + timedelta(minutes=n), s.label, s.user_id, "manual",
-                                 None, made))
-            left -= n
+            s = spans[i]
+            end, got = s.start_ts, 0
+            while end < s.end_ts and got < left:
+                got += end in recorded
+                end += timedelta(minutes=1)
+            if got:
+                out.append(LabelSpan(s.start_ts, end, s.label, s.user_id, "manual", None, made))
+                left -= got
     return out
 
 
-def user_home(base: Path, shared_home: Path, days: list[Any], n: int) -> Path:
-    """A home with the shared model deployed and the user's history plus N labelled minutes."""
+def _recorded_minutes(start: datetime, end: datetime, recorded: set[datetime]) -> int:
+    return sum(1 for k in range(int((end - start).total_seconds() // 60)) if start + timedelta(minutes=k) in recorded)
+
+
+def user_history(base: Path, days: list[Any]) -> Path:
+    """The user's recorded history (records and feature rows, no labels): built once per user."""
     from engine.features import FeatureBuilder
+    from engine.store import Store
+
+    path = base / f"{days[0].user.user_id}-history.sqlite3"
+    records = [r for d in days for r in d.records]
+    with Store.open(path) as store:
+        store.put_records(records)
+        b = FeatureBuilder(validate=False)
+        store.put_feature_rows([row for row in (b.push(r) for r in records) if row is not None])
+    return path
+
+
+def user_home(base: Path, shared_home: Path, history: Path, days: list[Any], n: int) -> Path:
+    """A home with the shared model deployed and the user's history plus N labelled minutes."""
+    import sqlite3
+
+    from engine.paths import calibrator_stores_dir
     from engine.store import Store
 
     home = base / f"{days[0].user.user_id}-{n}"
     home.mkdir(parents=True)
     shutil.copytree(shared_home / "models", home / "models")
-    from engine.paths import calibrator_stores_dir
-
     shutil.copytree(calibrator_stores_dir(shared_home), calibrator_stores_dir(home))
-    records = [r for d in days for r in d.records]
+    src, dst = sqlite3.connect(history), sqlite3.connect(home / "store.sqlite3")
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
     with Store.open(home / "store.sqlite3") as store:
-        store.put_records(records)
-        b = FeatureBuilder(validate=False)
-        rows = [row for row in (b.push(r) for r in records) if row is not None]
-        store.put_feature_rows(rows)
         store.add_label_spans(_spans_for(days[:EARLY_DAYS], n))
     return home
 
@@ -144,33 +175,49 @@ def run(days: int, seed: int) -> dict[str, Any]:
         _say(f"training the shared model on {len(TRAIN_USERS)} users x {days} days")
         train_shared(shared, world, seed)
         rows: list[dict[str, Any]] = []
+        histories: dict[str, Path] = {}
         for kind, uid in HELD_OUT.items():
             udays = world[uid]
             later = udays[EARLY_DAYS:]
+            histories[uid] = user_history(base, udays)
+            shared_score: dict[str, Any] | None = None  # the deployed policy's figures (N = 0)
             for n in NS:
-                home = user_home(base, shared, udays, n)
+                home = user_home(base, shared, histories[uid], udays, n)
                 t1 = time.perf_counter()
                 out = personalize(home) if n > 0 else None
                 took = time.perf_counter() - t1
-                s = score(home, later)
                 u = out.users[0] if out is not None and out.users else None
+                # personalize leaves the policy untouched unless it personalised: same figures
+                if u is not None and u.status == "personalised" or shared_score is None:
+                    s = score(home, later)
+                else:
+                    s = shared_score
+                shared_score = shared_score or s
                 rows.append({"user": kind, "n": n, **s, "outcome": (u.status if u else "-"),
-                             "why": (u.reason if u else ""), "personalize_seconds": round(took, 2)})
+                             "why": (u.reason if u else ""), "personalize_seconds": round(took, 2),
+                             "user_temperature": _temperature(u), "user_threshold": u.threshold if u else None})
                 _say(f"  {kind} N={n}: {rows[-1]['outcome']} ({rows[-1]['why']})")
-        retrain = retrain_now(base, shared, world[HELD_OUT["regular"]])
+        uid = HELD_OUT["regular"]
+        retrain = retrain_now(base, shared, histories[uid], world[uid])
         return {"days": days, "seed": seed, "rows": rows, "retrain_now": retrain,
                 "seconds": round(time.perf_counter() - t0, 1)}
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def retrain_now(base: Path, shared: Path, udays: list[Any]) -> dict[str, Any]:
+def _temperature(u: Any) -> float | None:
+    return float(u.calibrator.temperature) if u is not None and isinstance(u.calibrator, TemperatureCalibrator) \
+        else None
+
+
+def retrain_now(base: Path, shared: Path, history: Path, udays: list[Any]) -> dict[str, Any]:
     """What "Retrain now" does to a single user's home with 1000 labelled minutes."""
     from engine.frame_loader import load_frame
     from engine.store import Store
     from trainer.workflow import retrain_home
 
-    home = user_home(base / "retrain", shared, udays, 1000)
+    (base / "retrain").mkdir()
+    home = user_home(base / "retrain", shared, history, udays, 1000)
     later = udays[EARLY_DAYS:]
     before = score(home, later)
     with Store.open(home / "store.sqlite3", readonly=True) as store:

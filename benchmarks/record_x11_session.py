@@ -55,6 +55,30 @@ WINDOWS: dict[str, tuple[str, str, str]] = {
     "zoom": ("zoom", "zoom", "Zoom Meeting"),
     "writer": ("libreoffice", "libreoffice-writer", "upload-design.odt - LibreOffice Writer"),
     "pdf": ("evince", "Evince", "tail-latency-at-scale.pdf"),
+    # a second desk (the "thursday" schedule): other apps and sites for the same roles
+    "pycharm": ("jetbrains-pycharm", "jetbrains-pycharm", "ingest – loader.py"),
+    "alacritty": ("Alacritty", "Alacritty", "jane@thinkpad: ~/src/ingest"),
+    "mr": ("google-chrome", "Google-chrome", "Skip empty partitions in the stream loader (!317) · "
+           "Merge requests · data / ingest · GitLab - Google Chrome"),
+    "wiki": ("google-chrome", "Google-chrome", "Apache Parquet - Wikipedia - Google Chrome"),
+    "arrowdocs": ("google-chrome", "Google-chrome", "pyarrow.parquet.ParquetFile — Apache Arrow v16.1.0 "
+            "- Google Chrome"),
+    "news": ("google-chrome", "Google-chrome", "Premier League table - BBC Sport - Google Chrome"),
+    "teams": ("teams-for-linux", "teams-for-linux", "Ingest weekly | Microsoft Teams"),
+    "element": ("element", "Element", "Element | data-platform"),
+    "outlook": ("google-chrome", "Google-chrome", "Mail - Jane Doe - Outlook - Google Chrome"),
+    "gdocs": ("google-chrome", "Google-chrome", "Ingest v2 rollout plan - Google Docs - Google Chrome"),
+    "okular": ("okular", "okular", "dremel-vldb2010.pdf — Okular"),
+}
+
+# The windows each role of the activities uses on a desk.
+KITS: dict[str, dict[str, str]] = {
+    "default": {"editor": "code", "term": "term", "chat": "slack", "qa": "so", "review": "pr",
+                "docs": "pydocs", "paper": "pdf", "writer": "writer", "mail": "mail",
+                "video": "youtube"},
+    "thursday": {"editor": "pycharm", "term": "alacritty", "chat": "element", "qa": "arrowdocs",
+                 "review": "mr", "docs": "wiki", "paper": "okular", "writer": "gdocs",
+                 "mail": "outlook", "video": "news"},
 }
 
 # (label, minutes, activity); the activity is what the person mostly does in that block
@@ -72,7 +96,18 @@ SCHEDULES: dict[str, list[tuple[str, int, str]]] = {
         ("Review", 9, "review"), ("Build", 12, "code"), ("Debug", 8, "debug"),
         ("BreakIdle", 7, "away"), ("Communicate", 5, "chat"), ("Build", 10, "code"),
     ],
+    # written and recorded before the rules' table changes that followed the first two, and never
+    # used to tune them: a desk of other apps and sites (PyCharm, Alacritty, Chrome on GitLab,
+    # Wikipedia, Arrow docs, Outlook and Google Docs, Element, Teams, Okular, BBC Sport)
+    "thursday": [
+        ("Communicate", 4, "mail"), ("Communicate", 3, "chat"), ("Build", 14, "code"),
+        ("ReadResearch", 6, "docs"), ("Build", 7, "code"), ("Debug", 10, "debug"),
+        ("BreakIdle", 8, "away"), ("Meet", 16, "teams"), ("Write", 13, "write"),
+        ("Communicate", 3, "chat"), ("Review", 8, "review"), ("BreakIdle", 5, "video"),
+        ("ReadResearch", 9, "paper"), ("Build", 6, "code"),
+    ],
 }
+SCHEDULE_KITS = {"thursday": "thursday"}
 
 Step = Callable[[], None]
 Act = Callable[["Desk", random.Random], list[Step]]
@@ -81,12 +116,16 @@ Act = Callable[["Desk", random.Random], list[Step]]
 class Desk:
     """The X session with the windows of the schedule, and small human-like actions."""
 
-    def __init__(self, xs: XSession) -> None:
+    def __init__(self, xs: XSession, kit: dict[str, str]) -> None:
         self.xs = xs
-        self.wid = {k: xs.window(*v) for k, v in WINDOWS.items()}
+        self.kit = kit
+        used = set(kit.values()) | {"gmeet", "zoom", "teams"}
+        self.wid = {k: xs.window(*v) for k, v in WINDOWS.items() if k in used}
         self.front = ""
 
-    def focus(self, name: str) -> Step:
+    def focus(self, role: str) -> Step:
+        name = self.kit.get(role, role)
+
         def run() -> None:
             if self.front != name:
                 self.xs.activate(self.wid[name])
@@ -130,15 +169,15 @@ CHAT = ("sounds good, will push after lunch", "can you take a look at #482?", "t
 
 
 def act_code(d: Desk, rng: random.Random) -> list[Step]:
-    steps: list[Step] = [d.focus("code")]
+    steps: list[Step] = [d.focus("editor")]
     steps += d.typing(rng.choice(CODE_LINES) + " " + rng.choice(CODE_LINES), rng.randint(5, 7))
     if rng.random() < 0.5:
         steps.append(d.key("BackSpace", "BackSpace", "Return", "ctrl+s"))
     if rng.random() < 0.15:  # run the tests
-        steps += [d.focus("term"), d.type("pytest -q", 30), d.key("Return"), d.focus("code")]
+        steps += [d.focus("term"), d.type("pytest -q", 30), d.key("Return"), d.focus("editor")]
     if rng.random() < 0.08:  # a look at the chat
-        steps.insert(rng.randrange(1, len(steps)), d.focus("slack"))
-        steps.append(d.focus("code"))
+        steps.insert(rng.randrange(1, len(steps)), d.focus("chat"))
+        steps.append(d.focus("editor"))
     return steps
 
 
@@ -148,25 +187,25 @@ def act_debug(d: Desk, rng: random.Random) -> list[Step]:
                          d.key("Return"), d.type("n", 50), d.key("Return"), d.type("p delay", 40),
                          d.key("Return")]
     if rng.random() < 0.5:
-        steps += [d.focus("code"), d.type("print(attempt)", 40), d.key("ctrl+s")]
+        steps += [d.focus("editor"), d.type("print(attempt)", 40), d.key("ctrl+s")]
     if rng.random() < 0.35:
-        steps += [d.focus("so"), d.scroll(rng.randint(2, 4)), d.scroll(2)]
+        steps += [d.focus("qa"), d.scroll(rng.randint(2, 4)), d.scroll(2)]
     return steps
 
 
 def act_review(d: Desk, rng: random.Random) -> list[Step]:
-    steps: list[Step] = [d.focus("pr")]
+    steps: list[Step] = [d.focus("review")]
     steps += [d.scroll(rng.randint(1, 3)) for _ in range(rng.randint(3, 6))]
     steps.insert(rng.randrange(1, len(steps)), d.click(1))
     if rng.random() < 0.25:
         steps += d.typing("nit: call this max_attempts", 3, 30)
     if rng.random() < 0.12:
-        steps += [d.focus("code"), d.scroll(2), d.focus("pr")]
+        steps += [d.focus("editor"), d.scroll(2), d.focus("review")]
     return steps
 
 
 def act_docs(d: Desk, rng: random.Random) -> list[Step]:
-    steps: list[Step] = [d.focus("pydocs" if rng.random() < 0.75 else "so")]
+    steps: list[Step] = [d.focus("docs" if rng.random() < 0.75 else "qa")]
     steps += [d.scroll(rng.randint(1, 3)) for _ in range(rng.randint(3, 6))]
     if rng.random() < 0.2:
         steps.append(d.click(1))
@@ -174,20 +213,20 @@ def act_docs(d: Desk, rng: random.Random) -> list[Step]:
 
 
 def act_paper(d: Desk, rng: random.Random) -> list[Step]:
-    steps: list[Step] = [d.focus("pdf" if rng.random() < 0.7 else "pydocs")]
+    steps: list[Step] = [d.focus("paper" if rng.random() < 0.7 else "docs")]
     return steps + [d.scroll(rng.randint(1, 2)) for _ in range(rng.randint(2, 5))]
 
 
 def act_write(d: Desk, rng: random.Random) -> list[Step]:
     steps: list[Step] = []
     if rng.random() < 0.1:
-        steps += [d.focus("pydocs"), d.scroll(2)]
+        steps += [d.focus("docs"), d.scroll(2)]
     steps.append(d.focus("writer"))
     return steps + d.typing(rng.choice(PROSE), rng.randint(5, 8), 30)
 
 
 def act_chat(d: Desk, rng: random.Random) -> list[Step]:
-    steps: list[Step] = [d.focus("slack")]
+    steps: list[Step] = [d.focus("chat")]
     if rng.random() < 0.6:
         steps += d.typing(rng.choice(CHAT), 3, 40) + [d.key("Return")]
     steps += [d.scroll(1), d.scroll(1)]
@@ -207,6 +246,10 @@ def act_zoom(d: Desk, rng: random.Random) -> list[Step]:
     return [d.focus("zoom")] + ([d.click(1)] if rng.random() < 0.15 else [])  # unmute
 
 
+def act_teams(d: Desk, rng: random.Random) -> list[Step]:
+    return [d.focus("teams")] + ([d.click(1)] if rng.random() < 0.2 else [])  # a reaction
+
+
 def act_gmeet(d: Desk, rng: random.Random) -> list[Step]:
     return [d.focus("gmeet")] + ([d.type("+1", 60)] if rng.random() < 0.1 else [])
 
@@ -216,14 +259,15 @@ def act_away(d: Desk, rng: random.Random) -> list[Step]:
 
 
 def act_video(d: Desk, rng: random.Random) -> list[Step]:
-    if d.front != "youtube":
-        return [d.focus("youtube"), d.click(1)]  # play, then watch
+    if d.front != d.kit["video"]:
+        return [d.focus("video"), d.click(1)]  # play, then watch
     return []
 
 
 ACTIVITIES: dict[str, Act] = {
     "code": act_code, "debug": act_debug, "review": act_review, "docs": act_docs, "paper": act_paper,
     "write": act_write, "chat": act_chat, "mail": act_mail, "zoom": act_zoom, "gmeet": act_gmeet,
+    "teams": act_teams,
     "away": act_away, "video": act_video,
 }
 
@@ -262,7 +306,7 @@ def record(schedule: str, out: Path, *, scale: float, seed: int) -> None:
     home = Path(tempfile.mkdtemp(prefix="taskclf-record-"))
     agent: subprocess.Popen[str] | None = None
     try:
-        desk = Desk(xs)
+        desk = Desk(xs, KITS[SCHEDULE_KITS.get(schedule, "default")])
         bucket_real = 60.0 / scale
         duration = (len(plan) + 4) * bucket_real + 30
         env = dict(xs.env, TZ="UTC")

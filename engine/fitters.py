@@ -14,8 +14,8 @@ from engine.errors import TaskclfError
 
 METHODS = ("temperature", "isotonic")
 
-#: fitter(raw (N, C), y (N,), weights (N,), shared calibrator) -> the user's calibrator
-Fitter = Callable[[Any, Any, Any, Any], Any]
+#: fitter(raw (N, C), y (N,), weights (N,), shared calibrator, local days (N,)) -> the user's calibrator
+Fitter = Callable[[Any, Any, Any, Any, Any], Any]
 _FITTERS: dict[str, Fitter] = {}
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine.calibration import Calibrator, IdentityCalibrator
 from engine.errors import ArtifactError
 from engine.labels import MIXED_UNKNOWN
-from engine.record import ENGINE_VERSION, Block, PredictionRecord
+from engine.record import ENGINE_VERSION, Block, OpenPredictionRecord, PredictionRecord
 from engine.rules import RULES_MODEL_ID, RulePredictor
 from engine.taxonomy import Taxonomy
 from engine.timebounds import to_utc
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 DEFAULT_REJECT_THRESHOLD = 0.55
 DEFAULT_SMOOTH_WINDOW = 3
+#: Not smoothed: shown exactly for the buckets accepted as such (no majority delay at either
+#: end of a break; docs/decisions.md).
+BREAK_IDLE = "BreakIdle"
 MAX_SMOOTH_WINDOW = 60
 BUCKET_SECONDS = 60
 MAX_CACHED_USERS = 1024
@@ -167,6 +170,10 @@ class Engine:
         self._prev_smoothed: str | None = None
         self._block: _BlockState | None = None
         self._closed: deque[Block] = deque(maxlen=MAX_BLOCKS_PER_DAY)
+        # Blocks closed since today's were last asked for: frozen only when asked (the agent
+        # asks once a bucket, a batch run never), which keeps two ISO timestamps per closed
+        # block off the per-bucket path.
+        self._closing: deque[_BlockState] = deque(maxlen=MAX_BLOCKS_PER_DAY)
         self._closed_day: date | None = None
         self._next_block_id = 1
 
@@ -185,10 +192,11 @@ class Engine:
         self._closed = deque(
             (
                 Block(b.block_id, b.label, mapl(b.label), b.start, b.end, b.buckets)
-                for b in old._closed
+                for b in old._closed_blocks()
             ),
             maxlen=MAX_BLOCKS_PER_DAY,
         )
+        self._closing.clear()
         self._closed_day = old._closed_day
         self._next_block_id = old._next_block_id
         ob = old._block
@@ -208,8 +216,15 @@ class Engine:
         """The closed blocks of the current block's day, then the open block."""
         cur = self._block
         if cur is None:
-            return tuple(self._closed)
-        return (*self._closed, cur.freeze())
+            return tuple(self._closed_blocks())
+        return (*self._closed_blocks(), cur.freeze())
+
+    def _closed_blocks(self) -> deque[Block]:
+        closing = self._closing
+        if closing:
+            self._closed.extend([b.freeze() for b in closing])
+            closing.clear()
+        return self._closed
 
     # -- per-user choices -------------------------------------------------------------------
     def _user_choice(self, user_id: str) -> tuple[tuple[tuple[Calibrator, str], ...], float, str]:
@@ -386,12 +401,14 @@ class Engine:
                 votes.popleft()
         votes.append((t, accepted))
         n_votes = len(votes)
-        if n_votes == 1:
-            smoothed = accepted
+        if n_votes == 1 or accepted == BREAK_IDLE:
+            smoothed = accepted  # a break shows at once
         elif n_votes <= 3:  # the default window: decide without building a tally
             smoothed = self._vote3(votes, accepted)
         else:
             smoothed = self._vote(votes)
+        if smoothed == BREAK_IDLE and accepted != BREAK_IDLE:
+            smoothed = self._vote(votes, skip=BREAK_IDLE)  # a break ends when the bucket is not idle
         self._prev_smoothed = smoothed
         # 7. map
         mapper = self._mapper
@@ -401,8 +418,8 @@ class Engine:
         self._extend_block(t, smoothed, mapped_label, session_id,
                            local_day if local_day is not None else bucket_start.date())
         self._last_t = t
-        # Positional (in field order): measurably cheaper than keywords, once per bucket.
-        return PredictionRecord(
+        # Filled unfrozen, positionally, then frozen by a class switch (see OpenPredictionRecord).
+        rec: Any = OpenPredictionRecord(
             bucket_start.isoformat() if bucket_start.tzinfo is UTC else _iso(t),
             user_id,
             session_id,
@@ -423,6 +440,8 @@ class Engine:
             cal_name,
             ENGINE_VERSION,
         )
+        rec.__class__ = PredictionRecord
+        return rec
 
     def _vote3(self, votes: deque[tuple[float, str]], newest: str) -> str:
         """``_vote`` for two or three votes (same rules, no dictionary)."""
@@ -442,10 +461,12 @@ class Engine:
             return prev
         return newest
 
-    def _vote(self, votes: deque[tuple[float, str]]) -> str:
+    def _vote(self, votes: deque[tuple[float, str]], skip: str | None = None) -> str:
+        """The majority of the votes (``skip`` left out, at least one vote remains)."""
         counts: dict[str, int] = {}
         for _, lab in votes:
-            counts[lab] = counts.get(lab, 0) + 1
+            if lab != skip:
+                counts[lab] = counts.get(lab, 0) + 1
         top = max(counts.values())
         tied = [lab for lab, c in counts.items() if c == top]
         if len(tied) == 1:
@@ -475,10 +496,12 @@ class Engine:
         if cur is not None:
             if cur.day != self._closed_day:
                 self._closed.clear()
+                self._closing.clear()
                 self._closed_day = cur.day
-            self._closed.append(cur.freeze())
+            self._closing.append(cur)
         if self._closed_day != day:
             self._closed.clear()  # a new day: only today's blocks are kept
+            self._closing.clear()
             self._closed_day = day
         self._block = _BlockState(self._next_block_id, label, mapped_label, t, session_id, day)
         self._next_block_id += 1

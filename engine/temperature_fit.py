@@ -31,6 +31,36 @@ def temperature_nll(raw: np.ndarray, y: np.ndarray, w: np.ndarray, t: float) -> 
     return float(-(w * ls[np.arange(len(y)), y]).sum() / w.sum())
 
 
+def _row_nll(logp: np.ndarray, y: np.ndarray, t: float) -> np.ndarray:
+    return -_log_softmax(logp / t)[np.arange(len(y)), y]
+
+
+def log_temperature_variance(raw: np.ndarray, y: np.ndarray, w: np.ndarray, days: np.ndarray, t: float) -> float:
+    """Sampling variance of ``log t`` fitted on these rows, counting each day as one unit.
+
+    The minutes of one day are correlated (the same tasks, the same mood of the model), so the
+    rows are not independent: the sandwich estimate clustered by day, ``G/(G-1) * sum_g s_g^2 /
+    H^2`` (``s_g`` the day's summed score in ``log t``, ``H`` the summed curvature), never below
+    the independent-rows variance ``1/H``. Infinite when it cannot be estimated (one day, or no
+    curvature: ``t`` is not a minimum).
+    """
+    w = np.asarray(w, dtype=np.float64)
+    groups = np.unique(days[w > 0])
+    if len(groups) < 2:
+        return math.inf
+    logp = np.log(np.clip(raw, 1e-12, None))
+    u, h = math.log(t), 1e-3
+    up, mid, down = (_row_nll(logp, y, math.exp(v)) for v in (u + h, u, u - h))
+    score = w * (up - down) / (2 * h)
+    curvature = float((w * (up - 2 * mid + down)).sum() / h**2)
+    if not curvature > 0:
+        return math.inf
+    per_day = np.array([score[days == g].sum() for g in groups])
+    g = len(groups)
+    clustered = g / (g - 1) * float((per_day**2).sum()) / curvature**2
+    return max(clustered, 1.0 / curvature)
+
+
 def fit_temperature(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
     """Minimise the (weighted) NLL over T: grid 0.05..5.0, then a fine grid around the best.
 

@@ -68,9 +68,11 @@ def test_demo_report_has_every_gate_split_and_plot(demo_home: Path) -> None:
     assert (rdir / "reject_tuning.json").is_file()
     # the quality of the synthetic task is what the gates expect
     assert gates["macro_f1"]["value"] >= 0.65 and gates["breakidle_recall"]["unsmoothed"] >= 0.90
-    # gates score the shown (smoothed) label; smoothing can only delay the start of a break
-    bi = gates["breakidle_recall"]
-    assert bi["value"] <= bi["unsmoothed"] and bi["status"] == ("PASS" if bi["value"] >= 0.90 else "FAIL")
+    # gates score the shown (smoothed) label; BreakIdle is not smoothed, so its shown figures
+    # are the unsmoothed ones (the majority delay once cost 0.891 shown recall against 1.0)
+    for name in ("breakidle_recall", "breakidle_precision"):
+        assert gates[name]["value"] == gates[name]["unsmoothed"], name
+    assert rep["evaluation"]["failed_gates"] == []
     assert "| gate | shown | unsmoothed | threshold | status |" in md
     assert rep["promotion"]["promoted"] is True and rep["promotion"]["deployed_kind"] == "rules"
 

@@ -28,8 +28,10 @@ ROWS: dict[str, dict[str, Any]] = {
     "C": {"app_category": "chat", "active_seconds_any": 50.0},  # Communicate
     "R": {"app_category": "browser", "scroll_events_per_min": 20.0, "keys_per_min": 1.0, "active_seconds_any": 50.0},
     "?": {"app_category": "other", "active_seconds_any": 50.0},  # Mixed/Unknown (rejected)
+    "W": {"app_category": "docs", "active_seconds_any": 50.0},  # Write (no input counters)
 }
-NAMES = {"B": "BreakIdle", "M": "Meet", "C": "Communicate", "R": "ReadResearch", "?": MIXED_UNKNOWN}
+NAMES = {"B": "BreakIdle", "M": "Meet", "C": "Communicate", "R": "ReadResearch", "?": MIXED_UNKNOWN,
+         "W": "Write"}
 
 
 def _run(seq: str, *, window: int = 3, sessions: str | None = None, gaps: dict[int, int] | None = None) -> list[str]:
@@ -47,34 +49,74 @@ def _run(seq: str, *, window: int = 3, sessions: str | None = None, gaps: dict[i
 
 
 def test_a_one_bucket_blip_is_suppressed() -> None:
-    assert "".join(_run("BBMBB")) == "BBBBB"
+    assert "".join(_run("WWMWW")) == "WWWWW"
 
 
 def test_a_real_change_shows_after_two_buckets() -> None:
-    assert "".join(_run("BBBMMM")) == "BBBBMM"
+    assert "".join(_run("WWWMMM")) == "WWWWMM"
 
 
 def test_window_one_is_the_identity() -> None:
-    seq = "BMBCR?RB"
+    seq = "BMBCR?RBW"
     assert "".join(_run(seq, window=1)) == seq
 
 
 def test_a_new_session_starts_a_fresh_window() -> None:
-    assert "".join(_run("BBBM", sessions="aaab")) == "BBBM"
+    assert "".join(_run("WWWM", sessions="aaab")) == "WWWM"
 
 
 def test_ties_prefer_the_previous_smoothed_label_then_the_most_recent() -> None:
-    assert "".join(_run("BMCR")) == "BBBR"  # [B,M,C] tie keeps B; [M,C,R] tie: R most recent
-    assert "".join(_run("BBMM", window=4)) == "BBBB"
+    assert "".join(_run("WMCR")) == "WWWR"  # [W,M,C] tie keeps W; [M,C,R] tie: R most recent
+    assert "".join(_run("WWMM", window=4)) == "WWWW"
 
 
 def test_the_window_is_in_time_not_in_rows() -> None:
-    assert "".join(_run("BBM", gaps={2: 10})) == "BBM"  # the B buckets are 11 minutes old
+    assert "".join(_run("WWM", gaps={2: 10})) == "WWM"  # the W buckets are 11 minutes old
 
 
 def test_mixed_unknown_votes_too() -> None:
-    assert "".join(_run("BB??B")) == "BBB??"  # two rejects outvote one B
-    assert "".join(_run("B?B")) == "BBB"
+    assert "".join(_run("WW??W")) == "WWW??"  # two rejects outvote one W
+    assert "".join(_run("W?W")) == "WWW"
+
+
+def test_a_break_shows_at_once_and_ends_with_the_first_other_bucket() -> None:
+    # the majority would show the break one bucket late and keep it one bucket too long
+    assert "".join(_run("CCBBBCC")) == "CCBBBCC"
+    assert "".join(_run("CCCCBBCC", window=5)) == "CCCCBBCC"
+    assert "".join(_run("BBB?CC")) == "BBB??C"  # back, unclear at first (ties keep the previous)
+
+
+def test_activity_inside_a_break_is_not_shown_as_the_break() -> None:
+    assert "".join(_run("BBCBB")) == "BBCBB"
+    assert "".join(_run("CCBCC")) == "CCBCC"
+
+
+def _break_probs(p: float) -> list[float]:
+    rest = (1.0 - p) / (len(LABEL_ORDER) - 1)
+    return [p if lab == "BreakIdle" else rest for lab in LABEL_ORDER]
+
+
+def test_a_break_the_model_is_unsure_of_still_shows_at_once_once_accepted() -> None:
+    e = Engine.rules(smooth_window=5)
+    shown = []
+    for i, raw in enumerate([ROWS["C"]] * 4 + [_break_probs(0.6)] + [ROWS["C"]]):
+        t = T0 + timedelta(minutes=i)
+        if isinstance(raw, dict):
+            rec = e.step(raw, user_id="u", bucket_start=t, session_id="s")
+        else:
+            rec = e.step_raw(raw, user_id="u", bucket_start=t, session_id="s")
+            assert rec.accepted_label == "BreakIdle" and rec.confidence == pytest.approx(0.6)
+        shown.append(rec.smoothed_label)
+    assert shown == ["Communicate"] * 4 + ["BreakIdle", "Communicate"]
+    rejected = e.step_raw(_break_probs(0.5), user_id="u", bucket_start=T0 + timedelta(minutes=9),
+                          session_id="s")
+    assert rejected.accepted_label == MIXED_UNKNOWN and rejected.smoothed_label != "BreakIdle"
+
+
+@given(seq=st.text(alphabet="BMCR?W", min_size=1, max_size=40), window=st.integers(1, 6))
+def test_a_break_is_shown_exactly_when_the_bucket_is_accepted_as_one(seq: str, window: int) -> None:
+    shown = _run(seq, window=window)
+    assert [c == "B" for c in shown] == [c == "B" for c in seq]
 
 
 def _engine(**kw: Any) -> Engine:
@@ -315,3 +357,36 @@ def test_step_many_equals_stepping_one_at_a_time(kind: str) -> None:
     with pytest.raises(ValueError, match="not after"):
         many.step_many(rows[:2], user_ids=users[:2], bucket_starts=[starts[-1], starts[-1]], session_ids=sessions[:2])
     assert many.step_many([], user_ids=[], bucket_starts=[], session_ids=[]) == []
+
+
+@given(st.lists(st.tuples(st.sampled_from("BMCR?"), st.integers(1, 3000), st.booleans()), min_size=1, max_size=40),
+       st.integers(1, 5))
+def test_blocks_are_the_same_asked_every_bucket_or_once(steps: list[tuple[str, int, bool]], window: int) -> None:
+    """Closed blocks are frozen only when asked for: asking after every bucket (the agent) or
+    only at the end (a batch run) gives the same blocks."""
+    eager, lazy = Engine.rules(smooth_window=window), Engine.rules(smooth_window=window)
+    t, session = T0, 0
+    seen: list[Any] = []
+    for ch, gap, new_session in steps:
+        t += timedelta(minutes=1 if gap > 2000 else gap)
+        session += new_session
+        for e in (eager, lazy):
+            e.step(ROWS[ch], user_id="u", bucket_start=t, session_id=str(session))
+        seen = list(eager.today_blocks())
+    assert list(lazy.today_blocks()) == seen
+    assert all(b.start[:10] == seen[-1].start[:10] for b in seen)
+    assert [b.block_id for b in seen] == sorted(b.block_id for b in seen)
+
+
+def test_records_are_ordinary_frozen_prediction_records() -> None:
+    import dataclasses
+
+    from engine.record import PredictionRecord
+
+    e = _engine(reject_threshold=0.5)
+    rec = e.step(seed_rows()[0], user_id="user-a", bucket_start=T0, session_id="s")
+    assert type(rec) is PredictionRecord
+    assert rec == PredictionRecord(**{f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)})
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
+        rec.user_id = "someone else"  # type: ignore[misc]
+    assert dataclasses.replace(rec, user_id="x").user_id == "x"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.eligibility import (
@@ -24,11 +25,22 @@ from engine.eligibility import (
 from engine.errors import TaskclfError
 from engine.personal_fit import (
     bound_reject_rate,
+    evidence_weight,
     shrink_temperature,
     shrink_threshold,
+    shrink_user_temperature,
     shrink_weight,
 )
+from engine.personal_reject import (
+    RateSample,
+    agreeing_threshold,
+    reject_band,
+    threshold_for_rate,
+    typical_rate,
+    user_threshold,
+)
 from engine.personalize import Figures, verdict
+from engine.temperature_fit import fit_temperature, log_temperature_variance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,9 +101,9 @@ def test_store_eligibility_counts_recorded_buckets_fully_inside_human_spans(tmp_
 # -- shrinkage -----------------------------------------------------------------------------
 
 
-@given(st.floats(0.2, 5.0), st.floats(0.2, 5.0), st.floats(0, 1e5))
-def test_shrunk_temperature_lies_between_the_shared_and_the_users(own: float, shared: float, n: float) -> None:
-    t = shrink_temperature(own, shared, n)
+@given(st.floats(0.2, 5.0), st.floats(0.2, 5.0), st.floats(-1.0, 2.0))
+def test_shrunk_temperature_lies_between_the_shared_and_the_users(own: float, shared: float, a: float) -> None:
+    t = shrink_temperature(own, shared, a)
     assert min(own, shared) - 1e-4 <= t <= max(own, shared) + 1e-4
 
 
@@ -102,10 +114,70 @@ def test_more_data_moves_the_user_further_from_the_shared_value(n1: float, n2: f
     assert abs(shrink_threshold(0.8, 0.5, lo) - 0.8) >= abs(shrink_threshold(0.8, 0.5, hi) - 0.8) - 1e-4
 
 
-def test_shrinkage_weights_documented_points() -> None:
-    assert shrink_temperature(2.0, 1.0, 0) == 1.0
-    assert shrink_temperature(2.0, 1.0, 500) == pytest.approx(2.0 ** (500 / 600), abs=1e-4)
+def test_shrinkage_documented_points() -> None:
+    assert shrink_temperature(2.0, 1.0, 0.0) == 1.0
+    assert shrink_temperature(2.0, 1.0, 1.0) == 2.0
+    assert shrink_temperature(4.0, 1.0, 0.5) == pytest.approx(2.0)
     assert shrink_threshold(0.7, 0.5, 300) == pytest.approx(0.6)
+    # evidence: the deviation's square against the sampling variance of log T
+    assert evidence_weight(0.5, 0.05) == pytest.approx(0.8)
+    assert evidence_weight(0.1, 0.05) == 0.0
+    assert evidence_weight(0.0, 0.0) == 0.0
+    assert evidence_weight(1.0, float("inf")) == 0.0
+
+
+def _tempered_days(rng: np.random.Generator, temps: list[float], per_day: int) -> tuple[np.ndarray, ...]:
+    """Rows whose labels follow softmax(log raw / T) with the day's true temperature T."""
+    raws, ys, days = [], [], []
+    for d, t in enumerate(temps):
+        z = rng.normal(size=(per_day, 8)) * 2.5
+        raw = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        p = np.exp(z / t) / np.exp(z / t).sum(axis=1, keepdims=True)
+        ys.append(np.array([rng.choice(8, p=row) for row in p]))
+        raws.append(raw)
+        days.append(np.full(per_day, d))
+    return np.concatenate(raws), np.concatenate(ys), np.concatenate(days)
+
+
+def test_a_user_whose_days_agree_gets_their_own_temperature() -> None:
+    rng = np.random.default_rng(7)
+    raw, y, days = _tempered_days(rng, [2.0] * 6, 90)  # 540 minutes, clearly over-confident model
+    fit = shrink_user_temperature(raw, y, np.ones(len(y)), days, 1.0)
+    assert 1.7 < fit.own < 2.4
+    assert fit.weight > 0.9  # where a count rule (500 / (500 + 100)) would keep 17 % shared
+    assert 1.0 < fit.temperature <= fit.own
+
+
+def test_a_user_whose_days_disagree_stays_near_the_shared_temperature() -> None:
+    rng = np.random.default_rng(11)
+    raw, y, days = _tempered_days(rng, [0.6, 1.8, 0.6, 1.8, 0.6, 1.8], 90)
+    fit = shrink_user_temperature(raw, y, np.ones(len(y)), days, 1.0)
+    assert fit.weight < 0.5
+    assert abs(math.log(fit.temperature)) < abs(math.log(fit.own)) * 0.5 + 1e-9
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0.4, 3.0), min_size=1, max_size=5), st.floats(0.5, 2.0), st.integers(5, 60),
+       st.integers(0, 2**16))
+def test_personal_temperature_lies_between_the_shared_and_the_fitted_one(
+        temps: list[float], shared: float, per_day: int, seed: int) -> None:
+    raw, y, days = _tempered_days(np.random.default_rng(seed), temps, per_day)
+    fit = shrink_user_temperature(raw, y, np.ones(len(y)), days, shared)
+    assert 0.0 <= fit.weight <= 1.0
+    assert min(fit.own, shared) - 1e-4 <= fit.temperature <= max(fit.own, shared) + 1e-4
+    if len(temps) == 1:  # one day says nothing about the next: the shared temperature stays
+        assert fit.temperature == round(shared, 4)
+
+
+def test_log_temperature_variance_counts_days_not_rows() -> None:
+    rng = np.random.default_rng(5)
+    raw, y, days = _tempered_days(rng, [0.7, 1.6, 0.7, 1.6], 150)
+    w = np.ones(len(y))
+    t = fit_temperature(raw, y, w)
+    clustered = log_temperature_variance(raw, y, w, days, t)
+    rows_as_days = log_temperature_variance(raw, y, w, np.arange(len(y)), t)
+    assert clustered > 3 * rows_as_days  # the days disagree: far less evidence than 600 rows
+    assert log_temperature_variance(raw, y, w, np.zeros(len(y)), t) == float("inf")
 
 
 @given(st.lists(st.floats(0.13, 1.0), min_size=20, max_size=300), st.floats(0.01, 0.99))
@@ -121,8 +193,8 @@ def test_bounded_threshold_rejects_five_to_thirty_percent(conf: list[float], t: 
 # -- the decision --------------------------------------------------------------------------
 
 
-def _fig(nll: float, acc: float, f1: float) -> Figures:
-    return Figures(nll=nll, ece=0.1, brier=0.3, reject_rate=0.1, shown_accuracy=acc, shown_macro_f1=f1, n=100)
+def _fig(nll: float, acc: float, f1: float, reject: float = 0.1) -> Figures:
+    return Figures(nll=nll, ece=0.1, brier=0.3, reject_rate=reject, shown_accuracy=acc, shown_macro_f1=f1, n=100)
 
 
 def test_kept_unless_nll_lower_and_shown_figures_hold() -> None:
@@ -130,6 +202,15 @@ def test_kept_unless_nll_lower_and_shown_figures_hold() -> None:
     assert "NLL not lower" in (verdict(_fig(0.7, 0.7, 0.6), _fig(0.7, 0.8, 0.7)) or "")
     assert "shown accuracy would drop" in (verdict(_fig(0.8, 0.70, 0.6), _fig(0.7, 0.68, 0.6)) or "")
     assert "macro-F1 would drop" in (verdict(_fig(0.8, 0.70, 0.6), _fig(0.7, 0.70, 0.58)) or "")
+
+
+def test_rejects_forced_by_the_band_floor_are_not_held_against_the_calibration() -> None:
+    before = _fig(0.8, 0.70, 0.60, reject=0.03)
+    after = _fig(0.7, 0.675, 0.58, reject=0.065)  # 3.5 points more rejected to reach the band
+    assert verdict(before, after, floor=0.065) is None
+    assert "shown accuracy would drop" in (verdict(before, after, floor=0.0) or "")
+    # only up to the floor: rejecting more than the band asks is judged as usual
+    assert "shown accuracy would drop" in (verdict(before, _fig(0.7, 0.64, 0.6, reject=0.12), floor=0.065) or "")
 
 
 def test_isotonic_without_the_trainer_says_what_to_install() -> None:
@@ -233,21 +314,83 @@ def test_train_calibrate_takes_every_day_of_a_user_outside_the_bundle_split() ->
     assert test_rows.user_ids == ["a"]
 
 
-def test_user_threshold_moves_from_the_deployed_reject_rate_with_data() -> None:
-    from engine.personal_fit import user_threshold
-
-    rng = np.random.default_rng(3)
-    z = rng.normal(size=(1000, 8)) * 2
+def _rows(seed: int, n: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 8)) * 2
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     y = probs.argmax(axis=1)
     y[:150] = (y[:150] + 1) % 8  # some errors, mostly on no particular confidence
-    conf = probs.max(axis=1)
+    return probs, y, probs.max(axis=1)
+
+
+def _sample(conf: np.ndarray, deployed_rate: float, days: int = 10) -> RateSample:
+    order = np.argsort(conf)
+    rejected = np.zeros(len(conf), dtype=bool)
+    rejected[order[:int(round(deployed_rate * len(conf)))]] = True
+    return RateSample(conf, np.arange(len(conf)) % days, rejected)
+
+
+def test_user_threshold_moves_from_the_deployed_reject_rate_with_data() -> None:
+    probs, y, conf = _rows(3)
     for deployed in (0.02, 0.12, 0.5):
-        t0 = user_threshold(probs, probs, y, 0.0, deployed)
-        assert float((conf < t0).mean()) == pytest.approx(min(max(deployed, 0.05), 0.30), abs=0.002)
-    far = user_threshold(probs, probs, y, 1e6, 0.25)
-    near = user_threshold(probs, probs, y, 10.0, 0.25)
-    assert abs(float((conf < near).mean()) - 0.25) < abs(float((conf < far).mean()) - 0.25) + 1e-9
+        sample = _sample(conf, deployed)
+        lo, hi = reject_band(sample)
+        t0 = user_threshold(probs, probs, y, 0.0, sample)
+        assert t0.rate == pytest.approx(min(max(deployed, lo), hi), abs=0.011)  # 100 buckets a day
+    sample = _sample(conf, 0.25)
+    far = user_threshold(probs, probs, y, 1e6, sample).rate
+    near = user_threshold(probs, probs, y, 10.0, sample).rate
+    assert abs(near - 0.25) < abs(far - 0.25) + 1e-9
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**16), st.floats(0.0, 0.6), st.floats(0, 5000), st.integers(2, 12))
+def test_user_reject_rate_lies_between_the_deployed_and_the_users_within_the_band(
+        seed: int, deployed: float, n: float, days: int) -> None:
+    from engine.batch import decide
+    from engine.reject_sweep import choose, sweep
+
+    probs, y, conf = _rows(seed, 400)
+    sample = _sample(conf, deployed, days)
+    lo, hi = reject_band(sample)
+    assert 0.08 - 1e-9 <= lo <= 0.10 + 1e-9 and 0.25 - 1e-9 <= hi <= 0.27 + 1e-9
+    own = choose(sweep(conf, decide(probs, probs)[0], y, 0.45))["reject_rate"]
+    dep = float(np.median(sample.daily(sample.deployed_rejects)))
+    got = user_threshold(probs, probs, y, n, sample)
+    step = days / len(conf) + 1e-9  # one bucket of a typical day
+    assert min(max(min(own, dep), lo), hi) - step <= got.rate <= min(max(max(own, dep), lo), hi) + step
+    assert got.rate == typical_rate(sample, got.threshold)
+
+
+def test_the_typical_day_ignores_an_odd_day() -> None:
+    conf = np.tile(np.linspace(0.3, 1.0, 100), 7)
+    days = np.repeat(np.arange(7), 100)
+    conf[days == 3] = 0.35  # a day without input counters: unsure all day
+    sample = RateSample(conf, days, np.zeros(len(conf), dtype=bool))
+    t = threshold_for_rate(sample, 0.10)
+    assert typical_rate(sample, t) == pytest.approx(0.10)
+    assert float((conf[days != 3] < t).mean()) == pytest.approx(0.10)  # the usual days reject 10 %
+
+
+def test_reject_band_narrows_with_the_day_to_day_spread() -> None:
+    conf = np.linspace(0.2, 1.0, 2000)
+    steady = RateSample(conf, np.arange(2000) % 8, np.zeros(2000, dtype=bool))
+    assert reject_band(steady) == pytest.approx((0.08, 0.27), abs=1e-9)  # three points: the least
+    # the days' confidences shift: where the median day rejects 5 %, the days reject 0-17 %
+    shifts = np.repeat([-0.1, -0.05, 0.0, 0.05, 0.1], 500)
+    swing = RateSample(np.tile(np.linspace(0.2, 1.0, 500), 5) + shifts, np.repeat(np.arange(5), 500),
+                       np.zeros(2500, dtype=bool))
+    lo, _ = reject_band(swing)
+    assert lo == pytest.approx(0.10)  # five points: the most
+
+
+def test_keeping_the_rate_rejects_what_the_deployed_engine_rejects() -> None:
+    conf = np.linspace(0.2, 1.0, 1000)
+    same_order = _sample(conf, 0.12)
+    t_lo, t_hi = threshold_for_rate(same_order, 0.08), threshold_for_rate(same_order, 0.27)
+    t = agreeing_threshold(same_order, t_lo, t_hi)
+    assert float((conf < t).mean()) == pytest.approx(0.12)
+    assert agreeing_threshold(_sample(conf, 0.01), t_lo, t_hi) == t_lo  # kept within the band
 
 
 def test_doctor_says_how_far_personal_tuning_is(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from engine.calibration import (
 )
 from engine.eligibility import eligibility as user_eligibility
 from engine.eligibility import usable_for_calibration
-from engine.personal_fit import shrink_temperature
+from engine.personal_fit import fit_user_temperature
 from engine.temperature_fit import fit_temperature, provenance_weights
 
 METHODS = ("temperature", "isotonic")
@@ -95,12 +95,13 @@ def own_calibrator_helps(method: str, raw: np.ndarray, y: np.ndarray, days: np.n
     return bool(own_nll < glob_nll)
 
 
-def _shrunk(own: Calibrator, global_cal: Calibrator, n: float) -> Calibrator:
-    """A user's temperature pulled toward the global one (``engine.personal_fit``); isotonic
-    maps are kept as fitted."""
-    if isinstance(own, TemperatureCalibrator) and isinstance(global_cal, TemperatureCalibrator):
-        return TemperatureCalibrator(shrink_temperature(own.temperature, global_cal.temperature, n))
-    return own
+def _user_calibrator(method: str, raw: np.ndarray, y: np.ndarray, w: np.ndarray, days: np.ndarray,
+                     global_cal: Calibrator) -> Calibrator:
+    """A user's temperature pulled toward the global one by the evidence of the user's days
+    (``engine.personal_fit``); isotonic maps are kept as fitted."""
+    if method == "temperature" and isinstance(global_cal, TemperatureCalibrator):
+        return fit_user_temperature(raw, y, w, global_cal, days)
+    return fit_calibrator(method, raw, y, w)
 
 
 def fit_store_calibrators(
@@ -139,8 +140,7 @@ def fit_store_calibrators(
         else:
             own = own_calibrator_helps(method, raw[m], y[m], days[m], w[m], global_cal)
         choice[u] = own
-        user_cals[u] = _shrunk(fit_calibrator(method, raw[m], y[m], w[m]), global_cal, float(w[m].sum())) \
-            if own else global_cal
+        user_cals[u] = _user_calibrator(method, raw[m], y[m], w[m], days[m], global_cal) if own else global_cal
         elig[u]["own_fit"] = own
     return CalibrationFit(method, global_cal, user_cals, elig, provenance_counts(prov, y), choice)
 

@@ -510,7 +510,7 @@ def _demo_run(args: argparse.Namespace) -> int:
                     days=args.days, seed=args.seed, out=sys.stdout)
 
 
-def _isotonic_fitter(raw: Any, y: Any, w: Any, shared: Any) -> Any:
+def _isotonic_fitter(raw: Any, y: Any, w: Any, shared: Any, days: Any) -> Any:
     """Per-user isotonic maps for ``taskclf personalize`` (kept as fitted, like the trainer's)."""
     from trainer.calibrate import fit_isotonic
 
