@@ -1,17 +1,21 @@
 """How cost grows with history: store size, batch inference, the agent's label path, training.
 
-    python3 benchmarks/scale_bench.py [--days 1,30,90] [--size-days 10] [--train 3x10] [--json]
+    python3 benchmarks/scale_bench.py [--days 1,30,90,365] [--size-days 10] [--train 10x30,30x90]
+                                      [--cache DIR] [--json]
 
 Figures, each measured in this run:
 - store bytes per synthetic user-day: the compact store (schema 3) beside the same data written
   in the schema-2 layout (JSON text rows, the reference), with every feature row, with the
   agent's predictions added, and after retention dropped the unlabelled feature rows;
 - ``taskclf infer batch`` wall time and peak RSS (its own process) over 1 / 30 / 90 ... days of
-  one user's synthetic history (the starter bundle, so no training is needed);
+  one user's synthetic history (the starter bundle, so no training is needed), beside the
+  reference: the time the engine's own ``step`` calls take over the same buckets, measured in
+  this process in the same run;
 - the agent's store work at start and on a label commit at each history length (wall time and
   SQLite virtual-machine steps, which grow with every row a read walks);
 - ``taskclf train all`` wall time and peak RSS for users x days.
-The histories come from ``taskclf synth`` (slow for long histories: minutes for a year).
+The histories come from ``taskclf synth`` (slow for long histories: minutes for a year);
+``--cache DIR`` keeps them between runs (each run works on a copy).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -55,8 +60,21 @@ def _run(args: list[str], home: Path, timeout: float = 3600) -> tuple[float, flo
     return wall, usage.ru_maxrss / 1024.0, err[-200:]
 
 
+CACHE: Path | None = None
+
+
 def _synth(home: Path, users: int, days: int) -> None:
+    """A synthetic history in ``home``: copied from the cache when it holds one of that size."""
+    cached = CACHE / f"h{users}x{days}" if CACHE is not None else None
+    if cached is not None and (cached / "store.sqlite3").is_file() and (cached / "DONE").is_file():
+        shutil.copytree(cached, home)
+        with Store.open(home / "store.sqlite3"):  # an older layout is migrated here, untimed
+            pass
+        return
     _run(["synth", "--users", str(users), "--days", str(days), "--start", START.isoformat()], home)
+    if cached is not None:
+        shutil.copytree(home, cached, dirs_exist_ok=True)
+        (cached / "DONE").touch()
 
 
 def _v2_reference_bytes(src: Path, dst: Path) -> int:
@@ -204,6 +222,37 @@ def _agent_paths(home: Path) -> dict[str, float]:
             "label_commit_s": round(commit_s, 3), "label_commit_ksteps": commit_k}
 
 
+class _TimedEngine:
+    """An engine whose ``step`` calls are timed (the reference: the engine's own cost)."""
+
+    total = 0.0
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def step(self, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        out = self.engine.step(*args, **kwargs)
+        _TimedEngine.total += time.perf_counter() - t0
+        return out
+
+
+def _engine_only_s(home: Path, first: date, last: date) -> float:
+    """Seconds the engine's ``step`` takes over the buckets ``infer batch`` predicts."""
+    from engine.bundle import load_bundle
+    from engine.pipeline import Engine
+    from engine.starter import bundle_dir
+    from trainer.infer_batch import batch_predictions
+
+    bundle = load_bundle(bundle_dir())
+    _TimedEngine.total = 0.0
+    with Store.open(home / "store.sqlite3", readonly=True) as st:
+        for _ in batch_predictions([st], lambda: _TimedEngine(Engine.from_artifacts(bundle, None, smooth_window=3)),
+                                   first, last):
+            pass
+    return _TimedEngine.total
+
+
 def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
     from engine.starter import bundle_dir
 
@@ -217,8 +266,9 @@ def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
         wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
                              "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl")], home)
         lines = sum(1 for _ in (tmp / "preds.jsonl").open())
+        engine_s = _engine_only_s(home, first, last)
         out.append({"days": d, "buckets": lines, "infer_batch_s": round(wall, 2),
-                    "infer_batch_peak_mib": round(rss, 1)})
+                    "engine_only_s": round(engine_s, 2), "infer_batch_peak_mib": round(rss, 1)})
     return out
 
 
@@ -240,33 +290,41 @@ def train(users: int, days: int, tmp: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--days", default="1,30,90", help="history lengths for infer batch (comma separated)")
+    ap.add_argument("--days", default="1,30,90,365", help="history lengths for infer batch (comma separated)")
     ap.add_argument("--agent-days", default="30,90", help="history lengths for the agent's label path")
     ap.add_argument("--size-days", type=int, default=10, help="user-days for the store size figures")
-    ap.add_argument("--train", default="3x10", help="users x days for train all (comma separated)")
+    ap.add_argument("--train", default="10x30,30x90", help="users x days for train all (comma separated)")
+    ap.add_argument("--cache", metavar="DIR", help="keep the synthetic histories here between runs")
+    ap.add_argument("--skip", default="", help="parts to leave out: store,batch,agent,train (comma separated)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    global CACHE
+    CACHE = Path(args.cache).resolve() if args.cache else None
+    skip = set(args.skip.split(","))
     days_list = [int(x) for x in args.days.split(",") if x]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         result: dict[str, Any] = {"note": BUCKETS_PER_DAY_NOTE}
-        result["store"] = store_sizes(args.size_days, tmp)
-        result["infer_batch"] = batch_and_agent(days_list, tmp)
-        result["agent"] = agent_paths([int(x) for x in args.agent_days.split(",") if x], tmp)
-        result["train_all"] = [train(*map(int, spec.split("x")), tmp)
-                               for spec in args.train.split(",") if spec]
+        result["store"] = store_sizes(args.size_days, tmp) if "store" not in skip else {}
+        result["infer_batch"] = batch_and_agent(days_list, tmp) if "batch" not in skip else []
+        result["agent"] = (agent_paths([int(x) for x in args.agent_days.split(",") if x], tmp)
+                           if "agent" not in skip else [])
+        result["train_all"] = ([train(*map(int, spec.split("x")), tmp) for spec in args.train.split(",") if spec]
+                               if "train" not in skip else [])
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     s = result["store"]
-    print(f"store, {s['user_days']} synthetic user-days ({s['buckets']} buckets), MB per user-day")
-    print(f"  schema 2 reference (rows + predictions) {s['v2_reference_mb_per_user_day']:>8}")
-    print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
-    print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
-    print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
-    print("infer batch (starter bundle)   days  buckets   wall s  peak MiB")
+    if s:
+        print(f"store, {s['user_days']} synthetic user-days ({s['buckets']} buckets), MB per user-day")
+        print(f"  schema 2 reference (rows + predictions) {s['v2_reference_mb_per_user_day']:>8}")
+        print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
+        print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
+        print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
+    print("infer batch (starter bundle)   days  buckets   wall s  engine only s  peak MiB")
     for r in result["infer_batch"]:
-        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['infer_batch_peak_mib']:>9}")
+        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['engine_only_s']:>14}"
+              f" {r['infer_batch_peak_mib']:>9}")
     print("agent (store work)     history days  start s  start ksteps  label commit s  commit ksteps")
     for r in result["agent"]:
         print(f"{'':23}{r['history_days']:>12} {r['start_s']:>8} {r['start_ksteps']:>13}"

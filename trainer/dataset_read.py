@@ -87,11 +87,11 @@ def _frame(table: Any, path: Path) -> Frame:
     labels = [LABEL_INDEX.get(lab, -1) for lab in cols["label"]]
     if -1 in labels:
         raise ArtifactError(path, "label", "a label outside the v1 label set")
-    numeric = np.full((n, len(NUMERIC_INDEX)), np.nan)
+    numeric = np.full((n, len(NUMERIC_INDEX)), np.nan, dtype=np.float32)
     for col in EXPORTED_FEATURES:
         if col not in CATEGORICAL_COLUMNS:
             numeric[:, NUMERIC_INDEX[col]] = np.asarray(
-                table.column(col).to_numpy(zero_copy_only=False), dtype=np.float64)
+                table.column(col).to_numpy(zero_copy_only=False), dtype=np.float32)
     cats = {c: [v if isinstance(v, str) else None for v in cols[c]] for c in CATEGORICAL_COLUMNS}
     starts = [int(t.timestamp()) for t in cols["bucket_start"]]
     days = [d.toordinal() if isinstance(d, date) else 0 for d in cols["local_day"]]

@@ -97,11 +97,17 @@ class TrainResult:
     n_train_rows: int
 
 
-def fit_vocabularies(frame: Frame, threshold: int) -> dict[str, list[str]]:
-    """Per categorical column: values seen >= ``threshold`` times, plus ``__unknown__``, sorted."""
+def _column(frame: Frame, col: str, rows: np.ndarray | None) -> Any:
+    values = frame.categorical[col]
+    return values if rows is None else (values[i] for i in rows.tolist())
+
+
+def fit_vocabularies(frame: Frame, threshold: int, rows: np.ndarray | None = None) -> dict[str, list[str]]:
+    """Per categorical column: values seen >= ``threshold`` times (in ``rows``, default all),
+    plus ``__unknown__``, sorted."""
     vocab: dict[str, list[str]] = {}
     for col in CATEGORICAL_COLUMNS:
-        counts = Counter(v for v in frame.categorical[col] if v is not None)
+        counts = Counter(v for v in _column(frame, col, rows) if v is not None)
         keep = {v for v, n in counts.items() if n >= threshold}
         keep.add(UNKNOWN)
         vocab[col] = sorted(keep)
@@ -109,15 +115,17 @@ def fit_vocabularies(frame: Frame, threshold: int) -> dict[str, list[str]]:
 
 
 def encode_matrix(frame: Frame, vocab: dict[str, list[str]], *, mask_rate: float = 0.0,
-                  seed: int = 0, masked: tuple[str, ...] = ()) -> np.ndarray:
-    """The (N, 38) model matrix, encoded exactly as the engine encodes one row.
+                  seed: int = 0, masked: tuple[str, ...] = (), rows: np.ndarray | None = None) -> np.ndarray:
+    """The (N, 38) float32 model matrix of ``rows`` (default all), encoded exactly as the engine
+    encodes one row; LightGBM takes it as it is (no copy), and no row subset is copied first.
 
     ``mask_rate`` > 0 (training only) replaces that seeded fraction of known categorical values
     with ``__unknown__``.
     """
-    n = len(frame)
-    x = np.empty((n, len(MODEL_COLUMNS)), dtype=np.float64)
-    x[:, NUM_POS] = frame.numeric
+    n = len(frame) if rows is None else len(rows)
+    x = np.empty((n, len(MODEL_COLUMNS)), dtype=np.float32)
+    for j, pos in enumerate(NUM_POS):  # one column at a time: no (N, 35) temporary
+        x[:, pos] = frame.numeric[:, j] if rows is None else frame.numeric[rows, j]
     for col in masked:
         x[:, MODEL_COLUMNS.index(col)] = np.nan
     rng = np.random.default_rng([seed, 7919])
@@ -125,7 +133,7 @@ def encode_matrix(frame: Frame, vocab: dict[str, list[str]], *, mask_rate: float
         codes = {v: float(i) for i, v in enumerate(vocab[col])}
         unk = codes.get(UNKNOWN, np.nan)
         column = np.fromiter(
-            (np.nan if v is None else codes.get(v, unk) for v in frame.categorical[col]),
+            (np.nan if v is None else codes.get(v, unk) for v in _column(frame, col, rows)),
             dtype=np.float64,
             count=n,
         )
@@ -163,10 +171,12 @@ def prior_correction(y: np.ndarray, n_classes: int) -> list[float]:
 
 
 def dataset_hash(x: np.ndarray, y: np.ndarray, users: list[str], starts: np.ndarray) -> str:
-    """SHA-256 over the exact training rows (encoded) and labels; first 16 hex."""
+    """SHA-256 over the exact training rows (encoded, as float64) and labels; first 16 hex.
+    Hashed in blocks of rows, so no copy of the whole matrix is made."""
     h = hashlib.sha256()
-    canon = np.where(np.isnan(x), np.float64(-1.2345e300), x)
-    h.update(np.ascontiguousarray(canon).tobytes())
+    for a in range(0, len(x), 65536):
+        block = x[a:a + 65536].astype(np.float64)
+        h.update(np.where(np.isnan(block), np.float64(-1.2345e300), block).tobytes())
     h.update(np.ascontiguousarray(y.astype(np.int64)).tobytes())
     h.update(np.ascontiguousarray(starts.astype(np.int64)).tobytes())
     h.update("\x00".join(users).encode("utf-8"))
@@ -209,31 +219,34 @@ def train(
     tr_mask = labelled & frame.day_mask(split.part_days("train"))
     ca_mask = labelled & frame.day_mask(split.part_days("calibration"))
     te_mask = labelled & frame.day_mask(split.part_days("test"))
-    tr = frame.take(np.flatnonzero(tr_mask))
-    _check_trainable(tr.y)
-    vocab = fit_vocabularies(tr, params.rare_category_threshold)
-    masked = masked_columns_for(params, tr.users())
-    x_tr = encode_matrix(tr, vocab, mask_rate=params.unknown_mask_rate, seed=params.seed, masked=masked)
-    y_tr = tr.y
+    tr_rows = np.flatnonzero(tr_mask)  # the rows are encoded in place, never copied as a Frame
+    y_tr = frame.y[tr_rows]
+    _check_trainable(y_tr)
+    tr_users = [frame.user_ids[i] for i in tr_rows.tolist()]
+    vocab = fit_vocabularies(frame, params.rare_category_threshold, rows=tr_rows)
+    masked = masked_columns_for(params, tr_users)
+    x_tr = encode_matrix(frame, vocab, mask_rate=params.unknown_mask_rate, seed=params.seed, masked=masked,
+                         rows=tr_rows)
     c = len(LABEL_ORDER)
     w_cls = class_weights(y_tr, c)
     weights = w_cls[y_tr]
-    ds_hash = dataset_hash(x_tr, y_tr, tr.user_ids, tr.bucket_start)
+    ds_hash = dataset_hash(x_tr, y_tr, tr_users, frame.bucket_start[tr_rows])
     cat_idx = [CAT_POS[col] for col in CATEGORICAL_COLUMNS]
     lgb_params = params.lgb_params()
     dtrain = lgb.Dataset(x_tr, label=y_tr, weight=weights, feature_name=list(MODEL_COLUMNS),
                          categorical_feature=cat_idx, free_raw_data=True, params={"verbose": -1})
+    del x_tr  # the Dataset drops the raw matrix once it has binned it
     callbacks: list[Any] = []
     valid_sets = []
-    ca = frame.take(np.flatnonzero(ca_mask))
-    if len(ca) > 0:
-        x_ca = encode_matrix(ca, vocab, masked=masked)
-        dvalid = lgb.Dataset(x_ca, label=ca.y, weight=w_cls[ca.y], reference=dtrain,
+    ca_rows = np.flatnonzero(ca_mask)
+    if len(ca_rows) > 0:
+        dvalid = lgb.Dataset(encode_matrix(frame, vocab, masked=masked, rows=ca_rows), label=frame.y[ca_rows],
+                             weight=w_cls[frame.y[ca_rows]], reference=dtrain,
                              feature_name=list(MODEL_COLUMNS), categorical_feature=cat_idx)
         valid_sets = [dvalid]
         callbacks.append(lgb.early_stopping(params.early_stopping_rounds, verbose=False))
     if log:
-        log(f"training LightGBM on {len(y_tr):,} labelled buckets ({len(ca):,} for early stopping)")
+        log(f"training LightGBM on {len(y_tr):,} labelled buckets ({len(ca_rows):,} for early stopping)")
     booster = lgb.train(lgb_params, dtrain, num_boost_round=params.max_rounds, valid_sets=valid_sets,
                         valid_names=["calibration"][: len(valid_sets)], callbacks=callbacks)
     best = int(booster.best_iteration or booster.current_iteration())
@@ -245,12 +258,12 @@ def train(
 
     # quick metrics of the raw model (argmax, no reject) on validation and test days
     def raw_scores(mask: np.ndarray) -> dict[str, Any] | None:
-        part = frame.take(np.flatnonzero(mask))
-        if len(part) == 0:
+        rows = np.flatnonzero(mask)
+        if len(rows) == 0:
             return None
-        x_part = encode_matrix(part, vocab, masked=masked)
+        x_part = encode_matrix(frame, vocab, masked=masked, rows=rows)
         p = np.asarray(booster.predict(x_part, num_iteration=best)) * np.asarray(pc)
-        return classification_scores(part.y, p.argmax(axis=1), LABEL_ORDER)
+        return classification_scores(frame.y[rows], p.argmax(axis=1), LABEL_ORDER)
 
     val = raw_scores(ca_mask)
     test = raw_scores(te_mask)
@@ -291,7 +304,7 @@ def train(
         "data_provenance": data_provenance,
         "split": split.to_json(),
         "n_train_rows": int(len(y_tr)),
-        "users": tr.users(),
+        "users": sorted(set(tr_users)),
         "trainer_version": TRAINER_VERSION,
     }
     bundle_dir = write_bundle(models_dir, run_id, model_bytes, meta, vocab, metrics)
