@@ -11,8 +11,8 @@ Figures, each measured in this run:
   one user's synthetic history (the starter bundle, so no training is needed), beside the
   reference: the time the engine's own ``step`` calls take over the same buckets, measured in
   this process in the same run;
-- the agent's label-commit path (the learning progress it recomputes after each label) and its
-  start reads (today's records) at each history length;
+- the agent's store work at start and on a label commit at each history length (wall time and
+  SQLite virtual-machine steps, which grow with every row a read walks);
 - ``taskclf train all`` wall time and peak RSS for users x days.
 The histories come from ``taskclf synth`` (slow for long histories: minutes for a year);
 ``--cache DIR`` keeps them between runs (each run works on a copy).
@@ -154,21 +154,72 @@ def store_sizes(days: int, tmp: Path) -> dict[str, Any]:
     }
 
 
-def _learning_path(home: Path) -> dict[str, float]:
-    """The agent's reads after a label commit (learning progress) and at start (today)."""
-    from agent.learning import learning_progress
+class _Work:
+    """What a store connection does: SQLite virtual-machine steps (in thousands, through
+    SQLite's progress handler) and wall time. Steps count every row an index or table walk
+    touches inside SQLite, so a read that grows with the history shows here whatever it
+    returns."""
 
-    with Store.open(home / "store.sqlite3", readonly=True) as st:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.ksteps = 0
+
+    def _tick(self) -> int:
+        self.ksteps += 1
+        return 0
+
+    def measure(self, fn: Any) -> tuple[float, int]:
+        self.ksteps = 0
+        self.store._conn.set_progress_handler(self._tick, 1000)
+        t0 = time.perf_counter()
+        try:
+            fn()
+        finally:
+            wall = time.perf_counter() - t0
+            self.store._conn.set_progress_handler(None, 0)
+        return wall, self.ksteps
+
+
+def _agent_paths(home: Path) -> dict[str, float]:
+    """The agent's store work at start and on a label commit, on a writable store as the agent
+    has it, the day after the history ends. Start (``AgentRuntime._restore`` and the first
+    engine's ``catch_up``): this device's records since the day before today, retention, the
+    unpredicted buckets, the pause state, the learning progress, the recent labels. Label
+    commit (``LabelService.commit`` then its refreshes): a correction of the last ten minutes
+    with its feedback event, the learning progress, the recent labels."""
+    from agent.labels_service import RECENT_LABELS_SECONDS
+    from agent.learning import learning_progress
+    from agent.pause import STATE_PAUSED_UNTIL
+    from engine.spans import LabelSpan
+
+    with Store.open(home / "store.sqlite3") as st:
         user = st.users()[0]
-        t0 = time.perf_counter()
-        learning_progress(st, user)
-        commit = time.perf_counter() - t0
-        last = st.days(user)[-1]
-        since = datetime.combine(last, datetime.min.time(), UTC)
-        t0 = time.perf_counter()
-        st.last_records(user, since)
-        today = time.perf_counter() - t0
-    return {"label_commit_s": round(commit, 3), "start_today_s": round(today, 3)}
+        device = st._sources(user)[0][2]
+        last = max(r.bucket_start for r in st.records(user_id=user, start=datetime.combine(
+            st.days(user)[-1], datetime.min.time(), UTC)))
+        now = last + timedelta(minutes=1)
+        work = _Work(st)
+
+        def start() -> None:
+            st.last_records(user, now - timedelta(days=2))
+            st.apply_retention(now, 90)
+            st.unpredicted_buckets(device)
+            st.get_state(STATE_PAUSED_UNTIL)
+            learning_progress(st, user)
+            st.label_spans(user_id=user, start=now - timedelta(seconds=RECENT_LABELS_SECONDS))
+
+        def commit() -> None:
+            span = LabelSpan(now - timedelta(minutes=10), now, "Debug", user, "correction", None, now)
+            st.add_label_with_feedback(span, kind="correction", shown_label="Build", answer_label="Debug",
+                                       bucket_start=None, block_start=now - timedelta(minutes=10),
+                                       confidence=0.5, at=now)
+            learning_progress(st, user)
+            st.label_spans(user_id=user, start=now - timedelta(seconds=RECENT_LABELS_SECONDS))
+
+        start_s, start_k = work.measure(start)
+        commit_s, commit_k = work.measure(commit)
+    return {"start_s": round(start_s, 3), "start_ksteps": start_k,
+            "label_commit_s": round(commit_s, 3), "label_commit_ksteps": commit_k}
 
 
 class _TimedEngine:
@@ -226,7 +277,7 @@ def agent_paths(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
     for d in days_list:
         home = tmp / f"agent{d}"
         _synth(home, 1, d)
-        rows.append({"history_days": d, **_learning_path(home)})
+        rows.append({"history_days": d, **_agent_paths(home)})
     return rows
 
 
@@ -274,9 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in result["infer_batch"]:
         print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['engine_only_s']:>14}"
               f" {r['infer_batch_peak_mib']:>9}")
-    print("agent                  history days  label commit s  start (today) s")
+    print("agent (store work)     history days  start s  start ksteps  label commit s  commit ksteps")
     for r in result["agent"]:
-        print(f"{'':23}{r['history_days']:>12} {r['label_commit_s']:>15} {r['start_today_s']:>16}")
+        print(f"{'':23}{r['history_days']:>12} {r['start_s']:>8} {r['start_ksteps']:>13}"
+              f" {r['label_commit_s']:>15} {r['label_commit_ksteps']:>14}")
     print("train all                 users  days   wall s  peak MiB")
     for r in result["train_all"]:
         print(f"{'':26}{r['users']:>5} {r['days']:>5} {r['train_all_s']:>8} {r['train_all_peak_mib']:>9}")
