@@ -244,6 +244,10 @@ def tune_reject(
         probs = oof_probs(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance, cal_users,
                           own_choice=own)
     res = tune(probs, raw, rows.y, rows.user_ids, cal_users, cost=cost)
+    for u in sorted(set(frame.user_ids) - set(rows.user_ids)):
+        progress(f"{u}: no human labels on days the bundle did not train on: global reject threshold")
+    for u in sorted(set(rows.user_ids) - set(res.per_user)):
+        progress(f"{u}: global reject threshold (no per-user calibrator in the store)")
     now = now or datetime.now(UTC)
     out = res.to_json()
     out.update(model_bundle_id=bundle.run_id, calibrator_store=str(store.path) if store is not None else None,
