@@ -491,10 +491,11 @@ def retrain_home(home: Path, frame: Frame, *, seed: int = 0, holdout_users: int 
             raise TaskclfError(f"too little labelled history for a model: {short}")
         from engine.personalize import personalize
 
-        out = personalize(home, method=method, progress=progress)
-        msg = f"Too little labelled data for a new model ({short}); personalised instead: {out.message()}"
+        out = personalize(home, method=method, progress=progress, strict=True)  # may only make things better
+        done = "personalised instead" if out.changed else "tried personal tuning instead"
+        msg = f"Too little labelled data for a new model ({short}); {done}: {out.message()}"
         write_outcome(home, None, None, message=msg)
-        return RetrainOutcome("personalised", msg)
+        return RetrainOutcome("personalised" if out.changed else "kept", msg)
     res = train_all(home, frame, seed=seed, holdout_users=holdout_users, method=method, cost=cost,
                     progress=progress)
     msg = res.message if res.promoted else f"{res.message}; report: {res.report_dir / 'report.md'}"
