@@ -24,6 +24,7 @@ from typing import Any
 from agent.engines import BuiltEngine
 from engine.errors import ArtifactError, TaskclfError
 from engine.paths import inside_home, last_good_policy_path, models_dir, policy_path
+from engine.probe_record import probe_key, probe_once
 
 log = logging.getLogger("taskclf.agent.reload")
 
@@ -43,20 +44,10 @@ def _stat_key(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-#: (bundle dir, model.txt sha256) already probed in a subprocess by this process: a policy
-#: that only changes thresholds is picked up without a second probe.
-_PROBED: set[tuple[str, str]] = set()
-
-
-def _probe_key(model_dir: Path) -> tuple[str, str] | None:
-    """(bundle dir, sha256 of model.txt); None when model.txt is missing, not a regular file or
-    too large (then the probe itself refuses it, in its own process, with the reason)."""
-    from engine.bundle import sha256_file
-
-    try:
-        return (str(model_dir), sha256_file(model_dir / "model.txt"))
-    except TaskclfError:
-        return None
+#: What a probe's verdict depends on (model.txt's sha256 and the LightGBM library): a model
+#: that passed once, in this process or an earlier one (engine/probe_record.py), is not probed
+#: again; a policy that only changes thresholds is picked up without a second probe.
+_probe_key = probe_key
 
 
 def _model_dir_of(home: Path, policy_file: Path) -> Path | None:
@@ -79,17 +70,12 @@ def build_policy_engine(home: Path, policy_file: Path, taxonomy: Any, *,
 
     Raises ``ArtifactError``/``TaskclfError`` with the one-line reason when refused.
     """
-    from engine.bundle_probe import probe_bundle
     from engine.pipeline import Engine
     from engine.policy import load_policy
 
     model_dir = _model_dir_of(home, policy_file)
     if model_dir is not None and model_dir.is_dir():
-        key = _probe_key(model_dir)
-        if key is None or key not in _PROBED:
-            probe_bundle(model_dir, timeout=probe_timeout)
-            if key is not None:
-                _PROBED.add(key)
+        probe_once(home, model_dir, timeout=probe_timeout)
     loaded = load_policy(home, path=policy_file)
     engine = Engine.from_loaded_policy(loaded, taxonomy=taxonomy)
     return BuiltEngine(engine=engine, kind="model", model_id=engine.model_id,
@@ -101,16 +87,11 @@ def build_override_engine(home: Path, model_dir: Path, calibrator_store: Path | 
                           taxonomy: Any, *, probe_timeout: float = PROBE_TIMEOUT_S) -> BuiltEngine:
     """``infer online --model-dir M [--calibrator-store DIR]``: no policy for this run."""
     from engine.bundle import load_bundle
-    from engine.bundle_probe import probe_bundle
     from engine.calibrator_store import load_calibrator_store
     from engine.pipeline import Engine
 
     mdir = inside_home(home, model_dir, file=None, field="--model-dir")
-    key = _probe_key(mdir)
-    if key is None or key not in _PROBED:
-        probe_bundle(mdir, timeout=probe_timeout)
-        if key is not None:
-            _PROBED.add(key)
+    probe_once(home, mdir, timeout=probe_timeout)
     bundle = load_bundle(mdir)
     store = None
     if calibrator_store is not None:
@@ -234,18 +215,12 @@ class PolicyWatcher:
             if not (bdir / "model.txt").is_file() or not (bdir / "metadata.json").is_file():
                 continue  # still being written (bundles are renamed into place complete)
             self._known_bundles.add(name)
-            key = _probe_key(bdir.resolve())
-            if key is None or key in _PROBED:
-                continue
-            from engine.bundle_probe import probe_bundle
-
             try:
-                probe_bundle(bdir.resolve(), timeout=self.probe_timeout)
+                probed = probe_once(self.home, bdir.resolve(), timeout=self.probe_timeout)
             except TaskclfError as exc:
                 log.info("new bundle %s did not pass the probe: %s", name, exc)
                 continue
-            _PROBED.add(key)
-            self.preprobed += 1
+            self.preprobed += probed
 
     def _initial(self) -> None:
         self._known_bundles = self._bundle_dirs()

@@ -5,7 +5,10 @@
 On the seed fixture bundle (2.4 MB, 800 trees), the median of ``--repeat`` runs of:
 
 - ``lightgbm parse``: LightGBM's own ``LGBM_BoosterLoadModelFromString`` (the reference);
-- ``check_model_text``: the pure-Python gate every command runs before it;
+- ``check_model_text``: the gate every command runs before it (on a model in LightGBM's own
+  layout, its vectorised fast path);
+- ``check_model_text (reference)``: the same gate through its reference checks only (one regex
+  and a Python walk per array: what a model in an unusual layout, or a refused one, costs);
 - ``load_bundle``: the whole in-process load (metadata, sha256, gate, parse, checks);
 - ``probe (subprocess)``: the agent's extra step, the same load plus four predictions in a
   short-lived child process (what routing every command through the probe would add).
@@ -76,6 +79,7 @@ def timings(repeat: int) -> dict[str, float]:
     return {
         "lightgbm parse": _median(parse, repeat),
         "check_model_text": _median(lambda: check_model_text(text), repeat),
+        "check_model_text (reference)": _median(lambda: check_model_text(text, fast=False), repeat),
         "load_bundle": _median(load, repeat),
         "probe (subprocess)": _median(lambda: probe_bundle(BUNDLE, timeout=120), repeat),
     }
@@ -119,9 +123,9 @@ def main() -> int:
         print(json.dumps(result, indent=2))
         return 0
     ref = result["timings_s"]["lightgbm parse"]
-    print(f"{'step':<22}{'median s':>10}{'x lightgbm':>12}")
+    print(f"{'step':<30}{'median s':>10}{'x lightgbm':>12}")
     for name, secs in result["timings_s"].items():
-        print(f"{name:<22}{secs:>10.3f}{secs / ref:>12.2f}")
+        print(f"{name:<30}{secs:>10.3f}{secs / ref:>12.2f}")
     if args.fuzz:
         f = result["fuzz"]
         print(f"\nmutations {f['mutations']}: loaded {f['loaded']}, refused {f['refused']}, crashed {f['crashed']}")

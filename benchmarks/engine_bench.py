@@ -13,7 +13,8 @@ jittered numbers and shuffled categories):
 - ``booster``: the ``lightgbm`` package's ``Booster.predict`` on one row (a reference; capped at
   20,000 rows because it is slow);
 - the ratios of the medians, the time of a whole day (1,440 buckets) through a fresh engine
-  (bucket by bucket, and with ``step_many``, which batches the model call),
+  (bucket by bucket, and with ``step_many``, which batches the model call) next to the same
+  1,440 rows through the fast call alone,
   and the growth of resident memory over ``--steps`` buckets through one engine.
 
 Everything runs with one OpenMP thread. Each timing loop runs on its own over the same rows (a
@@ -172,6 +173,14 @@ def bench(n_rows: int, n_steps: int) -> dict[str, Any]:
     for i in range(1440):
         day.step(rows[i % n_rows], user_id="user-a", bucket_start=starts[i], session_id=sessions[i])
     day_s = (perf() - t) / 1e9
+    # its floor: the same 1,440 rows through LightGBM's fast call alone (encoded beforehand)
+    fast_call = day.bundle.booster.predict_row_into if day.bundle is not None else None
+    assert fast_call is not None
+    day_ptrs = [encoded[i % n_rows].buffer_info()[0] for i in range(1440)]
+    t = perf()
+    for ptr in day_ptrs:
+        fast_call(ptr)
+    day_fast_s = (perf() - t) / 1e9
     batch = _engine()
     t = perf()
     batch.step_many(
@@ -208,6 +217,7 @@ def bench(n_rows: int, n_steps: int) -> dict[str, Any]:
         "ratio_step_to_fast_p99": s["p99"] / f["p99"],
         "day_1440_buckets_s": day_s,
         "day_1440_buckets_batch_s": day_batch_s,
+        "day_1440_fast_calls_s": day_fast_s,
         "memory_steps": n_steps,
         "memory_run_s": mem_s,
         "rss_start_kb": rss0,
@@ -246,6 +256,8 @@ def _table(r: dict[str, Any]) -> str:
     lines += [
         f"whole day, 1,440 buckets        {r['day_1440_buckets_s']:.3f} s one step at a time, "
         f"{r['day_1440_buckets_batch_s']:.3f} s with step_many   (target < 0.2 s)",
+        f"  the same day, fast C call only {r['day_1440_fast_calls_s']:.3f} s   (the floor: "
+        f"{r['day_1440_buckets_s'] / r['day_1440_fast_calls_s']:.2f} x)",
         f"memory over {r['memory_steps']:,} buckets ({r['memory_run_s']:.0f} s): start {r['rss_start_kb'] / 1024:.1f} MB, "
         f"+{r['rss_growth_first_10k_kb']} kB over the first {min(10_000, r['memory_steps']):,}, "
         f"{r['rss_growth_after_10k_kb']:+d} kB after "

@@ -1,17 +1,21 @@
 """How cost grows with history: store size, batch inference, the agent's label path, training.
 
-    python3 benchmarks/scale_bench.py [--days 1,30,90] [--size-days 10] [--train 3x10] [--json]
+    python3 benchmarks/scale_bench.py [--days 1,30,90,365] [--size-days 10] [--train 10x30,30x90]
+                                      [--cache DIR] [--json]
 
 Figures, each measured in this run:
 - store bytes per synthetic user-day: the compact store (schema 3) beside the same data written
   in the schema-2 layout (JSON text rows, the reference), with every feature row, with the
   agent's predictions added, and after retention dropped the unlabelled feature rows;
 - ``taskclf infer batch`` wall time and peak RSS (its own process) over 1 / 30 / 90 ... days of
-  one user's synthetic history (the starter bundle, so no training is needed);
-- the agent's label-commit path (the learning progress it recomputes after each label) and its
-  start reads (today's records) at each history length;
+  one user's synthetic history (the starter bundle, so no training is needed), beside the
+  reference: the time the engine's own ``step`` calls take over the same buckets, measured in
+  this process in the same run;
+- the agent's store work at start and on a label commit at each history length (wall time and
+  SQLite virtual-machine steps, which grow with every row a read walks);
 - ``taskclf train all`` wall time and peak RSS for users x days.
-The histories come from ``taskclf synth`` (slow for long histories: minutes for a year).
+The histories come from ``taskclf synth`` (slow for long histories: minutes for a year);
+``--cache DIR`` keeps them between runs (each run works on a copy).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -55,8 +60,21 @@ def _run(args: list[str], home: Path, timeout: float = 3600) -> tuple[float, flo
     return wall, usage.ru_maxrss / 1024.0, err[-200:]
 
 
+CACHE: Path | None = None
+
+
 def _synth(home: Path, users: int, days: int) -> None:
+    """A synthetic history in ``home``: copied from the cache when it holds one of that size."""
+    cached = CACHE / f"h{users}x{days}" if CACHE is not None else None
+    if cached is not None and (cached / "store.sqlite3").is_file() and (cached / "DONE").is_file():
+        shutil.copytree(cached, home)
+        with Store.open(home / "store.sqlite3"):  # an older layout is migrated here, untimed
+            pass
+        return
     _run(["synth", "--users", str(users), "--days", str(days), "--start", START.isoformat()], home)
+    if cached is not None:
+        shutil.copytree(home, cached, dirs_exist_ok=True)
+        (cached / "DONE").touch()
 
 
 def _v2_reference_bytes(src: Path, dst: Path) -> int:
@@ -136,21 +154,103 @@ def store_sizes(days: int, tmp: Path) -> dict[str, Any]:
     }
 
 
-def _learning_path(home: Path) -> dict[str, float]:
-    """The agent's reads after a label commit (learning progress) and at start (today)."""
-    from agent.learning import learning_progress
+class _Work:
+    """What a store connection does: SQLite virtual-machine steps (in thousands, through
+    SQLite's progress handler) and wall time. Steps count every row an index or table walk
+    touches inside SQLite, so a read that grows with the history shows here whatever it
+    returns."""
 
-    with Store.open(home / "store.sqlite3", readonly=True) as st:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.ksteps = 0
+
+    def _tick(self) -> int:
+        self.ksteps += 1
+        return 0
+
+    def measure(self, fn: Any) -> tuple[float, int]:
+        self.ksteps = 0
+        self.store._conn.set_progress_handler(self._tick, 1000)
+        t0 = time.perf_counter()
+        try:
+            fn()
+        finally:
+            wall = time.perf_counter() - t0
+            self.store._conn.set_progress_handler(None, 0)
+        return wall, self.ksteps
+
+
+def _agent_paths(home: Path) -> dict[str, float]:
+    """The agent's store work at start and on a label commit, on a writable store as the agent
+    has it, the day after the history ends. Start (``AgentRuntime._restore`` and the first
+    engine's ``catch_up``): this device's records since the day before today, retention, the
+    unpredicted buckets, the pause state, the learning progress, the recent labels. Label
+    commit (``LabelService.commit`` then its refreshes): a correction of the last ten minutes
+    with its feedback event, the learning progress, the recent labels."""
+    from agent.labels_service import RECENT_LABELS_SECONDS
+    from agent.learning import learning_progress
+    from agent.pause import STATE_PAUSED_UNTIL
+    from engine.spans import LabelSpan
+
+    with Store.open(home / "store.sqlite3") as st:
         user = st.users()[0]
+        device = st._sources(user)[0][2]
+        last = max(r.bucket_start for r in st.records(user_id=user, start=datetime.combine(
+            st.days(user)[-1], datetime.min.time(), UTC)))
+        now = last + timedelta(minutes=1)
+        work = _Work(st)
+
+        def start() -> None:
+            st.last_records(user, now - timedelta(days=2))
+            st.apply_retention(now, 90)
+            st.unpredicted_buckets(device)
+            st.get_state(STATE_PAUSED_UNTIL)
+            learning_progress(st, user)
+            st.label_spans(user_id=user, start=now - timedelta(seconds=RECENT_LABELS_SECONDS))
+
+        def commit() -> None:
+            span = LabelSpan(now - timedelta(minutes=10), now, "Debug", user, "correction", None, now)
+            st.add_label_with_feedback(span, kind="correction", shown_label="Build", answer_label="Debug",
+                                       bucket_start=None, block_start=now - timedelta(minutes=10),
+                                       confidence=0.5, at=now)
+            learning_progress(st, user)
+            st.label_spans(user_id=user, start=now - timedelta(seconds=RECENT_LABELS_SECONDS))
+
+        start_s, start_k = work.measure(start)
+        commit_s, commit_k = work.measure(commit)
+    return {"start_s": round(start_s, 3), "start_ksteps": start_k,
+            "label_commit_s": round(commit_s, 3), "label_commit_ksteps": commit_k}
+
+
+class _TimedEngine:
+    """An engine whose ``step`` calls are timed (the reference: the engine's own cost)."""
+
+    total = 0.0
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def step(self, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
-        learning_progress(st, user)
-        commit = time.perf_counter() - t0
-        last = st.days(user)[-1]
-        since = datetime.combine(last, datetime.min.time(), UTC)
-        t0 = time.perf_counter()
-        st.last_records(user, since)
-        today = time.perf_counter() - t0
-    return {"label_commit_s": round(commit, 3), "start_today_s": round(today, 3)}
+        out = self.engine.step(*args, **kwargs)
+        _TimedEngine.total += time.perf_counter() - t0
+        return out
+
+
+def _engine_only_s(home: Path, first: date, last: date) -> float:
+    """Seconds the engine's ``step`` takes over the buckets ``infer batch`` predicts."""
+    from engine.bundle import load_bundle
+    from engine.pipeline import Engine
+    from engine.starter import bundle_dir
+    from trainer.infer_batch import batch_predictions
+
+    bundle = load_bundle(bundle_dir())
+    _TimedEngine.total = 0.0
+    with Store.open(home / "store.sqlite3", readonly=True) as st:
+        for _ in batch_predictions([st], lambda: _TimedEngine(Engine.from_artifacts(bundle, None, smooth_window=3)),
+                                   first, last):
+            pass
+    return _TimedEngine.total
 
 
 def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
@@ -166,8 +266,9 @@ def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
         wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
                              "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl")], home)
         lines = sum(1 for _ in (tmp / "preds.jsonl").open())
+        engine_s = _engine_only_s(home, first, last)
         out.append({"days": d, "buckets": lines, "infer_batch_s": round(wall, 2),
-                    "infer_batch_peak_mib": round(rss, 1)})
+                    "engine_only_s": round(engine_s, 2), "infer_batch_peak_mib": round(rss, 1)})
     return out
 
 
@@ -176,7 +277,7 @@ def agent_paths(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
     for d in days_list:
         home = tmp / f"agent{d}"
         _synth(home, 1, d)
-        rows.append({"history_days": d, **_learning_path(home)})
+        rows.append({"history_days": d, **_agent_paths(home)})
     return rows
 
 
@@ -189,36 +290,45 @@ def train(users: int, days: int, tmp: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--days", default="1,30,90", help="history lengths for infer batch (comma separated)")
+    ap.add_argument("--days", default="1,30,90,365", help="history lengths for infer batch (comma separated)")
     ap.add_argument("--agent-days", default="30,90", help="history lengths for the agent's label path")
     ap.add_argument("--size-days", type=int, default=10, help="user-days for the store size figures")
-    ap.add_argument("--train", default="3x10", help="users x days for train all (comma separated)")
+    ap.add_argument("--train", default="10x30,30x90", help="users x days for train all (comma separated)")
+    ap.add_argument("--cache", metavar="DIR", help="keep the synthetic histories here between runs")
+    ap.add_argument("--skip", default="", help="parts to leave out: store,batch,agent,train (comma separated)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    global CACHE
+    CACHE = Path(args.cache).resolve() if args.cache else None
+    skip = set(args.skip.split(","))
     days_list = [int(x) for x in args.days.split(",") if x]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         result: dict[str, Any] = {"note": BUCKETS_PER_DAY_NOTE}
-        result["store"] = store_sizes(args.size_days, tmp)
-        result["infer_batch"] = batch_and_agent(days_list, tmp)
-        result["agent"] = agent_paths([int(x) for x in args.agent_days.split(",") if x], tmp)
-        result["train_all"] = [train(*map(int, spec.split("x")), tmp)
-                               for spec in args.train.split(",") if spec]
+        result["store"] = store_sizes(args.size_days, tmp) if "store" not in skip else {}
+        result["infer_batch"] = batch_and_agent(days_list, tmp) if "batch" not in skip else []
+        result["agent"] = (agent_paths([int(x) for x in args.agent_days.split(",") if x], tmp)
+                           if "agent" not in skip else [])
+        result["train_all"] = ([train(*map(int, spec.split("x")), tmp) for spec in args.train.split(",") if spec]
+                               if "train" not in skip else [])
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     s = result["store"]
-    print(f"store, {s['user_days']} synthetic user-days ({s['buckets']} buckets), MB per user-day")
-    print(f"  schema 2 reference (rows + predictions) {s['v2_reference_mb_per_user_day']:>8}")
-    print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
-    print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
-    print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
-    print("infer batch (starter bundle)   days  buckets   wall s  peak MiB")
+    if s:
+        print(f"store, {s['user_days']} synthetic user-days ({s['buckets']} buckets), MB per user-day")
+        print(f"  schema 2 reference (rows + predictions) {s['v2_reference_mb_per_user_day']:>8}")
+        print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
+        print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
+        print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
+    print("infer batch (starter bundle)   days  buckets   wall s  engine only s  peak MiB")
     for r in result["infer_batch"]:
-        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['infer_batch_peak_mib']:>9}")
-    print("agent                  history days  label commit s  start (today) s")
+        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['engine_only_s']:>14}"
+              f" {r['infer_batch_peak_mib']:>9}")
+    print("agent (store work)     history days  start s  start ksteps  label commit s  commit ksteps")
     for r in result["agent"]:
-        print(f"{'':23}{r['history_days']:>12} {r['label_commit_s']:>15} {r['start_today_s']:>16}")
+        print(f"{'':23}{r['history_days']:>12} {r['start_s']:>8} {r['start_ksteps']:>13}"
+              f" {r['label_commit_s']:>15} {r['label_commit_ksteps']:>14}")
     print("train all                 users  days   wall s  peak MiB")
     for r in result["train_all"]:
         print(f"{'':26}{r['users']:>5} {r['days']:>5} {r['train_all_s']:>8} {r['train_all_peak_mib']:>9}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.labels import HUMAN_PROVENANCES, MACHINE_PROVENANCES
+from engine.labels import MACHINE_PROVENANCES
 
 MIN_MINUTES = 200
 MIN_DAYS = 3
@@ -121,14 +121,17 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 def store_eligibility(store: Any, user_id: str, exclude_days: set[int] | None = None) -> Eligibility:
     """The user's eligibility read cheaply from the store: the recorded buckets that a human
     span covers completely, on the record's local day (what ``calibration_mask`` keeps of the
-    user's frame), without building any features."""
+    user's frame), without building any features. Read from the store's learning tally (one
+    row per labelled day and label, kept up to date by its writes), not from the history."""
     exclude = exclude_days or set()
-    seen: dict[int, tuple[int, str]] = {}
-    for start, off, label in store.labelled_buckets(user_id, HUMAN_PROVENANCES):
-        day = _EPOCH_ORDINAL + (start + (off or 0) * 60) // 86400
+    minutes = 0
+    days: set[int] = set()
+    labels: set[str] = set()
+    for local_day, label, buckets in store.labelled_days(user_id):
+        day = _EPOCH_ORDINAL + local_day
         if day not in exclude:
-            seen[start] = (day, label)
-    days = {d for d, _ in seen.values()}
-    labels = {lab for _, lab in seen.values()}
-    return Eligibility(len(seen), len(days), len(labels))
+            minutes += buckets
+            days.add(day)
+            labels.add(label)
+    return Eligibility(minutes, len(days), len(labels))
 

@@ -3,8 +3,13 @@ per-user calibration that runs in an agent-only install.
 
 The stored feature rows (exactly what the agent saw) are used when every record of the user has
 one of the current schema and builder version; otherwise the user's rows are rebuilt from the
-activity records with the one feature builder. A bucket is labelled when one label span of its
-user covers it completely; Mixed/Unknown is never a target. Days are local days.
+activity records with the one feature builder (``engine.store_rows``). A bucket is labelled
+when one label span of its user covers it completely; Mixed/Unknown is never a target. Days
+are local days.
+
+Rows are read a day at a time and written straight into the frame's float32 block
+(``engine.frame_build``, sized up front from the store's key counts): the memory is the frame
+itself plus one chunk, never a list of row dicts for the whole history.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from engine.frame import LABEL_INDEX, UNLABELLED, Frame, local_date_from
-from engine.schema import FEATURE_BUILDER_VERSION, SCHEMA_HASH_V2
+from engine.frame import LABEL_INDEX, UNLABELLED, Frame
+from engine.frame_build import FrameBuilder
 from engine.spans import LabelSpan
+from engine.store_rows import DEFAULT_SPAN, OnChunk, UserRows, user_rows
 
 log = logging.getLogger(__name__)
 BUCKET = 60
@@ -33,101 +39,68 @@ class LoadStats:
     rebuilt_users: int = 0
 
 
-def _parse_ts(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+class Labeller:
+    """Label index and provenance per bucket, for bucket starts given in increasing order over
+    successive calls (a sweep over the user's spans sorted by start)."""
+
+    def __init__(self, spans: Sequence[LabelSpan]) -> None:
+        ss = sorted(spans, key=lambda s: s.start_ts)
+        self._bounds = [(int(s.start_ts.timestamp()), int(s.end_ts.timestamp()), s) for s in ss]
+        self._j = 0
+
+    def label(self, starts: Sequence[int]) -> tuple[list[int], list[str | None]]:
+        out_y = [UNLABELLED] * len(starts)
+        out_p: list[str | None] = [None] * len(starts)
+        bounds, j = self._bounds, self._j
+        for i, t in enumerate(starts):
+            while j < len(bounds) and bounds[j][1] <= t:
+                j += 1
+            if j < len(bounds):
+                a, b, s = bounds[j]
+                if a <= t and t + BUCKET <= b and s.label in LABEL_INDEX:
+                    out_y[i] = LABEL_INDEX[s.label]
+                    out_p[i] = s.provenance
+        self._j = j
+        return out_y, out_p
 
 
 def _label_rows(starts: Sequence[int], spans: Sequence[LabelSpan]) -> tuple[list[int], list[str | None]]:
-    """Label index and provenance per bucket (sweep: rows and spans both sorted by start)."""
-    out_y = [UNLABELLED] * len(starts)
-    out_p: list[str | None] = [None] * len(starts)
-    ss = sorted(spans, key=lambda s: s.start_ts)
-    bounds = [(int(s.start_ts.timestamp()), int(s.end_ts.timestamp()), s) for s in ss]
-    j = 0
-    for i, t in enumerate(starts):
-        while j < len(bounds) and bounds[j][1] <= t:
-            j += 1
-        if j < len(bounds):
-            a, b, s = bounds[j]
-            if a <= t and t + BUCKET <= b and s.label in LABEL_INDEX:
-                out_y[i] = LABEL_INDEX[s.label]
-                out_p[i] = s.provenance
-    return out_y, out_p
+    """Label index and provenance per bucket (rows sorted by start)."""
+    return Labeller(spans).label(starts)
 
 
-def _stored_rows(store: Any, user: str, window: tuple[datetime, datetime] | None = None
-                 ) -> list[dict[str, Any]] | None:
-    lo, hi = window if window is not None else (None, None)
-    rows = list(store.feature_rows(user_id=user, start=lo, end=hi))
-    if not rows:
-        return None
-    for r in rows:
-        if r.get("_schema_hash") != SCHEMA_HASH_V2 or r.get("_feature_builder_version") != FEATURE_BUILDER_VERSION:
-            return None
-    n_records = (store.count_records(user_id=user) if window is None
-                 else sum(1 for _ in store.records(user_id=user, start=lo, end=hi)))
-    if len(rows) < n_records:
-        return None
-    return rows
-
-
-def _rebuilt_rows(store: Any, user: str, window: tuple[datetime, datetime] | None = None
-                  ) -> list[tuple[dict[str, Any], int, int]]:
-    """(model features + session id, bucket start epoch s, utc offset) per record, rebuilt with
-    the one builder (records were validated when the store read them)."""
-    from engine.features import FeatureBuilder, FeatureInputError
-
-    out: list[tuple[dict[str, Any], int, int]] = []
-    builders: dict[str, FeatureBuilder] = {}
-    lo, hi = window if window is not None else (None, None)
-    for rec in store.records(user_id=user, start=lo, end=hi):
-        b = builders.get(rec.device_id)
-        if b is None:
-            b = builders[rec.device_id] = FeatureBuilder(validate=False)
-        try:
-            row = b.push(rec)
-        except FeatureInputError as exc:
-            log.warning("record skipped while rebuilding features: %s", exc)
-            continue
-        if row is None:
-            continue
-        d = dict(row.features)
-        d["session_id"] = row.session_id
-        out.append((d, int(row.bucket_start.timestamp()), rec.utc_offset_minutes))
-    if len(builders) > 1:  # several devices: interleave by time
-        out.sort(key=lambda x: x[1])
-    return out
+def _add_rows(out: FrameBuilder, store: Any, rows: UserRows, day_range: tuple[int, int] | None
+              ) -> tuple[int, int]:
+    """Append the user's rows (those of local days within ``day_range``), chunk by chunk;
+    returns (rows, labelled rows) added."""
+    labeller = Labeller(store.label_spans(user_id=rows.user_id))
+    n = labelled = 0
+    for chunk in rows.chunks:
+        if day_range is not None:
+            lo, hi = day_range
+            chunk = [r for r in chunk if lo <= r.local_day.toordinal() <= hi]
+        starts = [int(r.bucket_start.timestamp()) for r in chunk]
+        y, prov = labeller.label(starts)
+        out.add(rows.user_id, [r.features for r in chunk], bucket_starts=starts,
+                local_days=[r.local_day.toordinal() for r in chunk],
+                session_ids=[r.session_id for r in chunk], labels=y, provenance=prov)
+        n += len(chunk)
+        labelled += sum(1 for v in y if v >= 0)
+    return n, labelled
 
 
 def user_frame(store: Any, user: str, stats: LoadStats | None = None,
-               window: tuple[datetime, datetime] | None = None) -> Frame:
+               window: tuple[datetime, datetime] | None = None, *, span: timedelta = DEFAULT_SPAN) -> Frame:
     """The buckets of one user in one store (all, or those starting in the UTC ``window``),
     labelled from that store's spans. With a window, rows are rebuilt from the window's records
     (sessions break overnight, so a window padded around local days starts a fresh session)."""
-    stored = _stored_rows(store, user, window)
-    rows: list[dict[str, Any]]
-    days: list[int]
-    if stored is not None:
-        rows = stored
-        starts_dt = [_parse_ts(r["bucket_start_ts"]) for r in rows]
-        cache: dict[tuple[date, Any], int] = {}
-        days = []
-        for dt, r in zip(starts_dt, rows, strict=True):
-            key = (dt.date(), r.get("day_of_week"))
-            if key not in cache:
-                cache[key] = local_date_from(dt, key[1], None).toordinal()
-            days.append(cache[key])
-        starts = [int(dt.timestamp()) for dt in starts_dt]
-    else:
-        rebuilt = _rebuilt_rows(store, user, window)
-        if stats is not None and rebuilt:
-            stats.rebuilt_users += 1
-        rows = [r for r, _, _ in rebuilt]
-        starts = [t for _, t, _ in rebuilt]
-        days = [local_date_from(datetime.fromtimestamp(t, UTC), None, off).toordinal() for _, t, off in rebuilt]
-    y, prov = _label_rows(starts, store.label_spans(user_id=user))
-    return Frame.from_rows(rows, user_ids=[user] * len(rows), bucket_starts=starts, local_days=days,
-                           session_ids=[r.get("session_id") for r in rows], labels=y, provenance=prov)
+    lo, hi = window if window is not None else (None, None)
+    rows = user_rows(store, user, start=lo, end=hi, span=span)
+    out = FrameBuilder(rows.expected)
+    n, _ = _add_rows(out, store, rows, None)
+    if n and rows.rebuilt and stats is not None:
+        stats.rebuilt_users += 1
+    return out.build()
 
 
 def load_frame(
@@ -137,26 +110,28 @@ def load_frame(
     end: date | None = None,
     users: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    span: timedelta = DEFAULT_SPAN,
+    on_chunk: OnChunk | None = None,
 ) -> tuple[Frame, LoadStats]:
     """Every bucket of the chosen users within [start, end] (local days, inclusive), sorted by
-    (user, bucket_start)."""
+    (user, bucket_start). The users' key counts are read first, so the frame's arrays are
+    allocated once at their final size."""
     stats = LoadStats()
-    frames = []
-    for store in stores:
-        for u in store.users():
-            if users is not None and u not in users:
-                continue
-            f = user_frame(store, u, stats)
-            if start is not None or end is not None:
-                lo = start.toordinal() if start else -(10**9)
-                hi = end.toordinal() if end else 10**9
-                f = f.take(np.flatnonzero((f.local_day >= lo) & (f.local_day <= hi)))
-            if len(f):
-                frames.append(f)
-                stats.users += 1
-            if progress:
-                progress(f"  {u}: {len(f):,} buckets, {int((f.y >= 0).sum()):,} labelled")
-    frame = Frame.concat(frames)
+    plans = [(store, user_rows(store, u, span=span, on_chunk=on_chunk))
+             for store in stores for u in store.users() if users is None or u in users]
+    out = FrameBuilder(sum(p.expected for _, p in plans))
+    day_range = None
+    if start is not None or end is not None:
+        day_range = (start.toordinal() if start else -(10**9), end.toordinal() if end else 10**9)
+    for store, rows in plans:
+        n, labelled = _add_rows(out, store, rows, day_range)
+        if n:
+            stats.users += 1
+        if rows.rebuilt and rows.expected:
+            stats.rebuilt_users += 1
+        if progress:
+            progress(f"  {rows.user_id}: {n:,} buckets, {labelled:,} labelled")
+    frame = out.build()
     if len(frame):
         order = np.lexsort((frame.bucket_start, np.asarray(frame.user_ids, dtype=object)))
         if not np.array_equal(order, np.arange(len(frame))):

@@ -85,9 +85,12 @@ class InstallOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def _verify(staged: Path, *, archive: bool, probe_timeout: float) -> tuple[Any, ShippedCalibration]:
+def _verify(staged: Path, *, archive: bool, probe_timeout: float) -> tuple[ShippedCalibration, str | None]:
+    """The bundle's shipped calibration and its probe key (engine/probe_record.py) once the
+    bundle passed the in-process gate and the subprocess probe."""
+    from engine import bundle_probe
     from engine.bundle import load_bundle
-    from engine.bundle_probe import probe_bundle
+    from engine.probe_record import probe_key
 
     verify_sums(staged, required=archive)
     bundle = load_bundle(staged)
@@ -97,8 +100,9 @@ def _verify(staged: Path, *, archive: bool, probe_timeout: float) -> tuple[Any, 
         bundle.booster.close()
         raise
     bundle.booster.close()
-    probe_bundle(staged, timeout=probe_timeout)
-    return bundle, calibration
+    key = probe_key(staged)
+    bundle_probe.probe_bundle(staged, timeout=probe_timeout)
+    return calibration, key if key is not None and probe_key(staged) == key else None
 
 
 def _same_model(a: Path, b: Path) -> bool:
@@ -123,6 +127,7 @@ def install_bundle(
     from engine.calibrator_store import new_store_dir, write_calibrator_store
     from engine.paths import ensure_home, models_dir
     from engine.policy import policy_for, write_policy
+    from engine.probe_record import remember_passed
 
     home = ensure_home(Path(home)).resolve()
     source = Path(source)
@@ -136,7 +141,7 @@ def install_bundle(
     done = False
     try:
         staged = unpack_archive(source, staging) if archive else unpack_folder(source, staging)
-        _, calibration = _verify(staged, archive=archive, probe_timeout=probe_timeout)
+        calibration, probed = _verify(staged, archive=archive, probe_timeout=probe_timeout)
         target = mdir / staged.name
         already = target.exists()
         if already and not _same_model(target, staged):
@@ -162,6 +167,8 @@ def install_bundle(
         shutil.rmtree(staging, ignore_errors=True)
         if new_mdir and not done:
             shutil.rmtree(mdir, ignore_errors=True)
+    if probed is not None:  # the agent's hot reload then does not probe it a second time
+        remember_passed(home, probed)
     message = personalise(home) if personalise is not None else "not run"
     return InstallOutcome(target.name, target, store_dir, policy_path, already, message)
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from engine.errors import ArtifactError
+from engine.model_text_fast import MAX_LEAVES, MAX_TREES, canonical_trees_ok
 
-MAX_TREES = 100_000
-MAX_LEAVES = 1 << 20
 KNOWN_OBJECTIVES = frozenset({
     "regression", "regression_l1", "huber", "fair", "poisson", "quantile", "mape", "gamma",
     "tweedie", "binary", "multiclass", "multiclassova", "cross_entropy", "cross_entropy_lambda",
@@ -202,12 +202,7 @@ def _check_tree(tree: dict[str, str], idx: int, n_features: int, *, path: Path |
     if num_cat > 0:
         if "cat_boundaries" not in tree or "cat_threshold" not in tree:
             raise ArtifactError(path, f"{where}.cat_boundaries", "missing for a tree with categorical splits")
-        bounds = _ints(tree["cat_boundaries"], path=path, field=f"{where}.cat_boundaries")
-        cats = _bitsets(tree["cat_threshold"], path=path, field=f"{where}.cat_threshold")
-        if len(bounds) != num_cat + 1 or bounds[0] != 0 or bounds[-1] != len(cats) or any(
-            nxt < prev for prev, nxt in zip(bounds[:-1], bounds[1:], strict=True)
-        ):
-            raise ArtifactError(path, f"{where}.cat_boundaries", "inconsistent with cat_threshold")
+        check_categories(tree["cat_boundaries"], tree["cat_threshold"], num_cat, path=path, where=where)
     n_categorical = 0
     for node, dt in enumerate(arrays.get("decision_type", [0] * n_internal)):
         if not 0 <= dt <= 15 or (dt >> 2) & 3 == 3:
@@ -220,6 +215,18 @@ def _check_tree(tree: dict[str, str], idx: int, n_features: int, *, path: Path |
     if n_categorical and n_categorical != num_cat:
         raise ArtifactError(path, f"{where}.num_cat", f"{num_cat} for {n_categorical} categorical splits")
     _check_children(arrays["left_child"], arrays["right_child"], n_leaves, where=where, path=path)
+
+
+def check_categories(bounds_text: str, words_text: str, num_cat: int, *, path: Path | None,
+                     where: str) -> None:
+    """``cat_boundaries`` (``num_cat + 1`` non-decreasing offsets from 0) into ``cat_threshold``
+    (32-bit words of the category bit sets)."""
+    bounds = _ints(bounds_text, path=path, field=f"{where}.cat_boundaries")
+    cats = _bitsets(words_text, path=path, field=f"{where}.cat_threshold")
+    if len(bounds) != num_cat + 1 or bounds[0] != 0 or bounds[-1] != len(cats) or any(
+        nxt < prev for prev, nxt in zip(bounds[:-1], bounds[1:], strict=True)
+    ):
+        raise ArtifactError(path, f"{where}.cat_boundaries", "inconsistent with cat_threshold")
 
 
 def _check_children(left: list[int], right: list[int], n_leaves: int, *, where: str,
@@ -299,10 +306,21 @@ def _check_tree_sizes(text: str, sizes_text: str, n_trees: int, *, path: Path | 
         pos += size
 
 
-def check_model_text(text: str, *, path: Path | None = None) -> None:
-    """Refuse (``ArtifactError``) a model.txt that LightGBM could crash or hang on."""
-    lines = text.split("\n")
-    head = _header(lines, path=path)
+class ModelHeader(NamedTuple):
+    """What the tree checks need from a model's checked header."""
+
+    first_tree: int  # offset of the first "Tree=" line (0: none)
+    lines: list[str]  # the header's lines
+    fields: dict[str, str]
+    n_features: int
+    per_iter: int
+
+
+def check_header(text: str, *, path: Path | None = None) -> ModelHeader:
+    """The header's fields, checked (``ArtifactError`` otherwise)."""
+    first_tree = text.find("\nTree=") + 1
+    head_lines = (text[:first_tree] if first_tree else text).split("\n")
+    head = _header(head_lines, path=path)
     num_class = _int(head.get("num_class"), path=path, field="num_class")
     n_features = _int(head.get("max_feature_idx"), path=path, field="max_feature_idx") + 1
     per_iter = _int(head.get("num_tree_per_iteration", head.get("num_class")), path=path,
@@ -322,10 +340,37 @@ def check_model_text(text: str, *, path: Path | None = None) -> None:
     if "version" in head and head["version"] not in ("v2", "v3", "v4"):
         raise ArtifactError(path, "version", f"unknown model format {head['version'][:20]!r}")
     _check_objective(head.get("objective"), num_class, path=path)
+    return ModelHeader(first_tree, head_lines, head, n_features, per_iter)
+
+
+def fast_path_accepts(text: str, header: ModelHeader) -> bool:
+    """Whether the vectorised checks accept the trees (in LightGBM's own layout only)."""
+    return bool(
+        header.first_tree
+        and text.startswith("Tree=0\n", header.first_tree)
+        and not any(line.startswith("end of trees") for line in header.lines)
+        and canonical_trees_ok(text, header.first_tree, header.fields, n_features=header.n_features,
+                               per_iter=header.per_iter)
+    )
+
+
+def check_model_text(text: str, *, path: Path | None = None, fast: bool = True) -> None:
+    """Refuse (``ArtifactError``) a model.txt that LightGBM could crash or hang on.
+
+    After the header, the trees of a model in LightGBM's own layout go through the vectorised
+    fast path (engine/model_text_fast.py), which accepts only what the reference checks below
+    accept; anything else, or ``fast=False``, goes through the reference checks, which name the
+    field at fault.
+    """
+    header = check_header(text, path=path)
+    if fast and fast_path_accepts(text, header):
+        return
+    lines = text.split("\n")
     trees = _tree_blocks(text, lines, path=path)
     for idx, tree in trees:
-        _check_tree(tree, idx, n_features, path=path)
-    if len(trees) % per_iter:
-        raise ArtifactError(path, "num_tree_per_iteration", f"{len(trees)} trees is not a multiple of {per_iter}")
-    if "tree_sizes" in head:
-        _check_tree_sizes(text, head["tree_sizes"], len(trees), path=path)
+        _check_tree(tree, idx, header.n_features, path=path)
+    if len(trees) % header.per_iter:
+        raise ArtifactError(path, "num_tree_per_iteration",
+                            f"{len(trees)} trees is not a multiple of {header.per_iter}")
+    if "tree_sizes" in header.fields:
+        _check_tree_sizes(text, header.fields["tree_sizes"], len(trees), path=path)

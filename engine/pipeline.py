@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine.calibration import Calibrator, IdentityCalibrator
 from engine.errors import ArtifactError
 from engine.labels import MIXED_UNKNOWN
-from engine.record import ENGINE_VERSION, Block, PredictionRecord
+from engine.record import ENGINE_VERSION, Block, OpenPredictionRecord, PredictionRecord
 from engine.rules import RULES_MODEL_ID, RulePredictor
 from engine.taxonomy import Taxonomy
 from engine.timebounds import to_utc
@@ -170,6 +170,10 @@ class Engine:
         self._prev_smoothed: str | None = None
         self._block: _BlockState | None = None
         self._closed: deque[Block] = deque(maxlen=MAX_BLOCKS_PER_DAY)
+        # Blocks closed since today's were last asked for: frozen only when asked (the agent
+        # asks once a bucket, a batch run never), which keeps two ISO timestamps per closed
+        # block off the per-bucket path.
+        self._closing: deque[_BlockState] = deque(maxlen=MAX_BLOCKS_PER_DAY)
         self._closed_day: date | None = None
         self._next_block_id = 1
 
@@ -188,10 +192,11 @@ class Engine:
         self._closed = deque(
             (
                 Block(b.block_id, b.label, mapl(b.label), b.start, b.end, b.buckets)
-                for b in old._closed
+                for b in old._closed_blocks()
             ),
             maxlen=MAX_BLOCKS_PER_DAY,
         )
+        self._closing.clear()
         self._closed_day = old._closed_day
         self._next_block_id = old._next_block_id
         ob = old._block
@@ -211,8 +216,15 @@ class Engine:
         """The closed blocks of the current block's day, then the open block."""
         cur = self._block
         if cur is None:
-            return tuple(self._closed)
-        return (*self._closed, cur.freeze())
+            return tuple(self._closed_blocks())
+        return (*self._closed_blocks(), cur.freeze())
+
+    def _closed_blocks(self) -> deque[Block]:
+        closing = self._closing
+        if closing:
+            self._closed.extend([b.freeze() for b in closing])
+            closing.clear()
+        return self._closed
 
     # -- per-user choices -------------------------------------------------------------------
     def _user_choice(self, user_id: str) -> tuple[tuple[tuple[Calibrator, str], ...], float, str]:
@@ -406,8 +418,8 @@ class Engine:
         self._extend_block(t, smoothed, mapped_label, session_id,
                            local_day if local_day is not None else bucket_start.date())
         self._last_t = t
-        # Positional (in field order): measurably cheaper than keywords, once per bucket.
-        return PredictionRecord(
+        # Filled unfrozen, positionally, then frozen by a class switch (see OpenPredictionRecord).
+        rec: Any = OpenPredictionRecord(
             bucket_start.isoformat() if bucket_start.tzinfo is UTC else _iso(t),
             user_id,
             session_id,
@@ -428,6 +440,8 @@ class Engine:
             cal_name,
             ENGINE_VERSION,
         )
+        rec.__class__ = PredictionRecord
+        return rec
 
     def _vote3(self, votes: deque[tuple[float, str]], newest: str) -> str:
         """``_vote`` for two or three votes (same rules, no dictionary)."""
@@ -482,10 +496,12 @@ class Engine:
         if cur is not None:
             if cur.day != self._closed_day:
                 self._closed.clear()
+                self._closing.clear()
                 self._closed_day = cur.day
-            self._closed.append(cur.freeze())
+            self._closing.append(cur)
         if self._closed_day != day:
             self._closed.clear()  # a new day: only today's blocks are kept
+            self._closing.clear()
             self._closed_day = day
         self._block = _BlockState(self._next_block_id, label, mapped_label, t, session_id, day)
         self._next_block_id += 1

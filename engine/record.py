@@ -82,6 +82,47 @@ class PredictionRecord:
         )
 
 
+class OpenPredictionRecord:
+    """A :class:`PredictionRecord` being filled: the same slots without the frozen guard.
+
+    The frozen dataclass's ``__init__`` sets each of its 19 fields through
+    ``object.__setattr__`` (about 3 us a bucket); this plain ``__init__`` stores them directly
+    (about 0.5 us), and the engine then switches the object's class to ``PredictionRecord``,
+    which CPython allows between classes of identical slots. The result is an ordinary frozen
+    ``PredictionRecord`` (tests/test_engine_pipeline.py compares it field by field).
+    """
+
+    __slots__ = PredictionRecord.__slots__
+
+    def __init__(
+        self, bucket_start: str, user_id: str, session_id: str | None, model_id: str,
+        model_sha256: str | None, label_order: tuple[str, ...], raw_probs: tuple[float, ...],
+        probs: tuple[float, ...], core_label: str, confidence: float, threshold: float,
+        threshold_source: str, rejected: bool, accepted_label: str, smoothed_label: str,
+        mapped_label: str, mapped_probs: dict[str, float], calibrator: str,
+        engine_version: str = ENGINE_VERSION,
+    ) -> None:
+        self.bucket_start = bucket_start
+        self.user_id = user_id
+        self.session_id = session_id
+        self.model_id = model_id
+        self.model_sha256 = model_sha256
+        self.label_order = label_order
+        self.raw_probs = raw_probs
+        self.probs = probs
+        self.core_label = core_label
+        self.confidence = confidence
+        self.threshold = threshold
+        self.threshold_source = threshold_source
+        self.rejected = rejected
+        self.accepted_label = accepted_label
+        self.smoothed_label = smoothed_label
+        self.mapped_label = mapped_label
+        self.mapped_probs = mapped_probs
+        self.calibrator = calibrator
+        self.engine_version = engine_version
+
+
 @dataclass(frozen=True, slots=True)
 class Block:
     """A run of consecutive buckets with the same smoothed label and no gap (spec 4.1 step 8)."""

@@ -28,12 +28,13 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from engine import store_tally
 from engine.errors import ArtifactError, TaskclfError
 from engine.spans import LabelSpan, resolve
 from engine.store_buckets import BucketTables, FeatureRowLike, ceil_s
 from engine.store_coverage import CoverageReads
 from engine.store_pack import Packer
-from engine.store_retention import apply_retention
+from engine.store_retention import apply_retention, lower_marks
 from engine.store_schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -97,6 +98,13 @@ def _span_from_row(row: Sequence[Any]) -> LabelSpan:
 
 
 _SPAN_COLUMNS = "span_id, user_id, start_us, end_us, label, provenance, confidence, created_us"
+#: A user's spans are disjoint (the overlap rule), so only the last one starting at or before a
+#: time can reach over it: a lower bound for the index walk of spans overlapping [t, ...)
+#: (arguments: user, t, t).
+_FROM_LAST_BEFORE = (
+    "start_us >= COALESCE((SELECT MAX(start_us) FROM label_spans WHERE user_id = ?"
+    " AND start_us <= ?), ?)"
+)
 
 
 def _range_clause(
@@ -374,13 +382,17 @@ class Store(BucketTables, CoverageReads):
 
     def _apply_spans(self, conn: sqlite3.Connection, spans: Sequence[LabelSpan]) -> list[LabelSpan]:
         stored: list[LabelSpan] = []
+        touched: dict[str, set[int]] = {}
         for span in spans:
+            touched.setdefault(span.user_id, set()).update(
+                store_tally.span_days(to_s(span.start_ts), _ceil_s(span.end_ts)))
             overlapping = [
                 _span_from_row(r)
                 for r in conn.execute(
                     f"SELECT {_SPAN_COLUMNS} FROM label_spans"
-                    " WHERE user_id = ? AND start_us < ? AND end_us > ?",
-                    (span.user_id, to_us(span.end_ts), to_us(span.start_ts)),
+                    f" WHERE user_id = ? AND start_us < ? AND end_us > ? AND {_FROM_LAST_BEFORE}",
+                    (span.user_id, to_us(span.end_ts), to_us(span.start_ts),
+                     span.user_id, to_us(span.start_ts), to_us(span.start_ts)),
                 ).fetchall()
             ]
             kept, pieces = resolve(overlapping, span)
@@ -399,6 +411,9 @@ class Store(BucketTables, CoverageReads):
             for extra in (s for s in kept if s.span_id is None):
                 self._insert_span(conn, extra)
             stored.extend(self._insert_span(conn, p) for p in pieces)
+        for user, days in touched.items():
+            store_tally.retally_days(conn, user, days)
+            lower_marks(conn, user, min(days) * store_tally.DAY)
         return stored
 
     @staticmethod
@@ -428,6 +443,9 @@ class Store(BucketTables, CoverageReads):
         if start is not None:
             where.append("end_us > ?")
             args.append(to_us(start, "start"))
+            if user_id is not None:  # one user's spans are disjoint: bound the index walk
+                where.append(_FROM_LAST_BEFORE)
+                args.extend([user_id, to_us(start, "start"), to_us(start, "start")])
         if end is not None:
             where.append("start_us < ?")
             args.append(to_us(end, "end"))
@@ -439,7 +457,16 @@ class Store(BucketTables, CoverageReads):
 
     def delete_label_span(self, span_id: int) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
-            return conn.execute("DELETE FROM label_spans WHERE span_id = ?", (int(span_id),)).rowcount == 1
+            got = conn.execute("SELECT user_id, start_us, end_us FROM label_spans WHERE span_id = ?",
+                               (int(span_id),)).fetchone()
+            if got is None:
+                return False
+            conn.execute("DELETE FROM label_spans WHERE span_id = ?", (int(span_id),))
+            user, start_us, end_us = got
+            store_tally.retally_days(conn, str(user), store_tally.span_days(
+                int(start_us) // 1_000_000, -(-int(end_us) // 1_000_000)))
+            lower_marks(conn, str(user), int(start_us) // 1_000_000)
+            return True
 
         return bool(self._write(tx, durable=True))
 
@@ -551,6 +578,7 @@ class Store(BucketTables, CoverageReads):
             counts.update(self._delete_range(conn, start_s, end_s, user_id))
             counts["feedback_events"] = _forget_feedback(conn, start_us, end_us, user_id)
             counts["label_spans"] = _forget_spans(conn, start_us, end_us, user_id)
+            _retally_window(conn, start_s, end_s, user_id)
             return counts
 
         result: dict[str, int] = self._write(tx, durable=True)
@@ -664,6 +692,21 @@ def _forget_spans(conn: sqlite3.Connection, start_us: int, end_us: int | None,
                     (uid, a, b, label, provenance, confidence, created_us),
                 )
     return len(rows)
+
+
+def _retally_window(conn: sqlite3.Connection, start_s: int, end_s: int | None,
+                    user_id: str | None) -> None:
+    """Recount the learning tally of a forgotten window (to the newest tallied day when it is
+    open-ended)."""
+    users = [user_id] if user_id is not None else [
+        str(u) for (u,) in conn.execute("SELECT DISTINCT user_id FROM labelled_days").fetchall()]
+    for user in users:
+        lower_marks(conn, user, start_s)
+        last = end_s
+        if last is None:
+            got = conn.execute("SELECT MAX(utc_day) FROM labelled_days WHERE user_id = ?", (user,)).fetchone()
+            last = max(start_s, (int(got[0]) + 1) * store_tally.DAY if got[0] is not None else start_s)
+        store_tally.retally_days(conn, user, store_tally.span_days(start_s, last))
 
 
 def _executor(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection], int]:

@@ -16,9 +16,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from engine import store_tally
 from engine.activity import ActivityRecord
 from engine.errors import ArtifactError
 from engine.record import PredictionRecord
+from engine.store_migrate5 import unpredicted_mark_key
 from engine.store_pack import (
     FEATURE_ROW_CONSTANTS,
     PREDICTION_CONSTANTS,
@@ -269,6 +271,14 @@ class BucketTables:
                 out.setdefault(int(b), (int(b), None if off is None else int(off), str(label)))
         return [out[k] for k in sorted(out)]
 
+    def labelled_days(self, user_id: str) -> list[tuple[int, str, int]]:
+        """(local day as days since 1970-01-01, label, buckets) of ``user_id``'s recorded buckets
+        that one span given by a person covers completely: the learning tally, kept up to date
+        by the writes (``engine.store_tally``), one row per labelled day and label."""
+        return store_tally.read(self._read(
+            "SELECT local_day, label, SUM(buckets) FROM labelled_days WHERE user_id = ?"
+            " GROUP BY local_day, label HAVING SUM(buckets) > 0 ORDER BY local_day, label", (user_id,)))
+
     def count_records(self, *, user_id: str | None = None) -> int:
         return sum(int(self._read("SELECT COUNT(*) FROM records WHERE src = ?", (src,))[0][0])
                    for src, _, _ in self._sources(user_id))
@@ -426,9 +436,19 @@ class BucketTables:
         self._write(tx)
 
     def unpredicted_buckets(self, device_id: str, *, since: datetime | None = None) -> list[datetime]:
-        """Starts of this device's stored buckets that have no prediction (oldest first)."""
+        """Starts of this device's stored buckets that have no prediction (oldest first).
+
+        Without ``since``, from where the previous look found everything predicted (``state``,
+        ``store.unpredicted_from:<device>``; a record inserted before that mark moves it back,
+        by trigger), so the agent's look at start walks the days since, not the history."""
+        key = unpredicted_mark_key(device_id)
         lo = 0 if since is None else to_s(since, "since")
+        if since is None:
+            got = self._read("SELECT value FROM state WHERE key = ?", (key,))
+            if got and str(got[0][0]).lstrip("-").isdigit():
+                lo = int(got[0][0])
         out: set[int] = set()
+        newest = lo
         for src, _, _ in self._sources(device_id=device_id):
             rows = self._read(
                 "SELECT r.bucket_start FROM records r WHERE r.src = ? AND r.bucket_start >= ?"
@@ -437,6 +457,13 @@ class BucketTables:
                 (src, lo, device_id),
             )
             out.update(int(r[0]) for r in rows)
+            top = self._read("SELECT MAX(bucket_start) FROM records WHERE src = ?", (src,))[0][0]
+            newest = max(newest, -1 if top is None else int(top) + 1)
+        mark = min(out) if out else newest
+        if since is None and mark != lo and not getattr(self, "readonly", True):
+            self._write(lambda conn: conn.execute(
+                "INSERT INTO state (key, value, updated_us) VALUES (?, ?, 0) ON CONFLICT (key)"
+                " DO UPDATE SET value = excluded.value", (key, str(mark))))
         return [EPOCH + timedelta(seconds=b) for b in sorted(out)]
 
     # ---- forgetting (privacy controls)

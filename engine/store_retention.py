@@ -15,6 +15,12 @@ Rules (docs/store.md, "Retention"):
 Label spans of one user are disjoint (the store applies the overlap rule on every write), so
 the one span that can overlap a time ``t`` is the last one starting before it: every test below
 is one index probe on ``label_spans (user_id, start_us)``, whatever the number of spans.
+
+Each table and owner remembers where its last complete pass ended (``state``,
+``store.retention_done:<table>:<owner>``): the next pass starts there, so a daily pass walks a
+day of rows, not every old row kept for its labels. A label span added, cut or deleted moves
+the records' and feature rows' mark back before it (:func:`lower_marks`), since rows it kept
+may now go.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 from engine.activity import BUCKET_SECONDS
 from engine.errors import ArtifactError
+from engine.store_migrate5 import unpredicted_mark_key
 from engine.store_schema import from_s, to_s
 
 _log = logging.getLogger("taskclf.store")
@@ -114,6 +121,10 @@ def apply_retention(
             cutoff = min(now_s, newest) - kept_days * 86400
             for owner in (srcs if table.by_source else [user]):
                 deleted[table.name] += _purge(read, write, table, owner, user, cutoff, batch)
+                if table.name == "predictions":
+                    # buckets older than this keep their record (for its labels) but lose their
+                    # prediction by design: they are not "unpredicted"
+                    write(_raise_unpredicted_mark(int(owner), cutoff))
     if stale:
         _log.warning(
             "retention: %d user(s) have no activity in the last %d days (newest %s); their "
@@ -127,10 +138,29 @@ def apply_retention(
     return deleted
 
 
+def mark_key(table: str, owner: Any) -> str:
+    return f"store.retention_done:{table}:{owner}"
+
+
+def lower_marks(conn: sqlite3.Connection, user_id: str, start_s: int) -> None:
+    """Rows a span kept from ``start_s`` on may go now: the next pass looks at them again
+    (inside the caller's transaction)."""
+    back = start_s - BUCKET_SECONDS - CONTEXT_SECONDS
+    srcs = [int(r[0]) for r in conn.execute("SELECT src FROM sources WHERE user_id = ?", (user_id,))]
+    keys = [mark_key(t.name, src) for t in _TABLES if t.keep for src in srcs]
+    if keys:
+        conn.execute(f"UPDATE state SET value = ?, updated_us = 0 WHERE key IN ({','.join('?' * len(keys))})"
+                     " AND CAST(value AS INTEGER) > ?", (str(back), *keys, back))
+
+
 def _purge(read: ReadFn, write: WriteFn, table: _Table, owner: Any, user: str, cutoff_s: int,
            batch: int) -> int:
     """Delete ``table``'s rows of ``owner`` (a source, or a user) older than ``cutoff_s`` not
-    kept by ``table.keep``, in time slices of about ``batch`` rows, each its own transaction."""
+    kept by ``table.keep``, in time slices of about ``batch`` rows, each its own transaction,
+    from where the last complete pass ended."""
+    key = mark_key(table.name, owner)
+    got = read("SELECT value FROM state WHERE key = ?", (key,))
+    done = int(got[0][0]) if got and str(got[0][0]).lstrip("-").isdigit() else None
     cutoff = cutoff_s * table.scale
     step = batch * BUCKET_SECONDS * table.scale  # about ``batch`` rows of one device
     column = "src" if table.by_source else "user_id"
@@ -140,12 +170,34 @@ def _purge(read: ReadFn, write: WriteFn, table: _Table, owner: Any, user: str, c
     first = f"SELECT MIN({table.time}) FROM {table.name} WHERE {column} = ? AND {table.time} >= ?"
     keep_args = (user, *table.keep_args) if table.keep else ()
     total = 0
-    lo = read(first, (owner, -(1 << 62)))[0][0]
+    lo = read(first, (owner, -(1 << 62) if done is None else done * table.scale))[0][0]
     while lo is not None and lo < cutoff:
         hi = min(int(lo) + step, cutoff)
         total += int(write(_delete(sql, (owner, int(lo), hi, *keep_args))))
         lo = read(first, (owner, hi))[0][0]
+    if done is None or done < cutoff_s:
+        write(_set_mark(key, cutoff_s))
     return total
+
+
+def _raise_unpredicted_mark(src: int, cutoff_s: int) -> Callable[[sqlite3.Connection], int]:
+    def run(conn: sqlite3.Connection) -> int:
+        (device,) = conn.execute("SELECT device_id FROM sources WHERE src = ?", (src,)).fetchone()
+        conn.execute("INSERT INTO state (key, value, updated_us) VALUES (?, ?, 0) ON CONFLICT (key)"
+                     " DO UPDATE SET value = excluded.value WHERE CAST(value AS INTEGER) < ?",
+                     (unpredicted_mark_key(str(device)), str(cutoff_s), cutoff_s))
+        return 0
+
+    return run
+
+
+def _set_mark(key: str, value: int) -> Callable[[sqlite3.Connection], int]:
+    def run(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO state (key, value, updated_us) VALUES (?, ?, 0) ON CONFLICT (key)"
+                     " DO UPDATE SET value = excluded.value", (key, str(value)))
+        return 0
+
+    return run
 
 
 def _delete(sql: str, args: tuple[Any, ...]) -> Callable[[sqlite3.Connection], int]:

@@ -37,6 +37,7 @@ class UserRows:
     user_id: str
     rebuilt: bool
     chunks: Iterator[list[StreamRow]]
+    expected: int = 0  #: at most this many rows (the stored rows, or the records to rebuild)
 
     def rows(self) -> Iterator[StreamRow]:
         for chunk in self.chunks:
@@ -74,8 +75,8 @@ def user_rows(
         return UserRows(user, False, iter(()))
     spans = _spans(cov.first, cov.last, span)
     if cov.stored_rows_usable:
-        return UserRows(user, False, _counted(_stored(store, user, spans), on_chunk))
-    return UserRows(user, True, _counted(_rebuilt(store, user, spans), on_chunk))
+        return UserRows(user, False, _counted(_stored(store, user, spans), on_chunk), cov.feature_rows)
+    return UserRows(user, True, _counted(_rebuilt(store, user, spans), on_chunk), cov.records)
 
 
 def _counted(chunks: Iterator[list[StreamRow]], on_chunk: OnChunk | None) -> Iterator[list[StreamRow]]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from engine.errors import ArtifactError
 from engine.store_migrate3 import migrate_to_v3, migrate_to_v4
+from engine.store_migrate5 import migrate_to_v5
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -132,6 +133,9 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     # (rows of codec 1 stay as they are and are still read); one row per device and bucket
     # kept by triggers
     (migrate_to_v4,),
+    # 5: the learning tally (labelled buckets per user, day and label), kept by the writes;
+    # the unpredicted-from mark per device
+    (migrate_to_v5,),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

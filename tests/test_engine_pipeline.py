@@ -357,3 +357,36 @@ def test_step_many_equals_stepping_one_at_a_time(kind: str) -> None:
     with pytest.raises(ValueError, match="not after"):
         many.step_many(rows[:2], user_ids=users[:2], bucket_starts=[starts[-1], starts[-1]], session_ids=sessions[:2])
     assert many.step_many([], user_ids=[], bucket_starts=[], session_ids=[]) == []
+
+
+@given(st.lists(st.tuples(st.sampled_from("BMCR?"), st.integers(1, 3000), st.booleans()), min_size=1, max_size=40),
+       st.integers(1, 5))
+def test_blocks_are_the_same_asked_every_bucket_or_once(steps: list[tuple[str, int, bool]], window: int) -> None:
+    """Closed blocks are frozen only when asked for: asking after every bucket (the agent) or
+    only at the end (a batch run) gives the same blocks."""
+    eager, lazy = Engine.rules(smooth_window=window), Engine.rules(smooth_window=window)
+    t, session = T0, 0
+    seen: list[Any] = []
+    for ch, gap, new_session in steps:
+        t += timedelta(minutes=1 if gap > 2000 else gap)
+        session += new_session
+        for e in (eager, lazy):
+            e.step(ROWS[ch], user_id="u", bucket_start=t, session_id=str(session))
+        seen = list(eager.today_blocks())
+    assert list(lazy.today_blocks()) == seen
+    assert all(b.start[:10] == seen[-1].start[:10] for b in seen)
+    assert [b.block_id for b in seen] == sorted(b.block_id for b in seen)
+
+
+def test_records_are_ordinary_frozen_prediction_records() -> None:
+    import dataclasses
+
+    from engine.record import PredictionRecord
+
+    e = _engine(reject_threshold=0.5)
+    rec = e.step(seed_rows()[0], user_id="user-a", bucket_start=T0, session_id="s")
+    assert type(rec) is PredictionRecord
+    assert rec == PredictionRecord(**{f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)})
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
+        rec.user_id = "someone else"  # type: ignore[misc]
+    assert dataclasses.replace(rec, user_id="x").user_id == "x"

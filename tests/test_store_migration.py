@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,20 @@ def test_a_version_2_store_migrates_losing_nothing(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="older than"):
         Store.open(path, readonly=True)
     with Store.open(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 4
+        assert s.schema_version() == SCHEMA_VERSION == 5
         assert s.integrity_check() == "ok"
         # the same JSON (NaN included), key for key
         assert json.dumps(_dump(s), sort_keys=True) == json.dumps(expected, sort_keys=True)
         assert s._conn.execute("SELECT COUNT(*) FROM unreadable_rows").fetchone()[0] == 0
         assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # the learning tally is counted from the history: spans 08:07-08:14 (7 buckets) and
+        # 08:14-08:29 (15), both manual, over records of every minute 08:07-08:46 at UTC+1
+        day = (datetime(2026, 3, 2, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days
+        assert s.labelled_days("user-01") == [(day, "Communicate", 7), (day, "ReadResearch", 15)]
     with Store.open(path, readonly=True) as r:  # readers are fine now, and see the same
         assert json.dumps(_dump(r), sort_keys=True) == json.dumps(expected, sort_keys=True)
-    assert path.stat().st_size < (FIXTURE / "store.sqlite3").stat().st_size / 2
+    # half, plus the one page of the learning tally table (schema 5) in this tiny store
+    assert path.stat().st_size < (FIXTURE / "store.sqlite3").stat().st_size / 2 + 4096
 
 
 def test_an_unparsable_old_row_is_kept_aside_not_lost(tmp_path: Path) -> None:
