@@ -200,15 +200,16 @@ def validate(data: _UserData, bundle: Any, method: str, global_cal: Calibrator, 
     return before, after, float(np.mean(floors)) if floors else 0.0
 
 
-def verdict(before: Figures, after: Figures, floor: float = 0.0) -> str | None:
+def verdict(before: Figures, after: Figures, floor: float = 0.0, *, strict: bool = False) -> str | None:
     """None when the new calibration helps; else why not, in one line.
 
     A bucket rejected only to bring the deployed engine's reject rate up to the band's ``floor``
     (the per-user rate is kept within 5-30 %) costs the shown figures by rule, not because the
-    calibration is worse: that share is allowed on top of the one point.
+    calibration is worse: that share is allowed on top of the one point. ``strict`` ("Retrain
+    now", which may only make things better): no shown figure may drop at all.
     """
     forced = max(0.0, min(after.reject_rate, floor) - before.reject_rate)
-    allowed = MAX_SHOWN_DROP + forced
+    allowed = 1e-9 if strict else MAX_SHOWN_DROP + forced
     if not after.nll < before.nll - 1e-9:
         return f"held-out NLL not lower ({before.nll:.3f} -> {after.nll:.3f}); kept what is deployed"
     if after.shown_accuracy < before.shown_accuracy - allowed:
@@ -220,7 +221,7 @@ def verdict(before: Figures, after: Figures, floor: float = 0.0) -> str | None:
     return None
 
 
-def personalize_user(frame: Frame, loaded: Any, method: str) -> UserOutcome:
+def personalize_user(frame: Frame, loaded: Any, method: str, strict: bool = False) -> UserOutcome:
     """Eligibility, day-by-day validation and (when it helps) the final fit for one user."""
     uid = frame.user_ids[0]
     bundle, store, pol = loaded.bundle, loaded.store, loaded.policy
@@ -241,7 +242,7 @@ def personalize_user(frame: Frame, loaded: Any, method: str) -> UserOutcome:
     for keep_rate in (False, True):
         before, after, floor = validate(data, bundle, method, global_cal, deployed_cal, deployed_thr, global_thr,
                                         pol.smooth_window, keep_rate)
-        why = verdict(before, after, floor)
+        why = verdict(before, after, floor, strict=strict)
         if why is None:
             break
         first = first or (before, after, why)
@@ -261,8 +262,10 @@ def personalize(
     dry_run: bool = False,
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
+    strict: bool = False,
 ) -> Outcome:
-    """Personalise every user of the home's store (or ``user_id``) against the deployed policy."""
+    """Personalise every user of the home's store (or ``user_id``) against the deployed policy
+    (``strict``: only where no shown figure drops on held-out days; see ``verdict``)."""
     from engine.frame_loader import user_frame
     from engine.paths import store_path
     from engine.policy import load_policy
@@ -283,7 +286,7 @@ def personalize(
                 continue
             if progress:
                 progress(f"{u}: {len(frame):,} buckets")
-            out.users.append(personalize_user(frame, loaded, method))
+            out.users.append(personalize_user(frame, loaded, method, strict))
     if out.changed and not dry_run:
         out.store_dir, out.policy_path = _publish(home, loaded, out, method, now or datetime.now(UTC))
     return out

@@ -132,3 +132,24 @@ def demo_home() -> Path:
                 if stale != base and time.time() - stale.stat().st_mtime > 3600:
                     shutil.rmtree(stale, ignore_errors=True)
     return base / "home"
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exported dataset (taskclf export dataset, needs pyarrow) of 4 synthetic users x 10 days
+    (read-only: copy it before changing it)."""
+    from engine.cli.main import main
+
+    home = tmp_path_factory.mktemp("team-home")
+    old = os.environ.get("TASKCLF_HOME")
+    os.environ["TASKCLF_HOME"] = str(home)
+    try:
+        assert main(["synth", "--users", "4", "--days", "10", "--seed", "3"]) == 0
+        out = tmp_path_factory.mktemp("share") / "data"
+        assert main(["export", "dataset", "--out", str(out)]) == 0
+    finally:
+        if old is None:
+            os.environ.pop("TASKCLF_HOME", None)
+        else:
+            os.environ["TASKCLF_HOME"] = old
+    return out

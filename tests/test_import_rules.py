@@ -70,7 +70,7 @@ def test_engine_runtime_imports_no_heavy_modules() -> None:
     mods = _modules_after(
         "import engine.cli.main, engine.schema, engine.labels, engine.paths, engine.activity"
     )
-    assert not mods & {"sklearn", "scipy", "pandas", "lightgbm", "agent", "trainer", "PIL", "pystray"}
+    assert not mods & {"sklearn", "scipy", "pandas", "lightgbm", "agent", "trainer", "PIL", "pystray", *TEAM_ONLY}
 
 
 def test_dispatcher_help_imports_no_heavy_modules() -> None:
@@ -78,7 +78,7 @@ def test_dispatcher_help_imports_no_heavy_modules() -> None:
         "import engine.cli.main as m\n"
         "try:\n    m.main(['--help'])\nexcept SystemExit:\n    pass"
     )
-    assert not mods & {"sklearn", "scipy", "pandas", "lightgbm"}
+    assert not mods & {"sklearn", "scipy", "pandas", "lightgbm", *TEAM_ONLY}
 
 
 def test_personalisation_imports_neither_trainer_nor_scikit_learn() -> None:
@@ -91,3 +91,9 @@ def test_model_install_imports_nothing_of_the_trainer_or_the_team_extra() -> Non
     """``taskclf models install`` works in the agent-only install."""
     mods = _modules_after("import engine.model_install, engine.bundle_archive, engine.cli.models_cmd")
     assert not mods & {"sklearn", "scipy", "pandas", "agent", "trainer", *TEAM_ONLY}
+
+
+def test_the_agent_imports_nothing_of_the_team_extra() -> None:
+    """The tray runs from the agent-only install: no pyarrow, dask or distributed at run time."""
+    mods = _modules_after("import agent.cli, agent.tray_main, agent.runtime, agent.headless")
+    assert not mods & {"sklearn", "scipy", "pandas", *TEAM_ONLY}

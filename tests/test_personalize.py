@@ -209,6 +209,9 @@ def test_rejects_forced_by_the_band_floor_are_not_held_against_the_calibration()
     after = _fig(0.7, 0.675, 0.58, reject=0.065)  # 3.5 points more rejected to reach the band
     assert verdict(before, after, floor=0.065) is None
     assert "shown accuracy would drop" in (verdict(before, after, floor=0.0) or "")
+    # "Retrain now" may only make things better: no shown figure may drop, forced or not
+    assert "shown accuracy would drop" in (verdict(before, after, floor=0.065, strict=True) or "")
+    assert verdict(before, _fig(0.7, 0.70, 0.60, reject=0.065), floor=0.065, strict=True) is None
     # only up to the floor: rejecting more than the band asks is judged as usual
     assert "shown accuracy would drop" in (verdict(before, _fig(0.7, 0.64, 0.6, reject=0.12), floor=0.065) or "")
 

@@ -69,11 +69,41 @@ def test_one_users_home_is_personalised_instead_and_the_tray_can_say_so(demo_hom
     with Store.open(home / "store.sqlite3", readonly=True) as st:
         frame, _ = load_frame([st], users=["user-02"])
     res = retrain_home(home, frame)
-    assert res.outcome == "personalised" and res.result is None
+    assert res.result is None
     assert res.message.startswith("Too little labelled data for a new model (1 of 3 users have 5 labelled days")
-    assert "; personalised instead: " in res.message
+    if res.outcome == "personalised":
+        assert "; personalised instead: Personalised on " in res.message
+    else:  # strictly: nothing that lowers a shown figure on held-out days
+        assert res.outcome == "kept"
+        assert "; tried personal tuning instead: Not personalised: " in res.message
     assert load_policy(home).bundle.run_id == bundle_before  # never a one-user model
     assert retrain_outcome(home) == res.message
     saved = json.loads((home / "artifacts" / "last_training.json").read_text())
     assert saved["promoted"] is False
     assert saved["report"] is None
+
+
+@pytest.mark.slow
+def test_a_worse_candidate_leaves_the_policy_untouched_and_says_where_the_report_is(
+        demo_home: Path, tmp_path: Path) -> None:
+    """A whole model trained (enough data) but worse than the deployed one: nothing is deployed."""
+    from engine.frame_loader import load_frame
+    from engine.paths import policy_path
+    from engine.store import Store
+    from trainer.train_lgbm import TrainParams
+    from trainer.workflow import train_all
+
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    before = policy_path(home).read_bytes()
+    with Store.open(home / "store.sqlite3", readonly=True) as st:
+        frame, _ = load_frame([st])
+    weak = TrainParams(seed=0, num_leaves=2, learning_rate=0.01, max_rounds=2, early_stopping_rounds=1)
+    res = train_all(home, frame, params=weak)
+    assert not res.promoted and res.policy_path is None
+    assert policy_path(home).read_bytes() == before
+    assert res.message.startswith("Kept the current model: the new one is not better (")
+    saved = json.loads((home / "artifacts" / "last_training.json").read_text())
+    assert saved["promoted"] is False and saved["report"] == str(res.report_dir / "report.md")
+    assert saved["message"].endswith(f"; report: {res.report_dir / 'report.md'}")
+    assert (res.report_dir / "report.md").is_file()

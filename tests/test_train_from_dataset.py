@@ -20,25 +20,6 @@ except ImportError:  # the [team] extra: CI installs it, so there a missing pyar
     pytest.skip("pyarrow is not installed (pip install -e '.[team]')", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import os
-
-    home = tmp_path_factory.mktemp("team-home")
-    old = os.environ.get("TASKCLF_HOME")
-    os.environ["TASKCLF_HOME"] = str(home)
-    try:
-        assert main(["synth", "--users", "3", "--days", "8", "--seed", "3"]) == 0
-        out = tmp_path_factory.mktemp("share") / "data"
-        assert main(["export", "dataset", "--out", str(out)]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("TASKCLF_HOME", None)
-        else:
-            os.environ["TASKCLF_HOME"] = old
-    return out
-
-
 @pytest.mark.slow
 def test_a_bundle_trained_from_a_dataset_loads_and_masks_per_install_columns(
     home: Path, exported: Path, capsys: pytest.CaptureFixture[str]

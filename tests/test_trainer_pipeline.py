@@ -98,6 +98,29 @@ def test_calibrate_refuses_dates_that_include_training_days(demo_home: Path, dem
     assert not (tmp_path / "s").exists()
 
 
+def test_calibrate_and_tune_take_users_outside_the_split_and_name_every_user_left_out(
+        demo_home: Path, demo_frame: Any, loaded: Any, tmp_path: Path) -> None:
+    import dataclasses
+
+    from engine.calibrator_store import load_calibrator_store
+    from engine.frame import Frame
+    from trainer.workflow import calibrate, tune_reject
+
+    src = demo_frame.take(np.flatnonzero(np.asarray(demo_frame.user_ids) == demo_frame.user_ids[0]))
+    newcomer = dataclasses.replace(src, user_ids=["newcomer"] * len(src))  # the bundle never saw them
+    machine = dataclasses.replace(src, user_ids=["rules-only"] * len(src), provenance=["rule"] * len(src))
+    frame = Frame.concat([demo_frame, newcomer, machine])
+    said: list[str] = []
+    out = calibrate(demo_home, frame, loaded.bundle, out_dir=tmp_path / "store", progress=said.append)
+    assert "newcomer" in out.fit.user_calibrators  # every labelled day of theirs calibrates
+    assert "rules-only: no human labels on days the bundle did not train on: global calibrator" in said
+    store = load_calibrator_store(out.store_dir, bundle=loaded.bundle)
+    said.clear()
+    res = tune_reject(tmp_path / "home", frame, loaded.bundle, store, progress=said.append)
+    assert "newcomer" in res.result.per_user
+    assert "rules-only: no human labels on days the bundle did not train on: global reject threshold" in said
+
+
 def test_infer_batch_equals_the_online_engine(demo_home: Path, loaded: Any, capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.cli.main import main

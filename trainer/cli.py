@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from engine.cli.argtypes import int_within, local_day, unit_open
+from engine.cli.argtypes import float_within, int_within, local_day, unit_open
 from engine.cli.registry import CommandRegistry
 from engine.errors import TaskclfError
 
@@ -119,20 +119,19 @@ def _lgbm_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holdout-users", type=int_within(0, 1000), default=0, metavar="K",
                    help="K users (chosen from the seed) appear only in test")
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument("--dask-scheduler", metavar="ADDRESS",
+                      help="train the --dataset rows on this Dask cluster (e.g. tcp://host:8786; taskclf[team])")
+    dask.add_argument("--dask-workers", type=int_within(1, 256), metavar="N",
+                      help="train the --dataset rows on a local Dask cluster of N worker processes")
+    p.add_argument("--dask-timeout", type=float_within(0.1, 3600), default=30.0, metavar="SECONDS",
+                   help="how long to wait for the Dask scheduler (default 30)")
 
 
 def _split_for(frame: Any, holdout: int, seed: int) -> Any:
-    from datetime import date as _d
+    from trainer.splits import labelled_user_days, split_days
 
-    import numpy as np
-
-    from trainer.splits import split_days
-
-    m = frame.y >= 0
-    user_days: dict[str, set[Any]] = {}
-    for u, d in zip(np.asarray(frame.user_ids, dtype=object)[m], frame.local_day[m].tolist(), strict=True):
-        user_days.setdefault(u, set()).add(_d.fromordinal(int(d)))
-    return split_days(user_days, holdout_users=holdout, seed=seed)
+    return split_days(labelled_user_days(frame), holdout_users=holdout, seed=seed)
 
 
 def _lgbm_run(args: argparse.Namespace) -> int:
@@ -141,6 +140,18 @@ def _lgbm_run(args: argparse.Namespace) -> int:
 
     start, end = _range(args)  # every argument is checked before any work
     home = _home()
+    if args.dask_scheduler or args.dask_workers:
+        if not args.dataset or args.store:
+            raise TaskclfError("--dask-scheduler / --dask-workers train from exported datasets: "
+                               "give --dataset (and no --store)")
+        from trainer.train_dask import train_datasets_on_dask
+
+        res = train_datasets_on_dask([Path(d) for d in args.dataset], models_dir(home), TrainParams(seed=args.seed),
+                                     scheduler=args.dask_scheduler, workers=args.dask_workers,
+                                     timeout=args.dask_timeout, holdout_users=args.holdout_users,
+                                     start=start, end=end, log=_say)
+        print(res.bundle_dir)
+        return 0
     provenance = "store"
     if args.dataset:
         if args.store:

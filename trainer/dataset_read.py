@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -100,30 +101,55 @@ def _frame(table: Any, path: Path) -> Frame:
                  session_ids=[None] * n, y=np.asarray(labels, dtype=np.int64), provenance=list(cols["provenance"]))
 
 
-def load_datasets(dirs: Sequence[Path], *, start: date | None = None, end: date | None = None) -> Frame:
-    """One frame of every exported dataset in ``dirs`` (local days within [start, end])."""
+@dataclass(frozen=True)
+class DatasetFile:
+    """One user-month file of a checked manifest (read later, possibly on another machine)."""
+
+    root: Path
+    index: int
+    entry: dict[str, Any]
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST_FILE
+
+
+def list_dataset_files(dirs: Sequence[Path]) -> list[DatasetFile]:
+    """Every file of the datasets' manifests (checked), refusing a user-month given twice."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         raise TaskclfError("--dataset needs pyarrow: install taskclf[team]") from None
-    frames: list[Frame] = []
+    out: list[DatasetFile] = []
     seen: dict[str, Path] = {}
     for d in dirs:
         root = Path(d).expanduser().resolve()
         mpath = root / MANIFEST_FILE
         manifest = _check_manifest(mpath)
         for i, entry in enumerate(manifest["files"]):
-            table = _read_file(root, mpath, i, entry)
-            rel = entry["path"]
-            if rel in seen:
+            rel = entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(rel, str) and rel in seen:
                 raise ArtifactError(mpath, rel, f"user-month already read from {seen[rel]}")
-            seen[rel] = root
-            f = _frame(table, root / rel)
-            if start is not None or end is not None:
-                lo = start.toordinal() if start else -(10**9)
-                hi = end.toordinal() if end else 10**9
-                f = f.take(np.flatnonzero((f.local_day >= lo) & (f.local_day <= hi)))
-            frames.append(f)
+            if isinstance(rel, str):
+                seen[rel] = root
+            out.append(DatasetFile(root, i, entry))
+    return out
+
+
+def read_dataset_file(f: DatasetFile, *, start: date | None = None, end: date | None = None) -> Frame:
+    """The checked rows of one file, within local days [start, end]."""
+    table = _read_file(f.root, f.manifest_path, f.index, f.entry)
+    frame = _frame(table, f.root / f.entry["path"])
+    if start is not None or end is not None:
+        lo = start.toordinal() if start else -(10**9)
+        hi = end.toordinal() if end else 10**9
+        frame = frame.take(np.flatnonzero((frame.local_day >= lo) & (frame.local_day <= hi)))
+    return frame
+
+
+def load_datasets(dirs: Sequence[Path], *, start: date | None = None, end: date | None = None) -> Frame:
+    """One frame of every exported dataset in ``dirs`` (local days within [start, end])."""
+    frames = [read_dataset_file(f, start=start, end=end) for f in list_dataset_files(dirs)]
     frame = Frame.concat(frames)
     if len(frame):
         order = np.lexsort((frame.bucket_start, np.asarray(frame.user_ids, dtype=object)))

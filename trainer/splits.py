@@ -97,3 +97,14 @@ def split_days(user_days: Mapping[str, Iterable[date]], *, holdout_users: int = 
             "test": days[n_train + n_cal :],
         }
     return Split(days=out, holdout_users=hold)
+
+
+def labelled_user_days(frame: Any) -> dict[str, set[date]]:
+    """{user: {local day with at least one labelled bucket}} of a frame (what a split divides)."""
+    import numpy as np
+
+    m = frame.y >= 0
+    out: dict[str, set[date]] = {}
+    for u, d in zip(np.asarray(frame.user_ids, dtype=object)[m], frame.local_day[m].tolist(), strict=True):
+        out.setdefault(u, set()).add(date.fromordinal(int(d)))
+    return out

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -105,22 +105,33 @@ def _column(frame: Frame, col: str, rows: np.ndarray | None) -> Any:
 def fit_vocabularies(frame: Frame, threshold: int, rows: np.ndarray | None = None) -> dict[str, list[str]]:
     """Per categorical column: values seen >= ``threshold`` times (in ``rows``, default all),
     plus ``__unknown__``, sorted."""
+    return vocab_from_counts(category_counts(frame, rows), threshold)
+
+
+def category_counts(frame: Frame, rows: np.ndarray | None = None) -> dict[str, Counter[str]]:
+    """How often each value of each categorical column occurs in ``rows`` (None excluded)."""
+    return {col: Counter(v for v in _column(frame, col, rows) if v is not None) for col in CATEGORICAL_COLUMNS}
+
+
+def vocab_from_counts(counts: dict[str, Counter[str]], threshold: int) -> dict[str, list[str]]:
+    """Per column: values counted >= ``threshold`` times, plus ``__unknown__``, sorted (counts may
+    be summed over partitions first: the vocabulary is the same as over the whole frame)."""
     vocab: dict[str, list[str]] = {}
     for col in CATEGORICAL_COLUMNS:
-        counts = Counter(v for v in _column(frame, col, rows) if v is not None)
-        keep = {v for v, n in counts.items() if n >= threshold}
+        keep = {v for v, n in counts[col].items() if n >= threshold}
         keep.add(UNKNOWN)
         vocab[col] = sorted(keep)
     return vocab
 
 
 def encode_matrix(frame: Frame, vocab: dict[str, list[str]], *, mask_rate: float = 0.0,
-                  seed: int = 0, masked: tuple[str, ...] = (), rows: np.ndarray | None = None) -> np.ndarray:
+                  seed: int = 0, masked: tuple[str, ...] = (), rows: np.ndarray | None = None,
+                  stream: int | None = None) -> np.ndarray:
     """The (N, 38) float32 model matrix of ``rows`` (default all), encoded exactly as the engine
     encodes one row; LightGBM takes it as it is (no copy), and no row subset is copied first.
 
     ``mask_rate`` > 0 (training only) replaces that seeded fraction of known categorical values
-    with ``__unknown__``.
+    with ``__unknown__``; ``stream`` gives each partition of a distributed training its own draws.
     """
     n = len(frame) if rows is None else len(rows)
     x = np.empty((n, len(MODEL_COLUMNS)), dtype=np.float32)
@@ -128,7 +139,7 @@ def encode_matrix(frame: Frame, vocab: dict[str, list[str]], *, mask_rate: float
         x[:, pos] = frame.numeric[:, j] if rows is None else frame.numeric[rows, j]
     for col in masked:
         x[:, MODEL_COLUMNS.index(col)] = np.nan
-    rng = np.random.default_rng([seed, 7919])
+    rng = np.random.default_rng([seed, 7919] if stream is None else [seed, 7919, stream])
     for col in CATEGORICAL_COLUMNS:
         codes = {v: float(i) for i, v in enumerate(vocab[col])}
         unk = codes.get(UNKNOWN, np.nan)
@@ -190,11 +201,12 @@ def make_run_id(ds_hash: str, params: TrainParams, now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y-%m-%d_%H%M%S}_{digest}"
 
 
-def _check_trainable(y: np.ndarray) -> None:
-    if len(y) == 0:
+def check_trainable(label_counts: np.ndarray) -> None:
+    """Refuse, in one line, training rows a classifier cannot learn from (counts per class)."""
+    if label_counts.sum() == 0:
         raise TaskclfError("no labelled buckets in the training days: label some time first "
                            "(taskclf labels add / import) or widen --from/--to")
-    present = np.unique(y)
+    present = np.flatnonzero(label_counts)
     if len(present) < 2:
         raise TaskclfError(
             f"only one class ({LABEL_ORDER[int(present[0])]}) among the labelled buckets: "
@@ -221,7 +233,7 @@ def train(
     te_mask = labelled & frame.day_mask(split.part_days("test"))
     tr_rows = np.flatnonzero(tr_mask)  # the rows are encoded in place, never copied as a Frame
     y_tr = frame.y[tr_rows]
-    _check_trainable(y_tr)
+    check_trainable(np.bincount(y_tr, minlength=len(LABEL_ORDER)))
     tr_users = [frame.user_ids[i] for i in tr_rows.tolist()]
     vocab = fit_vocabularies(frame, params.rare_category_threshold, rows=tr_rows)
     masked = masked_columns_for(params, tr_users)
@@ -250,10 +262,6 @@ def train(
     booster = lgb.train(lgb_params, dtrain, num_boost_round=params.max_rounds, valid_sets=valid_sets,
                         valid_names=["calibration"][: len(valid_sets)], callbacks=callbacks)
     best = int(booster.best_iteration or booster.current_iteration())
-    model_text = booster.model_to_string(num_iteration=best)
-    model_bytes = model_text.encode("utf-8")
-    now = now or datetime.now(UTC)
-    run_id = make_run_id(ds_hash, params, now)
     pc = prior_correction(y_tr, c)
 
     # quick metrics of the raw model (argmax, no reject) on validation and test days
@@ -265,8 +273,40 @@ def train(
         p = np.asarray(booster.predict(x_part, num_iteration=best)) * np.asarray(pc)
         return classification_scores(frame.y[rows], p.argmax(axis=1), LABEL_ORDER)
 
-    val = raw_scores(ca_mask)
-    test = raw_scores(te_mask)
+    trained = TrainedModel(model_text=booster.model_to_string(num_iteration=best), best_iteration=best,
+                           lgb_params=lgb_params, vocab=vocab, masked=masked, prior_correction=pc,
+                           dataset_hash=ds_hash, users=sorted(set(tr_users)), n_train_rows=int(len(y_tr)),
+                           validation=raw_scores(ca_mask), test=raw_scores(te_mask))
+    return write_trained_bundle(models_dir, trained, split, params, now=now, data_provenance=data_provenance)
+
+
+@dataclass
+class TrainedModel:
+    """A fitted booster and what its bundle records, however it was trained."""
+
+    model_text: str
+    best_iteration: int
+    lgb_params: dict[str, Any]
+    vocab: dict[str, list[str]]
+    masked: tuple[str, ...]
+    prior_correction: list[float]
+    dataset_hash: str
+    users: list[str]
+    n_train_rows: int
+    #: raw-model scores (classification_scores) on the calibration and test days, or None
+    validation: dict[str, Any] | None
+    test: dict[str, Any] | None
+    #: extra metadata keys (how it was trained, when not in this process)
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def write_trained_bundle(models_dir: Path, trained: TrainedModel, split: Split, params: TrainParams, *,
+                         now: datetime | None = None, data_provenance: str = "store") -> TrainResult:
+    """The bundle of a trained model: metadata (split, prior correction, params), metrics, encoders."""
+    model_bytes = trained.model_text.encode("utf-8")
+    now = now or datetime.now(UTC)
+    run_id = make_run_id(trained.dataset_hash, params, now)
+    val, test = trained.validation, trained.test
     primary = test or val
     metrics: dict[str, Any] = {
         "label_order": list(LABEL_ORDER),
@@ -291,24 +331,27 @@ def train(
         "missing_values": "nan",
         "feature_builder_version": FEATURE_BUILDER_VERSION,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "params": {**lgb_params, "num_boost_round": best, "class_weight_method": "balanced",
+        "params": {**trained.lgb_params, "num_boost_round": trained.best_iteration,
+                   "class_weight_method": "balanced",
                    "unknown_category_freq_threshold": params.rare_category_threshold,
                    "unknown_category_mask_rate": params.unknown_mask_rate,
                    "early_stopping_rounds": params.early_stopping_rounds},
-        "prior_correction": pc,
-        **({"masked_columns": list(masked)} if masked else {}),
+        "prior_correction": trained.prior_correction,
+        **({"masked_columns": list(trained.masked)} if trained.masked else {}),
         "train_date_from": days_all[0].isoformat() if days_all else None,
         "train_date_to": days_all[-1].isoformat() if days_all else None,
-        "dataset_hash": ds_hash,
+        "dataset_hash": trained.dataset_hash,
         "created_at": now.astimezone(UTC).isoformat(),
         "data_provenance": data_provenance,
         "split": split.to_json(),
-        "n_train_rows": int(len(y_tr)),
-        "users": sorted(set(tr_users)),
+        "n_train_rows": trained.n_train_rows,
+        "users": trained.users,
         "trainer_version": TRAINER_VERSION,
+        **trained.extra_metadata,
     }
-    bundle_dir = write_bundle(models_dir, run_id, model_bytes, meta, vocab, metrics)
-    return TrainResult(bundle_dir, bundle_dir.name, ds_hash, best, int(len(y_tr)))
+    bundle_dir = write_bundle(models_dir, run_id, model_bytes, meta, trained.vocab, metrics)
+    return TrainResult(bundle_dir, bundle_dir.name, trained.dataset_hash, trained.best_iteration,
+                       trained.n_train_rows)
 
 
 def _confusion_csv(metrics: dict[str, Any]) -> str:

@@ -244,6 +244,10 @@ def tune_reject(
         probs = oof_probs(method, raw, rows.y, rows.user_ids, rows.local_day, rows.provenance, cal_users,
                           own_choice=own)
     res = tune(probs, raw, rows.y, rows.user_ids, cal_users, cost=cost)
+    for u in sorted(set(frame.user_ids) - set(rows.user_ids)):
+        progress(f"{u}: no human labels on days the bundle did not train on: global reject threshold")
+    for u in sorted(set(rows.user_ids) - set(res.per_user)):
+        progress(f"{u}: global reject threshold (no per-user calibrator in the store)")
     now = now or datetime.now(UTC)
     out = res.to_json()
     out.update(model_bundle_id=bundle.run_id, calibrator_store=str(store.path) if store is not None else None,
@@ -487,10 +491,11 @@ def retrain_home(home: Path, frame: Frame, *, seed: int = 0, holdout_users: int 
             raise TaskclfError(f"too little labelled history for a model: {short}")
         from engine.personalize import personalize
 
-        out = personalize(home, method=method, progress=progress)
-        msg = f"Too little labelled data for a new model ({short}); personalised instead: {out.message()}"
+        out = personalize(home, method=method, progress=progress, strict=True)  # may only make things better
+        done = "personalised instead" if out.changed else "tried personal tuning instead"
+        msg = f"Too little labelled data for a new model ({short}); {done}: {out.message()}"
         write_outcome(home, None, None, message=msg)
-        return RetrainOutcome("personalised", msg)
+        return RetrainOutcome("personalised" if out.changed else "kept", msg)
     res = train_all(home, frame, seed=seed, holdout_users=holdout_users, method=method, cost=cost,
                     progress=progress)
     msg = res.message if res.promoted else f"{res.message}; report: {res.report_dir / 'report.md'}"

@@ -1,0 +1,137 @@
+"""``taskclf train lgbm --dataset DIR --dask-workers N | --dask-scheduler ADDRESS``: the pooled
+model trained with lightgbm.dask on a real 2-worker local cluster is a bundle the engine loads,
+within a point of macro-F1 of the in-process model of the same rows and seed; an unreachable
+scheduler is one line; the early-stopping rule is LightGBM's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.bundle import load_bundle
+from engine.cli.main import main
+from engine.errors import TaskclfError
+from engine.labels import LABEL_ORDER
+from engine.metrics import classification_scores, confusion
+from tests.conftest import in_ci
+
+try:
+    import distributed  # noqa: F401
+    import pyarrow  # noqa: F401
+except ImportError:  # the [team] extra: CI installs it, so there a missing package fails
+    if in_ci():
+        raise
+    pytest.skip("dask[distributed] / pyarrow are not installed (pip install -e '.[team]')",
+                allow_module_level=True)
+
+from trainer.train_dask import best_iteration, scores_from_confusion, train_datasets_on_dask  # noqa: E402
+from trainer.train_lgbm import TrainParams  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bundle(out: str) -> Path:
+    return Path(out.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_two_worker_cluster_trains_a_loadable_bundle_as_good_as_in_process(
+    home: Path, exported: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the cluster runs from its own command process, as a user starts it (its worker processes,
+    # signal handlers and loggers never touch the test process)
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", "--home", str(home), "train", "lgbm", "--dataset", str(exported),
+         "--seed", "5", "--dask-workers", "2", "--dask-timeout", "300"],
+        capture_output=True, text=True, timeout=540, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cluster_dir = _bundle(proc.stdout)
+    assert main(["train", "lgbm", "--dataset", str(exported), "--seed", "5"]) == 0
+    local_dir = _bundle(capsys.readouterr().out)
+
+    cluster, local = load_bundle(cluster_dir), load_bundle(local_dir)  # the engine's full gate
+    meta = cluster.metadata
+    assert meta["training"]["engine"] == "lightgbm.dask" and meta["training"]["workers"] == 2
+    assert meta["data_provenance"] == "dataset"
+    assert "window_title_bucket" in cluster.masked_columns
+    # the same rows, split and prior correction as in-process training
+    assert meta["split"] == local.metadata["split"]
+    assert meta["n_train_rows"] == local.metadata["n_train_rows"]
+    assert meta["prior_correction"] == local.metadata["prior_correction"]
+    manifest = json.loads((exported / "manifest.json").read_text())
+    assert sorted(meta["split"]["users"]) == sorted({f["user"] for f in manifest["files"]})
+    # quality parity on the same test days
+    f1_cluster = json.loads((cluster_dir / "metrics.json").read_text())["test"]["macro_f1"]
+    f1_local = json.loads((local_dir / "metrics.json").read_text())["test"]["macro_f1"]
+    assert f1_cluster > 0.5
+    assert abs(f1_cluster - f1_local) <= 0.01, (f1_cluster, f1_local)
+    # the engine predicts with it
+    row = np.zeros((1, len(cluster.feature_names)))
+    assert cluster.predict_raw(row).shape == (1, len(LABEL_ORDER))
+
+
+def test_an_unreachable_scheduler_is_one_line(home: Path, exported: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    with pytest.raises(TaskclfError, match=r"--dask-scheduler tcp://127\.0\.0\.1:\d+: cannot reach the Dask scheduler"):
+        train_datasets_on_dask([exported], home / "models", TrainParams(), scheduler=address, timeout=2)
+    assert main(["train", "lgbm", "--dataset", str(exported), "--dask-scheduler", address,
+                 "--dask-timeout", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot reach the Dask scheduler" in err
+    assert not (home / "models").exists()
+
+
+def test_the_dask_options_need_a_dataset(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "lgbm", "--dask-workers", "2"]) == 1
+    assert "give --dataset" in capsys.readouterr().err
+
+
+def test_best_iteration_is_lightgbms_early_stopping() -> None:
+    """The rule applied between fits picks the round LightGBM's own callback keeps."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 4))
+    y = (x[:, 0] + rng.normal(scale=2.0, size=600) > 0).astype(int)
+    params = {"objective": "binary", "learning_rate": 0.3, "num_leaves": 15, "verbose": -1,
+              "deterministic": True, "num_threads": 1, "min_data_in_leaf": 5}
+    curve: dict[str, dict[str, list[float]]] = {}
+    dtrain = lgb.Dataset(x[:400], label=y[:400])
+    booster = lgb.train(params, dtrain, num_boost_round=300,
+                        valid_sets=[lgb.Dataset(x[400:], label=y[400:], reference=dtrain)],
+                        callbacks=[lgb.early_stopping(10, verbose=False), lgb.record_evaluation(curve)])
+    losses = np.asarray(curve["valid_0"]["binary_logloss"])
+    assert len(losses) < 300  # it did stop early
+    assert best_iteration(losses, 10) == booster.best_iteration
+
+
+@given(st.lists(st.floats(0.0, 10.0, allow_nan=False), min_size=1, max_size=60), st.integers(1, 20))
+def test_best_iteration_is_the_lowest_loss_before_patience_runs_out(losses: list[float], patience: int) -> None:
+    best = best_iteration(np.asarray(losses), patience)
+    assert 1 <= best <= len(losses)
+    seen = losses[: best + patience]  # what the rule looked at before stopping
+    assert losses[best - 1] == min(seen)
+    assert losses.index(min(seen)) == best - 1  # the first round reaching it
+
+
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), min_size=1, max_size=200))
+def test_scores_from_a_confusion_matrix_are_those_of_the_rows(pairs: list[tuple[int, int]]) -> None:
+    y = np.asarray([t for t, _ in pairs])
+    p = np.asarray([q for _, q in pairs])
+    assert scores_from_confusion(confusion(y, p, len(LABEL_ORDER))) == classification_scores(y, p, LABEL_ORDER)
