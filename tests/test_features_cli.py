@@ -147,3 +147,26 @@ def test_rows_feed_infer_rows_unchanged(tmp_path: Path, seed_bundle_dir: Path,
                           bucket_start=row.bucket_start, session_id=row.session_id)
         assert list(rec.raw_probs) == pred["raw_probs"]
         assert rec.smoothed_label == pred["smoothed_label"]
+
+
+def test_rows_are_written_while_records_are_still_being_read(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long input is never held: rows reach the output file (its temporary name until the
+    run succeeds) while later records have not been read yet."""
+    import engine.cli.features_build as fb
+
+    records = [json.dumps(active(i, keys=5).to_json()) + "\n" for i in range(300)]
+    out = tmp_path / "rows.jsonl"
+    written_before_last: list[int] = []
+
+    def lines(_path: str):  # type: ignore[no-untyped-def]
+        for i, line in enumerate(records, start=1):
+            if i == len(records):
+                written_before_last.append(sum(p.stat().st_size for p in tmp_path.glob(".rows.jsonl.*.tmp")))
+            yield i, line
+
+    monkeypatch.setattr(fb, "_lines", lines)
+    assert main(["features", "build", "--input", "records.jsonl", "--output", str(out)]) == 0
+    assert len(_read(out)) == 300
+    assert written_before_last[0] > 100_000  # most of the 299 rows before were already on disk
+    assert not list(tmp_path.glob("*.tmp"))
