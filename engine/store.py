@@ -457,7 +457,10 @@ class Store(BucketTables, CoverageReads):
         rows = self._read(
             f"SELECT {_SPAN_COLUMNS} FROM label_spans{clause} ORDER BY user_id, start_us", args
         )
-        return [_span_from_row(r) for r in rows]
+        try:
+            return [_span_from_row(r) for r in rows]
+        except _BAD_VALUE as exc:  # a damaged page can hold any integer: one line, no traceback
+            raise self._damaged(exc) from None
 
     def delete_label_span(self, span_id: int) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
@@ -514,15 +517,18 @@ class Store(BucketTables, CoverageReads):
             f" block_start_us, confidence, at_us FROM feedback_events{where} ORDER BY at_us, event_id",
             args,
         )
-        return [
-            FeedbackEvent(
-                event_id=r[0], user_id=r[1], kind=r[2], shown_label=r[3], answer_label=r[4],
-                bucket_start=None if r[5] is None else from_us(r[5]),
-                block_start=None if r[6] is None else from_us(r[6]),
-                confidence=r[7], at=from_us(r[8]),
-            )
-            for r in rows
-        ]
+        try:
+            return [
+                FeedbackEvent(
+                    event_id=r[0], user_id=r[1], kind=r[2], shown_label=r[3], answer_label=r[4],
+                    bucket_start=None if r[5] is None else from_us(r[5]),
+                    block_start=None if r[6] is None else from_us(r[6]),
+                    confidence=r[7], at=from_us(r[8]),
+                )
+                for r in rows
+            ]
+        except _BAD_VALUE as exc:
+            raise self._damaged(exc) from None
 
     # ---- small persistent state (pause until, last reload...)
 
@@ -725,6 +731,11 @@ def _executor(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection
 
 def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
+
+
+#: What decoding a stored value can raise when a damaged page holds an out-of-range integer
+#: (``from_us`` of 2**62 is ``OverflowError``) or a value of the wrong type.
+_BAD_VALUE = (OverflowError, ValueError, TypeError)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -84,6 +84,14 @@ def _bounds(start: datetime | None, end: datetime | None) -> tuple[int | None, i
     return (None if start is None else to_s(start, "start"), None if end is None else ceil_s(end))
 
 
+def _when(bucket: int) -> str:
+    """A bucket's time for a warning; the raw number when a damaged row holds no date."""
+    try:
+        return from_s(bucket).isoformat()
+    except (OverflowError, ValueError, TypeError):
+        return f"{bucket!r} (not a date)"
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
 
@@ -174,7 +182,7 @@ class BucketTables:
             self.unreadable_rows += 1
             _log.warning(
                 "%s: skipped an unreadable row of %s (bucket %s, device %s): %s",
-                self.path, table, from_s(bucket).isoformat(), device, _one_line(exc),
+                self.path, table, _when(bucket), device, _one_line(exc),
             )
             return None
 
