@@ -6,7 +6,10 @@ scheduler is one line; the early-stopping rule is LightGBM's own."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,8 @@ except ImportError:  # the [team] extra: CI installs it, so there a missing pack
 from trainer.train_dask import best_iteration, scores_from_confusion, train_datasets_on_dask  # noqa: E402
 from trainer.train_lgbm import TrainParams  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def _closed_port() -> int:
     with socket.socket() as s:
@@ -48,9 +53,15 @@ def _bundle(out: str) -> Path:
 def test_a_two_worker_cluster_trains_a_loadable_bundle_as_good_as_in_process(
     home: Path, exported: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["train", "lgbm", "--dataset", str(exported), "--seed", "5", "--dask-workers", "2",
-                 "--dask-timeout", "300"]) == 0
-    cluster_dir = _bundle(capsys.readouterr().out)
+    # the cluster runs from its own command process, as a user starts it (its worker processes,
+    # signal handlers and loggers never touch the test process)
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", "--home", str(home), "train", "lgbm", "--dataset", str(exported),
+         "--seed", "5", "--dask-workers", "2", "--dask-timeout", "300"],
+        capture_output=True, text=True, timeout=540, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cluster_dir = _bundle(proc.stdout)
     assert main(["train", "lgbm", "--dataset", str(exported), "--seed", "5"]) == 0
     local_dir = _bundle(capsys.readouterr().out)
 
