@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -42,8 +43,15 @@ class RateSample:
     days: np.ndarray
     deployed_rejects: np.ndarray
 
+    @cached_property
+    def _day_index(self) -> tuple[np.ndarray, np.ndarray]:
+        _, inverse, counts = np.unique(self.days, return_inverse=True, return_counts=True)
+        return inverse, counts
+
     def daily(self, rejected: np.ndarray) -> np.ndarray:
-        return np.array([float(rejected[self.days == d].mean()) for d in np.unique(self.days)])
+        """The share of each day's buckets flagged in ``rejected`` (days in order)."""
+        inverse, counts = self._day_index
+        return np.bincount(inverse, weights=np.asarray(rejected, dtype=np.float64), minlength=len(counts)) / counts
 
 
 def typical_rate(sample: RateSample, threshold: float) -> float:

@@ -3,13 +3,14 @@
 The deployed bundle is the shared model; personalisation is per user on top of it. For each
 user of the home, from the rows ``engine.eligibility`` counts (the user's own labels, leaving
 out the days the bundle trained on): fit a calibrator and a reject threshold shrunk toward the
-shared ones (``engine.personal_fit``), and check them day by day: for every labelled day, the
-calibrator and threshold fitted on the *other* days replay that day through the engine, next to
-what is deployed. The figures are those of the label the tray shows (smoothed, after reject).
+shared ones (``engine.personal_fit``, ``engine.personal_reject``), and check them day by day:
+for every labelled day, the calibrator and threshold fitted on the *other* days replay that day
+through the engine, next to what is deployed. The figures are those of the label the tray shows (smoothed, after reject).
 
 A new calibrator store (bound to the same bundle) and the policy are written only when the
 held-out NLL is lower and neither the shown accuracy nor the shown macro-F1 drops by more than
-one point; otherwise what is deployed stays and the outcome says why in one line.
+one point (see ``verdict``); otherwise what is deployed stays and the outcome says why in one
+line.
 """
 
 from __future__ import annotations

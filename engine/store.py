@@ -382,10 +382,14 @@ class Store(BucketTables, CoverageReads):
 
     def _apply_spans(self, conn: sqlite3.Connection, spans: Sequence[LabelSpan]) -> list[LabelSpan]:
         stored: list[LabelSpan] = []
-        touched: dict[str, set[int]] = {}
+        # the learning tally moves by what these spans change in the buckets they reach
+        touched: dict[str, list[tuple[int, int]]] = {}
         for span in spans:
-            touched.setdefault(span.user_id, set()).update(
-                store_tally.span_days(to_s(span.start_ts), _ceil_s(span.end_ts)))
+            touched.setdefault(span.user_id, []).append(
+                store_tally.span_range(to_s(span.start_ts), _ceil_s(span.end_ts)))
+        ranges = {user: store_tally.merge_ranges(r) for user, r in touched.items()}
+        before = {user: store_tally.counts_of(conn, user, r) for user, r in ranges.items()}
+        for span in spans:
             overlapping = [
                 _span_from_row(r)
                 for r in conn.execute(
@@ -411,9 +415,9 @@ class Store(BucketTables, CoverageReads):
             for extra in (s for s in kept if s.span_id is None):
                 self._insert_span(conn, extra)
             stored.extend(self._insert_span(conn, p) for p in pieces)
-        for user, days in touched.items():
-            store_tally.retally_days(conn, user, days)
-            lower_marks(conn, user, min(days) * store_tally.DAY)
+        for user, r in ranges.items():
+            store_tally.apply_delta(conn, user, before[user], store_tally.counts_of(conn, user, r))
+            lower_marks(conn, user, r[0][0])
         return stored
 
     @staticmethod
@@ -453,7 +457,10 @@ class Store(BucketTables, CoverageReads):
         rows = self._read(
             f"SELECT {_SPAN_COLUMNS} FROM label_spans{clause} ORDER BY user_id, start_us", args
         )
-        return [_span_from_row(r) for r in rows]
+        try:
+            return [_span_from_row(r) for r in rows]
+        except _BAD_VALUE as exc:  # a damaged page can hold any integer: one line, no traceback
+            raise self._damaged(exc) from None
 
     def delete_label_span(self, span_id: int) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
@@ -461,11 +468,12 @@ class Store(BucketTables, CoverageReads):
                                (int(span_id),)).fetchone()
             if got is None:
                 return False
+            user, start_us, end_us = str(got[0]), int(got[1]), int(got[2])
+            r = [store_tally.span_range(start_us // 1_000_000, -(-end_us // 1_000_000))]
+            before = store_tally.counts_of(conn, user, r)
             conn.execute("DELETE FROM label_spans WHERE span_id = ?", (int(span_id),))
-            user, start_us, end_us = got
-            store_tally.retally_days(conn, str(user), store_tally.span_days(
-                int(start_us) // 1_000_000, -(-int(end_us) // 1_000_000)))
-            lower_marks(conn, str(user), int(start_us) // 1_000_000)
+            store_tally.apply_delta(conn, user, before, store_tally.counts_of(conn, user, r))
+            lower_marks(conn, user, start_us // 1_000_000)
             return True
 
         return bool(self._write(tx, durable=True))
@@ -509,15 +517,18 @@ class Store(BucketTables, CoverageReads):
             f" block_start_us, confidence, at_us FROM feedback_events{where} ORDER BY at_us, event_id",
             args,
         )
-        return [
-            FeedbackEvent(
-                event_id=r[0], user_id=r[1], kind=r[2], shown_label=r[3], answer_label=r[4],
-                bucket_start=None if r[5] is None else from_us(r[5]),
-                block_start=None if r[6] is None else from_us(r[6]),
-                confidence=r[7], at=from_us(r[8]),
-            )
-            for r in rows
-        ]
+        try:
+            return [
+                FeedbackEvent(
+                    event_id=r[0], user_id=r[1], kind=r[2], shown_label=r[3], answer_label=r[4],
+                    bucket_start=None if r[5] is None else from_us(r[5]),
+                    block_start=None if r[6] is None else from_us(r[6]),
+                    confidence=r[7], at=from_us(r[8]),
+                )
+                for r in rows
+            ]
+        except _BAD_VALUE as exc:
+            raise self._damaged(exc) from None
 
     # ---- small persistent state (pause until, last reload...)
 
@@ -720,6 +731,11 @@ def _executor(sql: str, params: tuple[Any, ...]) -> Callable[[sqlite3.Connection
 
 def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
+
+
+#: What decoding a stored value can raise when a damaged page holds an out-of-range integer
+#: (``from_us`` of 2**62 is ``OverflowError``) or a value of the wrong type.
+_BAD_VALUE = (OverflowError, ValueError, TypeError)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -25,10 +25,13 @@ from engine.store_pack import (
     FEATURE_ROW_CONSTANTS,
     PREDICTION_CONSTANTS,
     RECORD_CONSTANTS,
+    RECORD_NESTED,
     Packer,
+    compact_prediction,
     derived_feature_row,
     derived_prediction,
     derived_record,
+    expand_prediction,
 )
 from engine.store_schema import EPOCH, from_s, to_s, to_us
 
@@ -81,8 +84,20 @@ def _bounds(start: datetime | None, end: datetime | None) -> tuple[int | None, i
     return (None if start is None else to_s(start, "start"), None if end is None else ceil_s(end))
 
 
+def _when(bucket: int) -> str:
+    """A bucket's time for a warning; the raw number when a damaged row holds no date."""
+    try:
+        return from_s(bucket).isoformat()
+    except (OverflowError, ValueError, TypeError):
+        return f"{bucket!r} (not a date)"
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
+
+
+def _prediction_from_json(obj: dict[str, Any]) -> PredictionRecord:
+    return PredictionRecord.from_json(expand_prediction(obj))
 
 
 def _prediction_start(rec: PredictionRecord) -> int:
@@ -167,7 +182,7 @@ class BucketTables:
             self.unreadable_rows += 1
             _log.warning(
                 "%s: skipped an unreadable row of %s (bucket %s, device %s): %s",
-                self.path, table, from_s(bucket).isoformat(), device, _one_line(exc),
+                self.path, table, _when(bucket), device, _one_line(exc),
             )
             return None
 
@@ -180,7 +195,8 @@ class BucketTables:
         with self._lock:  # source and shape known: one statement, its own transaction
             src = self._packer.known_src(rec.user_id, rec.device_id)
             packed = None if src is None else self._packer.pack_known(
-                rec.to_json(), derived_record(rec.user_id, rec.device_id, start), RECORD_CONSTANTS)
+                rec.to_json(), derived_record(rec.user_id, rec.device_id, start), RECORD_CONSTANTS,
+                nested=RECORD_NESTED)
             if src is not None and packed is not None:
                 return self._write_one(_INSERT_RECORD, _record_args(rec, start, src, packed)) == 1
         return self._put_checked_records([(rec, start)]) == 1
@@ -203,7 +219,7 @@ class BucketTables:
     def _insert_record(self, conn: sqlite3.Connection, rec: ActivityRecord, start: int) -> bool:
         src = self._packer.src(conn, rec.user_id, rec.device_id)
         packed = self._packer.pack(conn, rec.to_json(), derived_record(rec.user_id, rec.device_id, start),
-                                   RECORD_CONSTANTS)
+                                   RECORD_CONSTANTS, nested=RECORD_NESTED)
         return conn.execute(_INSERT_RECORD, _record_args(rec, start, src, packed)).rowcount == 1
 
     def has_record(self, device_id: str, bucket_start: datetime) -> bool:
@@ -377,7 +393,7 @@ class BucketTables:
     def put_prediction(self, device_id: str, rec: PredictionRecord) -> None:
         """Store (or replace) the engine's output record of one bucket."""
         start = _prediction_start(rec)
-        obj = rec.to_json()
+        obj = compact_prediction(rec.to_json())
         with self._lock:  # source and shape known: one statement, its own transaction
             src = self._packer.known_src(rec.user_id, device_id)
             packed = None if src is None else self._packer.pack_known(
@@ -392,7 +408,7 @@ class BucketTables:
                            ) -> Callable[[sqlite3.Connection], None]:
         """The upsert of one prediction, checked before the transaction."""
         start = _prediction_start(rec)
-        obj = rec.to_json()
+        obj = compact_prediction(rec.to_json())
 
         def write(conn: sqlite3.Connection) -> None:
             src = self._packer.src(conn, rec.user_id, device_id)
@@ -516,7 +532,7 @@ class BucketTables:
         for bucket, user, device, shape, data in self._scan(
                 "predictions", "shape, data", user_id=user_id, start=lo, end=hi):
             p = self._unpack(shape, data, derived_prediction(user, device, bucket), "predictions",
-                             bucket, device, PredictionRecord.from_json)
+                             bucket, device, _prediction_from_json)
             if p is not None:
                 yield p
 
@@ -531,4 +547,4 @@ class BucketTables:
             return None
         bucket, device, _src, shape, data, user = best
         return self._unpack(shape, data, derived_prediction(user, device, bucket), "predictions",
-                            bucket, device, PredictionRecord.from_json)
+                            bucket, device, _prediction_from_json)

@@ -57,6 +57,8 @@ Derive = Callable[[str, str, int, Any], dict[str, Any]]
 #: Per table, the keys whose value is shared by many rows (a model, a format version, a time
 #: zone): stored once in the shape. Each has few distinct values, so the shapes stay few.
 RECORD_CONSTANTS = ("record_version", "bucket_seconds", "utc_offset_minutes", "tz_name", "sources")
+#: a record's segments: a list of objects with the same keys, stored as lists of values
+RECORD_NESTED = ("segments",)
 FEATURE_ROW_CONSTANTS = ("schema_version", "source_ids")
 PREDICTION_CONSTANTS = ("model_id", "model_sha256", "label_order", "threshold", "threshold_source",
                         "calibrator", "engine_version")
@@ -67,13 +69,15 @@ class Layout:
     columns give back, and the keys whose value is the same for every row of the shape (model
     id, label order...: stored once, in the ``shapes`` row)."""
 
-    __slots__ = ("plain", "from_columns", "constants")
+    __slots__ = ("plain", "from_columns", "constants", "nested")
 
     def __init__(self, plain: tuple[str, ...], from_columns: tuple[str, ...],
-                 constants: dict[str, Any]) -> None:
+                 constants: dict[str, Any], nested: dict[str, tuple[str, ...]] | None = None) -> None:
         self.plain = plain
         self.from_columns = from_columns
         self.constants = constants
+        #: keys whose value is a list of objects with these keys, stored as lists of values
+        self.nested = nested or {}
 
     @classmethod
     def from_text(cls, text: str) -> Layout | None:
@@ -89,14 +93,19 @@ class Layout:
         if not isinstance(got, dict):
             return None
         plain, cols, consts = got.get("keys"), got.get("columns"), got.get("constants")
+        nested = got.get("nested", {})
         if not (isinstance(plain, list) and isinstance(cols, list) and isinstance(consts, dict)
-                and all(isinstance(k, str) for k in (*plain, *cols))):
+                and all(isinstance(k, str) for k in (*plain, *cols)) and isinstance(nested, dict)
+                and all(isinstance(v, list) and all(isinstance(k, str) for k in v) for v in nested.values())):
             return None
-        return cls(tuple(plain), tuple(cols), consts)
+        return cls(tuple(plain), tuple(cols), consts, {k: tuple(v) for k, v in nested.items()})
 
     def text(self) -> str:
-        return _dumps({"keys": list(self.plain), "columns": list(self.from_columns),
-                       "constants": self.constants})
+        out: dict[str, Any] = {"keys": list(self.plain), "columns": list(self.from_columns),
+                               "constants": self.constants}
+        if self.nested:
+            out["nested"] = {k: list(v) for k, v in self.nested.items()}
+        return _dumps(out)
 
 
 def _is_constant_value(value: Any) -> bool:
@@ -108,6 +117,50 @@ def _is_constant_value(value: Any) -> bool:
 
 
 _SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
+#: in a stored prediction, "the same as probs": raw probabilities equal to the calibrated ones
+#: (identity calibration), or a taxonomy map equal to the label map (identity taxonomy)
+SAME_AS_PROBS = "=probs"
+
+
+def compact_prediction(obj: dict[str, Any]) -> dict[str, Any]:
+    """A prediction's JSON without what repeats ``probs`` exactly (bit for bit, in order):
+    ``raw_probs`` and ``mapped_probs`` become :data:`SAME_AS_PROBS` (never a real value of
+    theirs, a list and a map). :func:`expand_prediction` gives the object back."""
+    probs, order = obj.get("probs"), obj.get("label_order")
+    if type(probs) is not list:
+        return obj
+    out = obj
+    if _same_list(obj.get("raw_probs"), probs):
+        out = {**out, "raw_probs": SAME_AS_PROBS}
+    mapped = obj.get("mapped_probs")
+    if (type(mapped) is dict and type(order) is list and list(mapped) == order
+            and _same_list(list(mapped.values()), probs)):
+        out = {**out, "mapped_probs": SAME_AS_PROBS}
+    return out
+
+
+def expand_prediction(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj.get("raw_probs") == SAME_AS_PROBS:
+        obj["raw_probs"] = list(obj["probs"])
+    if obj.get("mapped_probs") == SAME_AS_PROBS:
+        obj["mapped_probs"] = dict(zip(obj["label_order"], obj["probs"], strict=True))
+    return obj
+
+
+def _same_list(a: Any, b: list[Any]) -> bool:
+    return (type(a) is list and len(a) == len(b)
+            and all(type(x) is type(y) and x == y and (x != 0 or str(x) == str(y))  # -0.0 is kept
+                    for x, y in zip(a, b, strict=True)))
+
+
+def _same_keys(value: Any) -> tuple[str, ...] | None:
+    """The keys shared by every object of a non-empty list of plain dicts, else None."""
+    if type(value) is not list or not value or any(type(d) is not dict for d in value):
+        return None
+    keys = tuple(value[0])
+    return keys if all(tuple(d) == keys for d in value) else None
 
 
 def _hashable(const: dict[str, Any]) -> tuple[Any, ...]:
@@ -193,54 +246,62 @@ class Packer:
     # ---- packing
 
     def pack(self, conn: sqlite3.Connection, obj: dict[str, Any], derived: dict[str, Any],
-             constants: tuple[str, ...] = (), *, finite: bool = False) -> tuple[int, bytes]:
+             constants: tuple[str, ...] = (), *, finite: bool = False,
+             nested: tuple[str, ...] = ()) -> tuple[int, bytes]:
         """(shape, data) of ``obj``, leaving out the keys whose value ``derived`` gives back, and
         keeping the values of ``constants`` (when they are plain) in the shape instead; a new
         shape is added inside the caller's write transaction. ``finite``: ``ValueError`` for
         a NaN or infinite value.
 
-        Reading gives back exactly ``obj``'s keys and values."""
-        cols, const, cache_key = self._shape_key(obj, derived, constants)
+        ``nested``: keys whose value, a list of objects with the same keys, is stored as lists
+        of values. Reading gives back exactly ``obj``'s keys and values."""
+        cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
         got = self._shape.get(cache_key)
         if got is None:
             if finite:  # a cached shape's constants were checked when it was added
                 store_codec.encode(list(const.values()), store_codec.PLAIN, None, finite=True)
             plain = tuple(k for k in obj if k not in cols and k not in const)
-            text = Layout(plain, cols, const).text()
+            text = Layout(plain, cols, const, dict(subs)).text()
             conn.execute("INSERT OR IGNORE INTO shapes (keys) VALUES (?)", (text,))
             shape = int(conn.execute("SELECT shape FROM shapes WHERE keys = ?", (text,)).fetchone()[0])
             got = self._shape[cache_key] = (shape, plain)
             self._pending.append((self._shape, cache_key))
-        return self._encode(obj, got, self._codec(conn), const, finite)
+        return self._encode(obj, got, self._codec(conn), subs, finite)
 
     def pack_known(self, obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...] = (),
-                   *, finite: bool = False) -> tuple[int, bytes] | None:
+                   *, finite: bool = False, nested: tuple[str, ...] = ()) -> tuple[int, bytes] | None:
         """Like :meth:`pack` without touching the file: None when the shape (or the codec) is
         not known yet, so the caller must write in a transaction that can add it."""
-        cols, const, cache_key = self._shape_key(obj, derived, constants)
+        cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
         got = self._shape.get(cache_key)
         if got is None or self._codec_now is None:
             return None
-        return self._encode(obj, got, self._codec_now, const, finite)
+        return self._encode(obj, got, self._codec_now, subs, finite)
 
     def known_src(self, user_id: str, device_id: str) -> int | None:
         return self._src.get((user_id, device_id))
 
     @staticmethod
-    def _shape_key(obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...]
-                   ) -> tuple[tuple[str, ...], dict[str, Any], tuple[Any, ...]]:
+    def _shape_key(obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...],
+                   nested: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, Any],
+                                                     tuple[tuple[str, tuple[str, ...]], ...], tuple[Any, ...]]:
         cols = tuple(k for k, v in derived.items() if k in obj and _same(v, obj[k]))
         const = {k: obj[k] for k in constants
                  if k in obj and k not in cols and _is_constant_value(obj[k])}
-        return cols, const, (tuple(obj), cols, _hashable(const))
+        subs = tuple((k, sub) for k in nested if k not in cols and k not in const
+                     and (sub := _same_keys(obj.get(k))) is not None)
+        return cols, const, subs, (tuple(obj), cols, _hashable(const), subs)
 
     def _encode(self, obj: dict[str, Any], got: tuple[int, tuple[str, ...]], codec: int,
-                const: dict[str, Any], finite: bool) -> tuple[int, bytes]:
+                subs: tuple[tuple[str, tuple[str, ...]], ...], finite: bool) -> tuple[int, bytes]:
         shape, plain = got
         if len(plain) != len(obj):
             values = [obj[k] for k in plain]
         else:
             values = list(obj.values())
+        for k, _ in subs:
+            i = plain.index(k)
+            values[i] = [list(d.values()) for d in values[i]]
         return shape, store_codec.encode(values, codec, self._zdicts.get(codec), finite=finite)
 
     def unpack(self, read: ReadFn, shape: int, data: bytes, derived: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +321,11 @@ class Packer:
         if len(values) != len(layout.plain):
             raise ValueError("values do not match their shape")
         out = dict(zip(layout.plain, values, strict=True))
+        for k, sub in layout.nested.items():
+            rows = out.get(k)
+            if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(sub) for r in rows):
+                raise ValueError(f"{k} does not match its shape")
+            out[k] = [dict(zip(sub, r, strict=True)) for r in rows]
         for k, v in layout.constants.items():
             out[k] = list(v) if type(v) is list else v
         for k in layout.from_columns:

@@ -111,6 +111,7 @@ def apply_retention(
     now_s = to_s(now, "now")
     window = days * 86400
     deleted = {t.name: 0 for t in _TABLES}
+    marks: list[tuple[str, int]] = []  # (state key, value) written together at the end
     stale: list[int] = []
     for user, newest in sorted(newest_activity(read).items()):
         if newest < now_s - window:
@@ -120,11 +121,16 @@ def apply_retention(
             kept_days = min(days, table.max_days or days)
             cutoff = min(now_s, newest) - kept_days * 86400
             for owner in (srcs if table.by_source else [user]):
-                deleted[table.name] += _purge(read, write, table, owner, user, cutoff, batch)
+                deleted[table.name] += _purge(read, write, table, owner, user, cutoff, batch, marks)
                 if table.name == "predictions":
                     # buckets older than this keep their record (for its labels) but lose their
                     # prediction by design: they are not "unpredicted"
-                    write(_raise_unpredicted_mark(int(owner), cutoff))
+                    (device,) = read("SELECT device_id FROM sources WHERE src = ?", (owner,))[0]
+                    key = unpredicted_mark_key(str(device))
+                    if (_mark(read, key) or -(1 << 62)) < cutoff:
+                        marks.append((key, cutoff))
+    if marks:
+        write(_set_marks(marks))
     if stale:
         _log.warning(
             "retention: %d user(s) have no activity in the last %d days (newest %s); their "
@@ -153,14 +159,18 @@ def lower_marks(conn: sqlite3.Connection, user_id: str, start_s: int) -> None:
                      " AND CAST(value AS INTEGER) > ?", (str(back), *keys, back))
 
 
+def _mark(read: ReadFn, key: str) -> int | None:
+    got = read("SELECT value FROM state WHERE key = ?", (key,))
+    return int(got[0][0]) if got and str(got[0][0]).lstrip("-").isdigit() else None
+
+
 def _purge(read: ReadFn, write: WriteFn, table: _Table, owner: Any, user: str, cutoff_s: int,
-           batch: int) -> int:
+           batch: int, marks: list[tuple[str, int]]) -> int:
     """Delete ``table``'s rows of ``owner`` (a source, or a user) older than ``cutoff_s`` not
     kept by ``table.keep``, in time slices of about ``batch`` rows, each its own transaction,
-    from where the last complete pass ended."""
+    from where the last complete pass ended (its new end goes to ``marks``)."""
     key = mark_key(table.name, owner)
-    got = read("SELECT value FROM state WHERE key = ?", (key,))
-    done = int(got[0][0]) if got and str(got[0][0]).lstrip("-").isdigit() else None
+    done = _mark(read, key)
     cutoff = cutoff_s * table.scale
     step = batch * BUCKET_SECONDS * table.scale  # about ``batch`` rows of one device
     column = "src" if table.by_source else "user_id"
@@ -176,25 +186,17 @@ def _purge(read: ReadFn, write: WriteFn, table: _Table, owner: Any, user: str, c
         total += int(write(_delete(sql, (owner, int(lo), hi, *keep_args))))
         lo = read(first, (owner, hi))[0][0]
     if done is None or done < cutoff_s:
-        write(_set_mark(key, cutoff_s))
+        marks.append((key, cutoff_s))
     return total
 
 
-def _raise_unpredicted_mark(src: int, cutoff_s: int) -> Callable[[sqlite3.Connection], int]:
+def _set_marks(marks: list[tuple[str, int]]) -> Callable[[sqlite3.Connection], int]:
+    """Raise the marks (never lower one: a span write may have moved it back meanwhile, and a
+    later value means a pass already went that far)."""
     def run(conn: sqlite3.Connection) -> int:
-        (device,) = conn.execute("SELECT device_id FROM sources WHERE src = ?", (src,)).fetchone()
-        conn.execute("INSERT INTO state (key, value, updated_us) VALUES (?, ?, 0) ON CONFLICT (key)"
-                     " DO UPDATE SET value = excluded.value WHERE CAST(value AS INTEGER) < ?",
-                     (unpredicted_mark_key(str(device)), str(cutoff_s), cutoff_s))
-        return 0
-
-    return run
-
-
-def _set_mark(key: str, value: int) -> Callable[[sqlite3.Connection], int]:
-    def run(conn: sqlite3.Connection) -> int:
-        conn.execute("INSERT INTO state (key, value, updated_us) VALUES (?, ?, 0) ON CONFLICT (key)"
-                     " DO UPDATE SET value = excluded.value", (key, str(value)))
+        conn.executemany("INSERT INTO state (key, value, updated_us) VALUES (?, ?, 0) ON CONFLICT (key)"
+                         " DO UPDATE SET value = excluded.value WHERE CAST(value AS INTEGER) < ?",
+                         [(k, str(v), v) for k, v in marks])
         return 0
 
     return run

@@ -22,8 +22,9 @@ from typing import Any
 from engine.labels import HUMAN_PROVENANCES
 
 DAY = 86400
-#: a bucket starting this long before a span can still end inside it (buckets are 60 s)
-_MARGIN_S = 3600
+#: a bucket starting this long before a span can still end inside it (buckets are 60 s; up to
+#: 10 minutes are allowed for)
+_MARGIN_S = 600
 
 _HUMAN = "(" + ", ".join(f"'{p}'" for p in sorted(HUMAN_PROVENANCES)) + ")"
 _USER = "(SELECT user_id FROM sources WHERE src = {r}.src)"
@@ -63,7 +64,8 @@ SCHEMA: tuple[str, ...] = (
     BEGIN
         UPDATE labelled_days SET buckets = buckets - 1
         WHERE (user_id, utc_day, local_day, label) = ({_KEY.format(r="OLD")});
-        DELETE FROM labelled_days WHERE buckets <= 0;
+        DELETE FROM labelled_days WHERE (user_id, utc_day, local_day, label) = ({_KEY.format(r="OLD")})
+            AND buckets <= 0;
     END""",
 )
 
@@ -94,23 +96,66 @@ def span_days(start_s: int, end_s: int) -> range:
     return range((start_s - _MARGIN_S) // DAY, (end_s + _MARGIN_S) // DAY + 1)
 
 
-def retally(conn: sqlite3.Connection, user_id: str, first_day: int, last_day: int) -> None:
-    """Recount ``user_id``'s tally of the UTC days [first_day, last_day] from the records and
-    spans of those days only (inside the caller's transaction)."""
-    lo, hi = first_day * DAY, (last_day + 1) * DAY
-    conn.execute("DELETE FROM labelled_days WHERE user_id = ? AND utc_day BETWEEN ? AND ?",
-                 (user_id, first_day, last_day))
+Counts = dict[tuple[int, int, str], int]
+
+
+def count(conn: sqlite3.Connection, user_id: str, lo: int, hi: int) -> Counts:
+    """(utc day, local day, label) -> labelled buckets of ``user_id`` starting in [lo, hi)."""
     seen: dict[int, tuple[int | None, str]] = {}
     for (src,) in conn.execute("SELECT src FROM sources WHERE user_id = ? ORDER BY src", (user_id,)).fetchall():
         for b, off, label in conn.execute(_RANGE_BUCKETS, (src, lo, hi, user_id, user_id, lo * 1_000_000,
                                                             lo * 1_000_000, hi * 1_000_000)).fetchall():
             seen.setdefault(int(b), (None if off is None else int(off), str(label)))
-    counts: dict[tuple[int, int, str], int] = {}
+    counts: Counts = {}
     for b, (off, label) in seen.items():
         key = (b // DAY, (b + (off or 0) * 60) // DAY, label)
         counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def retally(conn: sqlite3.Connection, user_id: str, first_day: int, last_day: int) -> None:
+    """Recount ``user_id``'s tally of the UTC days [first_day, last_day] from the records and
+    spans of those days only (inside the caller's transaction)."""
+    conn.execute("DELETE FROM labelled_days WHERE user_id = ? AND utc_day BETWEEN ? AND ?",
+                 (user_id, first_day, last_day))
+    counts = count(conn, user_id, first_day * DAY, (last_day + 1) * DAY)
     conn.executemany("INSERT INTO labelled_days (user_id, utc_day, local_day, label, buckets)"
                      " VALUES (?, ?, ?, ?, ?)", [(user_id, *k, n) for k, n in counts.items()])
+
+
+def span_range(start_s: int, end_s: int) -> tuple[int, int]:
+    """The bucket starts whose labelled state a span [start_s, end_s) can change."""
+    return start_s - _MARGIN_S, end_s + 1
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def counts_of(conn: sqlite3.Connection, user_id: str, ranges: list[tuple[int, int]]) -> Counts:
+    total: Counts = {}
+    for lo, hi in ranges:
+        for k, n in count(conn, user_id, lo, hi).items():
+            total[k] = total.get(k, 0) + n
+    return total
+
+
+def apply_delta(conn: sqlite3.Connection, user_id: str, before: Counts, after: Counts) -> None:
+    """Move the tally by what a span write changed in the ranges counted before and after."""
+    delta = [(user_id, *k, after.get(k, 0) - before.get(k, 0)) for k in before.keys() | after.keys()]
+    delta = [d for d in delta if d[-1]]
+    if delta:
+        conn.executemany("INSERT INTO labelled_days (user_id, utc_day, local_day, label, buckets)"
+                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, utc_day, local_day, label)"
+                         " DO UPDATE SET buckets = buckets + excluded.buckets", delta)
+        conn.executemany("DELETE FROM labelled_days WHERE user_id = ? AND utc_day = ? AND local_day = ?"
+                         " AND label = ? AND buckets <= 0", [d[:4] for d in delta])
 
 
 def retally_days(conn: sqlite3.Connection, user_id: str, days: Iterable[int]) -> None:

@@ -55,7 +55,7 @@ def log_temperature_variance(raw: np.ndarray, y: np.ndarray, w: np.ndarray, days
     curvature = float((w * (up - 2 * mid + down)).sum() / h**2)
     if not curvature > 0:
         return math.inf
-    per_day = np.array([score[days == g].sum() for g in groups])
+    per_day = np.bincount(np.unique(days, return_inverse=True)[1], weights=score)
     g = len(groups)
     clustered = g / (g - 1) * float((per_day**2).sum()) / curvature**2
     return max(clustered, 1.0 / curvature)

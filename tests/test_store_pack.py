@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,33 @@ def test_old_codec_rows_and_new_ones_read_side_by_side(tmp_path: Path) -> None:
         assert [json.dumps(r.to_json()) for r in s.records()] == [
             json.dumps(record(m).to_json()) for m in (0, 1)]
         assert shape == s._conn.execute("SELECT shape FROM records ORDER BY bucket_start").fetchone()[0]
+
+
+@given(probs=st.lists(st.floats(0, 1), min_size=8, max_size=8),
+       raw_same=st.booleans(), mapped=st.sampled_from(["same", "other_order", "taxonomy"]))
+def test_a_prediction_reads_back_exactly_whatever_repeats_its_probabilities(
+        probs: list[float], raw_same: bool, mapped: str) -> None:
+    p = prediction(0)
+    order = list(p.label_order)
+    raw = probs if raw_same else [x / 2 for x in probs]
+    maps = {"same": dict(zip(order, probs, strict=True)),
+            "other_order": dict(zip(order[::-1], probs[::-1], strict=True)),
+            "taxonomy": {"Focus": sum(probs[:4]), "Other": sum(probs[4:])}}[mapped]
+    for k, v in (("raw_probs", tuple(raw)), ("probs", tuple(probs)), ("mapped_probs", maps)):
+        object.__setattr__(p, k, v)
+    with tempfile.TemporaryDirectory() as d, Store.open(Path(d) / "s.sqlite3") as s:
+        s.put_prediction("d1", p)
+        (got,) = s.predictions()
+    assert json.dumps(got.to_json()) == json.dumps(p.to_json())
+    assert list(got.to_json()["mapped_probs"]) == list(maps)
+
+
+def test_repeated_probabilities_are_stored_once(tmp_path: Path) -> None:
+    same, other = prediction(0), prediction(1)
+    object.__setattr__(other, "raw_probs", tuple(x / 3 for x in other.probs))
+    object.__setattr__(other, "mapped_probs", {"Focus": 0.25, "Other": 0.75})
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        s.put_prediction("d1", same)
+        s.put_prediction("d1", other)
+        sizes = [len(d) for (d,) in s._conn.execute("SELECT data FROM predictions ORDER BY bucket_start")]
+    assert sizes[0] < sizes[1] - 20, sizes

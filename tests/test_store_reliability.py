@@ -325,3 +325,27 @@ def test_property_a_damaged_store_gives_a_clear_error_never_a_crash(mutation: tu
                             assert "readonly" in str(exc) or "locked" in str(exc), exc
             except ArtifactError as exc:
                 assert "\n" not in str(exc) and str(path) in str(exc)
+
+
+@pytest.mark.parametrize("table, column", [
+    ("label_spans", "start_us = 4611686018427387904, end_us = 4611686018427387905"),
+    ("feedback_events", "at_us = 4611686018427387904"),
+])
+def test_an_out_of_range_time_in_a_damaged_row_is_one_clear_line(
+    tmp_path: Path, table: str, column: str
+) -> None:  # column: the SET clause writing 2**62 microseconds
+    """A damaged page can hold any integer; decoding 2**62 microseconds as a date overflows.
+    Found by the damaged-store property test: it must read as a damaged store, not a crash."""
+    path = tmp_path / "store.sqlite3"
+    with Store.open(path) as s:
+        s.add_label_span(span(500, 501))
+        s.add_feedback(user_id="u1", kind="confirm", shown_label="Build", answer_label="Build",
+                       bucket_start=at(500), block_start=None, confidence=0.9, at=at(500))
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(f"UPDATE {table} SET {column}")
+    conn.close()
+    with Store.open(path) as s:
+        read = s.label_spans if table == "label_spans" else s.feedback
+        with pytest.raises(ArtifactError, match=r"store\.sqlite3.*the store is damaged"):
+            read()
