@@ -22,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-FORBIDDEN_IN_AGENT = ("sklearn", "scipy", "pandas")
+FORBIDDEN_IN_AGENT = ("sklearn", "scipy", "pandas", "dask", "distributed", "pyarrow")
 
 
 def _run(cmd: list[str], **kw: object) -> None:
