@@ -48,6 +48,7 @@ from engine.store_schema import (
     to_s,
     to_us,
 )
+from engine.store_sql import where_clause
 
 __all__ = [
     "MIGRATIONS", "SCHEMA_VERSION", "FeedbackEvent", "FeatureRowLike", "Store", "from_s", "from_us",
@@ -105,26 +106,6 @@ _FROM_LAST_BEFORE = (
     "start_us >= COALESCE((SELECT MAX(start_us) FROM label_spans WHERE user_id = ?"
     " AND start_us <= ?), ?)"
 )
-
-
-def _range_clause(
-    column: str, start: int | None, end: int | None, user_id: str | None, device_id: str | None = None
-) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    args: list[Any] = []
-    if user_id is not None:
-        where.append("user_id = ?")
-        args.append(user_id)
-    if device_id is not None:
-        where.append("device_id = ?")
-        args.append(device_id)
-    if start is not None:
-        where.append(f"{column} >= ?")
-        args.append(start)
-    if end is not None:
-        where.append(f"{column} < ?")
-        args.append(end)
-    return (" WHERE " + " AND ".join(where)) if where else "", args
 
 
 # --- the store ----------------------------------------------------------------------------
@@ -506,8 +487,8 @@ class Store(BucketTables, CoverageReads):
         kind: str | None = None,
     ) -> list[FeedbackEvent]:
         """Feedback events with ``start <= at < end``, oldest first."""
-        where, args = _range_clause(
-            "at_us", opt_us(start, "start"), opt_us(end, "end"), user_id
+        where, args = where_clause(
+            user_id=user_id, column="at_us", start=opt_us(start, "start"), end=opt_us(end, "end")
         )
         if kind is not None:
             where = (where + " AND" if where else " WHERE") + " kind = ?"

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine import store_codec
 from engine.activity import BUCKET_SECONDS
+from engine.store_sql import where_clause
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -212,14 +213,7 @@ class Packer:
     def sources(self, read: ReadFn, user_id: str | None = None,
                 device_id: str | None = None) -> list[tuple[int, str, str]]:
         """(src, user, device) of the matching sources, read fresh (another process may add)."""
-        where, args = [], []
-        if user_id is not None:
-            where.append("user_id = ?")
-            args.append(user_id)
-        if device_id is not None:
-            where.append("device_id = ?")
-            args.append(device_id)
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        clause, args = where_clause(user_id=user_id, device_id=device_id)
         rows = read(f"SELECT src, user_id, device_id FROM sources{clause} ORDER BY src", tuple(args))
         out = [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
         for src, u, d in out:
