@@ -10,8 +10,9 @@ Figures, each measured in this run:
   agent's predictions added, and after retention dropped the unlabelled feature rows;
 - ``taskclf infer batch`` wall time and peak RSS (its own process) over 1 / 30 / 90 ... days of
   one user's synthetic history (the starter bundle, so no training is needed), beside the
-  reference: the time the engine's own ``step`` calls take over the same buckets, measured in
-  this process in the same run;
+  reference: the time the engine's own ``step`` calls take, bucket by bucket, over the same
+  buckets, measured in this process in the same run (rows read untimed), their ratio and the
+  1-minute load average at the end of the measurement (the machine may be shared);
 - the agent's store work at start and on a label commit at each history length (wall time and
   SQLite virtual-machine steps, which grow with every row a read walks);
 - ``taskclf train all`` wall time and peak RSS for users x days;
@@ -246,35 +247,34 @@ def _agent_paths(home: Path) -> dict[str, float]:
             "label_commit_s": round(commit_s, 3), "label_commit_ksteps": commit_k}
 
 
-class _TimedEngine:
-    """An engine whose ``step`` calls are timed (the reference: the engine's own cost)."""
-
-    total = 0.0
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def step(self, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        out = self.engine.step(*args, **kwargs)
-        _TimedEngine.total += time.perf_counter() - t0
-        return out
-
-
 def _engine_only_s(home: Path, first: date, last: date) -> float:
-    """Seconds the engine's ``step`` takes over the buckets ``infer batch`` predicts."""
+    """The reference: seconds the engine's own ``step`` takes, bucket by bucket, over the
+    buckets ``infer batch`` predicts (rows read beforehand and not timed; the warm-up buckets
+    of the first session are not counted)."""
     from engine.bundle import load_bundle
     from engine.pipeline import Engine
     from engine.starter import bundle_dir
-    from trainer.infer_batch import batch_predictions
+    from engine.store_rows import user_rows
+    from trainer.dataset import utc_bounds
 
     bundle = load_bundle(bundle_dir())
-    _TimedEngine.total = 0.0
+    lo, hi = utc_bounds(first, last)
+    assert lo is not None and hi is not None
+    total = 0.0
+    clock = time.perf_counter
     with Store.open(home / "store.sqlite3", readonly=True) as st:
-        for _ in batch_predictions([st], lambda: _TimedEngine(Engine.from_artifacts(bundle, None, smooth_window=3)),
-                                   first, last):
-            pass
-    return _TimedEngine.total
+        for user in st.users():
+            engine = Engine.from_artifacts(bundle, None, smooth_window=3)
+            rows = user_rows(st, user, start=lo - timedelta(hours=12), end=hi + timedelta(hours=12))
+            for chunk in rows.chunks:
+                for r in chunk:
+                    if not first <= r.local_day <= last:
+                        continue
+                    t0 = clock()
+                    engine.step(r.features, user_id=r.user_id, bucket_start=r.bucket_start,
+                                session_id=r.session_id, local_day=r.local_day)
+                    total += clock() - t0
+    return total
 
 
 def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
@@ -292,7 +292,8 @@ def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
         lines = sum(1 for _ in (tmp / "preds.jsonl").open())
         engine_s = _engine_only_s(home, first, last)
         out.append({"days": d, "buckets": lines, "infer_batch_s": round(wall, 2),
-                    "engine_only_s": round(engine_s, 2), "infer_batch_peak_mib": round(rss, 1)})
+                    "engine_only_s": round(engine_s, 2), "ratio": round(wall / engine_s, 2),
+                    "infer_batch_peak_mib": round(rss, 1), "load": round(os.getloadavg()[0], 1)})
     return out
 
 
@@ -409,10 +410,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
         print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
         print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
-    print("infer batch (starter bundle)   days  buckets   wall s  engine only s  peak MiB")
+    print("infer batch (starter bundle)   days  buckets   wall s  engine step s  ratio  peak MiB  load")
     for r in result["infer_batch"]:
         print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['engine_only_s']:>14}"
-              f" {r['infer_batch_peak_mib']:>9}")
+              f" {r['ratio']:>6} {r['infer_batch_peak_mib']:>9} {r['load']:>5}")
     print("agent (store work)     history days  first start s  start s  start ksteps  label commit s"
           "  commit ksteps")
     for r in result["agent"]:

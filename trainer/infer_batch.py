@@ -133,6 +133,6 @@ def batch_predictions(
             if user_id not in (None, user):
                 continue
             rows = user_rows(store, user, start=window[0], end=window[1], span=span, on_chunk=on_chunk)
-            for st in stream(rows.rows(), make_engine(), emit_when=chosen):
+            for st in stream(rows.chunks, make_engine(), emit_when=chosen):
                 if lo_day <= st.local_day.toordinal() <= hi_day:
                     yield st.prediction
