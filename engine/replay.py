@@ -52,11 +52,12 @@ def replay(
 
 def replay_chunk(frame: Frame, engine: Any) -> Replay:
     """Continue ``engine`` (one user's, carrying its smoothing state from the previous chunk)
-    over ``frame``'s rows in order: chunk after chunk gives what one ``replay`` gives."""
+    over ``frame``'s rows in order, the chunk in one batch (``Engine.step_many``, the records
+    ``step`` gives): chunk after chunk gives what one ``replay`` gives."""
     from engine.stream import stream
 
-    rows = (frame.stream_row(i) for i in range(len(frame)))
-    return _collect(len(frame), enumerate(st.prediction for st in stream(rows, engine)), False)
+    rows = [frame.stream_row(i) for i in range(len(frame))]  # one list: one Engine.step_many call
+    return _collect(len(frame), enumerate(st.prediction for st in stream([rows], engine)), False)
 
 
 def _collect(n: int, predictions: Iterable[tuple[int, Any]], keep_records: bool) -> Replay:
