@@ -12,7 +12,8 @@ Figures, each measured in this run:
   one user's synthetic history (the starter bundle, so no training is needed), beside the
   reference: the time the engine's own ``step`` calls take, bucket by bucket, over the same
   buckets, measured in this process in the same run (rows read untimed), their ratio and the
-  1-minute load average at the end of the measurement (the machine may be shared);
+  1-minute load average at the end of the measurement (the machine may be shared); once per
+  ``--jobs`` value (peak RSS is the largest process's; each of them holds about as much);
 - the agent's store work at start and on a label commit at each history length (wall time and
   SQLite virtual-machine steps, which grow with every row a read walks);
 - ``taskclf train all`` wall time and peak RSS for users x days;
@@ -277,7 +278,7 @@ def _engine_only_s(home: Path, first: date, last: date) -> float:
     return total
 
 
-def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
+def batch_and_agent(days_list: list[int], tmp: Path, jobs_list: list[int]) -> list[dict[str, Any]]:
     from engine.starter import bundle_dir
 
     home = tmp / "long"
@@ -287,13 +288,15 @@ def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
     out = []
     for d in days_list:
         first, last = all_days[0], all_days[min(d, len(all_days)) - 1]
-        wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
-                             "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl")], home)
-        lines = sum(1 for _ in (tmp / "preds.jsonl").open())
         engine_s = _engine_only_s(home, first, last)
-        out.append({"days": d, "buckets": lines, "infer_batch_s": round(wall, 2),
-                    "engine_only_s": round(engine_s, 2), "ratio": round(wall / engine_s, 2),
-                    "infer_batch_peak_mib": round(rss, 1), "load": round(os.getloadavg()[0], 1)})
+        for jobs in jobs_list:
+            wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
+                                 "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl"),
+                                 "--jobs", str(jobs)], home)
+            lines = sum(1 for _ in (tmp / "preds.jsonl").open())
+            out.append({"days": d, "buckets": lines, "jobs": jobs, "infer_batch_s": round(wall, 2),
+                        "engine_only_s": round(engine_s, 2), "ratio": round(wall / engine_s, 2),
+                        "infer_batch_peak_mib": round(rss, 1), "load": round(os.getloadavg()[0], 1)})
     return out
 
 
@@ -369,6 +372,7 @@ def evaluation(days_list: list[int], history: int, tmp: Path) -> list[dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", default="1,30,90,365", help="history lengths for infer batch (comma separated)")
+    ap.add_argument("--jobs", default="1,2", help="infer batch --jobs values to measure (comma separated)")
     ap.add_argument("--agent-days", default="30,90", help="history lengths for the agent's label path")
     ap.add_argument("--size-days", type=int, default=10, help="user-days for the store size figures")
     ap.add_argument("--train", default="10x30,30x90", help="users x days for train all (comma separated)")
@@ -393,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(d)
         result: dict[str, Any] = {"note": BUCKETS_PER_DAY_NOTE}
         result["store"] = store_sizes(args.size_days, tmp) if "store" not in skip else {}
-        result["infer_batch"] = batch_and_agent(days_list, tmp) if "batch" not in skip else []
+        jobs_list = [int(x) for x in args.jobs.split(",") if x]
+        result["infer_batch"] = batch_and_agent(days_list, tmp, jobs_list) if "batch" not in skip else []
         result["agent"] = (agent_paths([int(x) for x in args.agent_days.split(",") if x], tmp)
                            if "agent" not in skip else [])
         result["train_all"] = ([train(*map(int, spec.split("x")), tmp) for spec in args.train.split(",") if spec]
@@ -410,10 +415,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
         print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
         print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
-    print("infer batch (starter bundle)   days  buckets   wall s  engine step s  ratio  peak MiB  load")
+    print("infer batch (starter bundle)   days  buckets  jobs   wall s  engine step s  ratio  peak MiB  load")
     for r in result["infer_batch"]:
-        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['engine_only_s']:>14}"
-              f" {r['ratio']:>6} {r['infer_batch_peak_mib']:>9} {r['load']:>5}")
+        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['jobs']:>5} {r['infer_batch_s']:>8}"
+              f" {r['engine_only_s']:>14} {r['ratio']:>6} {r['infer_batch_peak_mib']:>9} {r['load']:>5}")
     print("agent (store work)     history days  first start s  start s  start ksteps  label commit s"
           "  commit ksteps")
     for r in result["agent"]:

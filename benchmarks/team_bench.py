@@ -115,6 +115,9 @@ def measure(users: int, workers: int, modes: tuple[str, ...] = MODES, jobs: int 
             home = Path(tmp) / mode.replace(" ", "_")
             home.mkdir()
             r = _run(["train", "lgbm", *data, "--holdout-users", str(holdout), "--seed", "0", *extra], home)
+            print(f"  {users} users, {mode}: trained in {r['wall_s']:.1f} s, peak {r['peak_main_mib']:.0f} MiB"
+                  f" (workers {_fmt(r['peak_worker_mib'], '.0f')} MiB), load {r['load_avg']:.1f};"
+                  " scoring the held-out users ...", file=sys.stderr, flush=True)
             q = _holdout_quality(r.pop("bundle"), shares)
             rows.append({"users": users, "mode": mode, **r, **q,
                          "rows_per_s": q["n_train_rows"] / r["wall_s"], "estimate": False})

@@ -5,7 +5,8 @@ days (``trainer.synth``, seed = shard index) written through ``taskclf export da
 member of a real team exports their own home. A shard's home holds what the agent's sampler
 stores (activity records and labels, no feature rows): the export rebuilds the rows with the one
 feature builder, which is what it does for a real home and gives the same rows as storing them
-(tests/test_dataset_export.py), in under half the time. Pseudonyms come from each home's own
+(tests/test_dataset_export.py): writing the home takes under half the time of storing the rows
+too, the whole shard about a third less (docs/team.md). Pseudonyms come from each home's own
 salt, so the shards never collide and a bigger team reuses the smaller one's shards.
 
     python3 benchmarks/team_data.py --shards 20 --jobs 2   # prepare 400 users, two shards at a time

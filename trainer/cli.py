@@ -352,29 +352,30 @@ def _batch_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smooth-window", type=int_within(1, 60), metavar="W", help="1..60 buckets")
     p.add_argument("--user-id", help="only this user")
     p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
+    p.add_argument("--jobs", type=int_within(1, 64), metavar="N",
+                   help="processes for a long range (default: the cores, at most 4; the lines are "
+                        "the same with any number)")
     _add_store(p)
 
 
 def _batch_run(args: argparse.Namespace) -> int:
     from engine.cli.text_output import TextOutput
-    from engine.record_line import RecordLines
     from trainer.dataset import open_stores
-    from trainer.infer_batch import batch_predictions, engine_maker
+    from trainer.infer_batch import engine_maker
+    from trainer.infer_parts import default_jobs, write_lines
 
     start, end = _range(args)  # every argument is checked before any work
     home = _home()
     assert start is not None and end is not None
-    make, source = engine_maker(home, model_dir=args.model_dir, calibrator_store=args.calibrator_store,
-                                reject_threshold=args.reject_threshold, smooth_window=args.smooth_window)
-    line = RecordLines().line  # the JSON encoder's text, without its per-record cost
+    engine_args = {"model_dir": args.model_dir, "calibrator_store": args.calibrator_store,
+                   "reject_threshold": args.reject_threshold, "smooth_window": args.smooth_window}
+    make, source = engine_maker(home, **engine_args)
     target = str(Path(args.output).expanduser().resolve()) if args.output else "-"
-    written = 0
     stores = open_stores(home, args.store)
     try:
         with TextOutput(target) as out:  # lines are written as they are made
-            for rec in batch_predictions(stores, make, start, end, user_id=args.user_id):
-                out.write(line(rec) + "\n")
-                written += 1
+            written = write_lines(home, stores, make, engine_args, start, end, out, user_id=args.user_id,
+                                  jobs=args.jobs if args.jobs is not None else default_jobs())
             if not written:
                 raise TaskclfError(f"no buckets between {start} and {end}"
                                    + (f" for {args.user_id}" if args.user_id else ""))
