@@ -125,7 +125,7 @@ def _lgbm_configure(p: argparse.ArgumentParser) -> None:
     dask.add_argument("--dask-workers", type=int_within(1, 256), metavar="N",
                       help="train the --dataset rows on a local Dask cluster of N worker processes")
     p.add_argument("--dask-timeout", type=float_within(0.1, 3600), default=30.0, metavar="SECONDS",
-                   help="how long to wait for the Dask scheduler (default 30)")
+                   help="how long to wait for the Dask scheduler, and for its first worker (default 30)")
 
 
 def _split_for(frame: Any, holdout: int, seed: int) -> Any:
