@@ -13,7 +13,9 @@ Figures, each measured in this run:
   reference: the time the engine's own ``step`` calls take, bucket by bucket, over the same
   buckets, measured in this process in the same run (rows read untimed), their ratio and the
   1-minute load average at the end of the measurement (the machine may be shared); once per
-  ``--jobs`` value (peak RSS is the largest process's; each of them holds about as much);
+  ``--jobs`` value (peak RSS is the largest process's; each of them holds about as much); the
+  same in CPU seconds (the command with its workers; the engine's own step calls), which a
+  loaded machine sways much less than wall time;
 - the agent's store work at start and on a label commit at each history length (wall time and
   SQLite virtual-machine steps, which grow with every row a read walks);
 - ``taskclf train all`` wall time and peak RSS for users x days;
@@ -69,7 +71,13 @@ def _spawn(argv: list[str], timeout: float = 3600) -> tuple[float, float, str, s
         err = err_file.read().decode("utf-8", "replace")
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err[-400:]}")
+    global LAST_CPU_S
+    LAST_CPU_S = usage.ru_utime + usage.ru_stime  # with the child's own workers (reaped)
     return wall, usage.ru_maxrss / 1024.0, out, err
+
+
+#: CPU seconds of the last child (``_spawn``): less swayed by the machine's load than wall time
+LAST_CPU_S = 0.0
 
 
 def _run(args: list[str], home: Path, timeout: float = 3600) -> tuple[float, float, str]:
@@ -248,10 +256,10 @@ def _agent_paths(home: Path) -> dict[str, float]:
             "label_commit_s": round(commit_s, 3), "label_commit_ksteps": commit_k}
 
 
-def _engine_only_s(home: Path, first: date, last: date) -> float:
+def _engine_only_s(home: Path, first: date, last: date) -> tuple[float, float]:
     """The reference: seconds the engine's own ``step`` takes, bucket by bucket, over the
     buckets ``infer batch`` predicts (rows read beforehand and not timed; the warm-up buckets
-    of the first session are not counted)."""
+    of the first session are not counted). (wall s, CPU s)."""
     from engine.bundle import load_bundle
     from engine.pipeline import Engine
     from engine.starter import bundle_dir
@@ -261,8 +269,8 @@ def _engine_only_s(home: Path, first: date, last: date) -> float:
     bundle = load_bundle(bundle_dir())
     lo, hi = utc_bounds(first, last)
     assert lo is not None and hi is not None
-    total = 0.0
-    clock = time.perf_counter
+    total = cpu = 0.0
+    clock, cpu_clock = time.perf_counter, time.process_time
     with Store.open(home / "store.sqlite3", readonly=True) as st:
         for user in st.users():
             engine = Engine.from_artifacts(bundle, None, smooth_window=3)
@@ -271,11 +279,12 @@ def _engine_only_s(home: Path, first: date, last: date) -> float:
                 for r in chunk:
                     if not first <= r.local_day <= last:
                         continue
-                    t0 = clock()
+                    t0, c0 = clock(), cpu_clock()
                     engine.step(r.features, user_id=r.user_id, bucket_start=r.bucket_start,
                                 session_id=r.session_id, local_day=r.local_day)
                     total += clock() - t0
-    return total
+                    cpu += cpu_clock() - c0
+    return total, cpu
 
 
 def batch_and_agent(days_list: list[int], tmp: Path, jobs_list: list[int]) -> list[dict[str, Any]]:
@@ -288,7 +297,7 @@ def batch_and_agent(days_list: list[int], tmp: Path, jobs_list: list[int]) -> li
     out = []
     for d in days_list:
         first, last = all_days[0], all_days[min(d, len(all_days)) - 1]
-        engine_s = _engine_only_s(home, first, last)
+        engine_s, engine_cpu = _engine_only_s(home, first, last)
         for jobs in jobs_list:
             wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
                                  "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl"),
@@ -296,6 +305,8 @@ def batch_and_agent(days_list: list[int], tmp: Path, jobs_list: list[int]) -> li
             lines = sum(1 for _ in (tmp / "preds.jsonl").open())
             out.append({"days": d, "buckets": lines, "jobs": jobs, "infer_batch_s": round(wall, 2),
                         "engine_only_s": round(engine_s, 2), "ratio": round(wall / engine_s, 2),
+                        "infer_batch_cpu_s": round(LAST_CPU_S, 2), "engine_only_cpu_s": round(engine_cpu, 2),
+                        "cpu_ratio": round(LAST_CPU_S / engine_cpu, 2),
                         "infer_batch_peak_mib": round(rss, 1), "load": round(os.getloadavg()[0], 1)})
     return out
 
@@ -415,10 +426,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
         print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
         print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
-    print("infer batch (starter bundle)   days  buckets  jobs   wall s  engine step s  ratio  peak MiB  load")
+    print("infer batch (starter bundle)   days  buckets  jobs   wall s  engine step s  ratio    cpu s"
+          "  engine cpu s  cpu ratio  peak MiB  load")
     for r in result["infer_batch"]:
         print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['jobs']:>5} {r['infer_batch_s']:>8}"
-              f" {r['engine_only_s']:>14} {r['ratio']:>6} {r['infer_batch_peak_mib']:>9} {r['load']:>5}")
+              f" {r['engine_only_s']:>14} {r['ratio']:>6} {r['infer_batch_cpu_s']:>8} {r['engine_only_cpu_s']:>13}"
+              f" {r['cpu_ratio']:>10} {r['infer_batch_peak_mib']:>9} {r['load']:>5}")
     print("agent (store work)     history days  first start s  start s  start ksteps  label commit s"
           "  commit ksteps")
     for r in result["agent"]:
