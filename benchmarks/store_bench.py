@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -197,6 +198,7 @@ def run(days: int) -> dict[str, float]:
         "read_label_spans_ms": round(read_spans_ms, 2),
         "retention_s": round(retention_s, 3),
         "store_size_mb": round(size_mb, 1),
+        "load_1m": round(os.getloadavg()[0], 2),
     }
 
 

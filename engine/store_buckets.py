@@ -43,10 +43,7 @@ PAGE = 2000
 # a record the device's other source already has is ignored (trigger, see store_migrate3)
 _INSERT_RECORD = ("INSERT OR IGNORE INTO records (src, bucket_start, seconds, utc_offset, shape, data)"
                   " VALUES (?, ?, ?, ?, ?, ?)")
-_UPSERT_FEATURE_ROW = (
-    "INSERT OR REPLACE INTO feature_rows (src, bucket_start, session_id, schema_hash,"
-    " feature_builder_version, shape, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_UPSERT_FEATURE_ROW = "INSERT OR REPLACE INTO feature_rows (src, bucket_start, meta, shape, data) VALUES (?, ?, ?, ?, ?)"
 _UPSERT_PREDICTION = "INSERT OR REPLACE INTO predictions (src, bucket_start, shape, data) VALUES (?, ?, ?, ?)"
 # one device's bucket has one feature row and one prediction: triggers (store_migrate3)
 
@@ -179,12 +176,13 @@ class BucketTables:
         try:
             return parse(self._packer.unpack(self._rd, shape, data, derived))
         except (ValueError, KeyError, TypeError, AttributeError, ArtifactError) as exc:
-            self.unreadable_rows += 1
-            _log.warning(
-                "%s: skipped an unreadable row of %s (bucket %s, device %s): %s",
-                self.path, table, _when(bucket), device, _one_line(exc),
-            )
+            self._skip(table, bucket, device, exc)
             return None
+
+    def _skip(self, table: str, bucket: int, device: str, exc: BaseException) -> None:
+        self.unreadable_rows += 1
+        _log.warning("%s: skipped an unreadable row of %s (bucket %s, device %s): %s",
+                     self.path, table, _when(bucket), device, _one_line(exc))
 
     # ---- activity records
 
@@ -339,21 +337,23 @@ class BucketTables:
         """Store (or replace) the feature row of one bucket with the schema it was built for."""
         start = to_s(bucket_start, "bucket_start")
         meta = (session_id, schema_hash, int(feature_builder_version))
-        with self._lock:  # source and shape known: one statement, its own transaction
+        with self._lock:  # source, meta and shape known: one statement, its own transaction
             src = self._packer.known_src(user_id, device_id)
-            packed = None if src is None else self._packer.pack_known(
+            meta_no = self._packer.known_meta(meta)
+            packed = None if src is None or meta_no is None else self._packer.pack_known(
                 row, derived_feature_row(user_id, device_id, start, meta), FEATURE_ROW_CONSTANTS)
-            if src is not None and packed is not None:
-                self._write_one(_UPSERT_FEATURE_ROW, (src, start, *meta, *packed))
+            if packed is not None:
+                self._write_one(_UPSERT_FEATURE_ROW, (src, start, meta_no, *packed))
                 return
         self._write(lambda conn: self._put_row(conn, user_id, device_id, start, meta, row))
 
     def _put_row(self, conn: sqlite3.Connection, user_id: str, device_id: str, start: int,
                  meta: tuple[str | None, str, int], row: dict[str, Any]) -> None:
         src = self._packer.src(conn, user_id, device_id)
+        meta_no = self._packer.meta(conn, meta)
         packed = self._packer.pack(conn, row, derived_feature_row(user_id, device_id, start, meta),
                                    FEATURE_ROW_CONSTANTS)
-        conn.execute(_UPSERT_FEATURE_ROW, (src, start, *meta, *packed))
+        conn.execute(_UPSERT_FEATURE_ROW, (src, start, meta_no, *packed))
 
     def put_feature_rows(self, rows: Sequence[FeatureRowLike]) -> int:
         """Store (or replace) many feature rows in one transaction; returns how many."""
@@ -378,10 +378,15 @@ class BucketTables:
         """Stored rows (ordered by bucket, device) with ``_schema_hash`` and
         ``_feature_builder_version`` added, so a caller can refuse rows of another schema."""
         lo, hi = _bounds(start, end)
-        for bucket, user, device, sid, shash, fbv, shape, data in self._scan(
-                "feature_rows", "session_id, schema_hash, feature_builder_version, shape, data",
-                user_id=user_id, start=lo, end=hi):
-            row = self._unpack(shape, data, derived_feature_row(user, device, bucket, (sid, shash, fbv)),
+        for bucket, user, device, meta_no, shape, data in self._scan(
+                "feature_rows", "meta, shape, data", user_id=user_id, start=lo, end=hi):
+            try:
+                meta = self._packer.meta_values(self._rd, int(meta_no))
+            except (ValueError, TypeError) as exc:
+                self._skip("feature_rows", bucket, device, exc)
+                continue
+            _sid, shash, fbv = meta
+            row = self._unpack(shape, data, derived_feature_row(user, device, bucket, meta),
                                "feature_rows", bucket, device, dict)
             if row is not None:
                 row["_schema_hash"] = shash
@@ -397,7 +402,8 @@ class BucketTables:
         with self._lock:  # source and shape known: one statement, its own transaction
             src = self._packer.known_src(rec.user_id, device_id)
             packed = None if src is None else self._packer.pack_known(
-                obj, derived_prediction(rec.user_id, device_id, start), PREDICTION_CONSTANTS, finite=True)
+                obj, derived_prediction(rec.user_id, device_id, start), PREDICTION_CONSTANTS, finite=True,
+                floats_apart=True)
             if src is not None and packed is not None:
                 self._write_one(_UPSERT_PREDICTION, (src, start, *packed))
                 return
@@ -413,7 +419,8 @@ class BucketTables:
         def write(conn: sqlite3.Connection) -> None:
             src = self._packer.src(conn, rec.user_id, device_id)
             packed = self._packer.pack(conn, obj, derived_prediction(rec.user_id, device_id, start),
-                                       PREDICTION_CONSTANTS, finite=True)  # refuses NaN, as before
+                                       PREDICTION_CONSTANTS, finite=True,  # refuses NaN, as before
+                                       floats_apart=True)
             conn.execute(_UPSERT_PREDICTION, (src, start, *packed))
 
         return write
