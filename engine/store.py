@@ -111,6 +111,12 @@ _FROM_LAST_BEFORE = (
 # --- the store ----------------------------------------------------------------------------
 
 
+def _schema_damage(exc: sqlite3.OperationalError) -> bool:
+    """An error the store's own fixed statements can only meet in a damaged schema (a trigger's
+    text overwritten, say): the file is damaged, not busy or read-only at run time."""
+    return str(exc).startswith(("no such column", "no such table", "malformed database schema"))
+
+
 class Store(BucketTables, CoverageReads):
     """One connection to ``store.sqlite3``. Use one Store per thread; writes are serialised.
 
@@ -263,7 +269,9 @@ class Store(BucketTables, CoverageReads):
                     rollback(conn)
                     self._packer.rolled_back()
                     raise
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if _schema_damage(exc):
+                    raise self._damaged(exc) from None
                 raise
             except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise self._damaged(exc) from None
@@ -282,7 +290,9 @@ class Store(BucketTables, CoverageReads):
         with self._lock:
             try:
                 return int(self._conn.execute(sql, args).rowcount)
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if _schema_damage(exc):
+                    raise self._damaged(exc) from None
                 raise
             except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise self._damaged(exc) from None
@@ -291,7 +301,9 @@ class Store(BucketTables, CoverageReads):
         with self._lock:
             try:
                 return self._conn.execute(sql, args).fetchall()
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if _schema_damage(exc):
+                    raise self._damaged(exc) from None
                 raise
             except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise self._damaged(exc) from None
