@@ -1,6 +1,7 @@
 """How cost grows with history: store size, batch inference, the agent's label path, training.
 
     python3 benchmarks/scale_bench.py [--days 1,30,90,365] [--size-days 10] [--train 10x30,30x90]
+                                      [--eval-days 30,90] [--eval-history DAYS] [--skip PARTS]
                                       [--cache DIR] [--json]
 
 Figures, each measured in this run:
@@ -10,11 +11,18 @@ Figures, each measured in this run:
   dropped the unlabelled feature rows;
 - ``taskclf infer batch`` wall time and peak RSS (its own process) over 1 / 30 / 90 ... days of
   one user's synthetic history (the starter bundle, so no training is needed), beside the
-  reference: the time the engine's own ``step`` calls take over the same buckets, measured in
-  this process in the same run;
+  reference: the time the engine's own ``step`` calls take, bucket by bucket, over the same
+  buckets, measured in this process in the same run (rows read untimed), their ratio and the
+  1-minute load average at the end of the measurement (the machine may be shared); once per
+  ``--jobs`` value (peak RSS is the largest process's; each of them holds about as much);
 - the agent's store work at start and on a label commit at each history length (wall time and
   SQLite virtual-machine steps, which grow with every row a read walks);
-- ``taskclf train all`` wall time and peak RSS for users x days.
+- ``taskclf train all`` wall time and peak RSS for users x days;
+- the evaluation replay (``train evaluate``'s path: test days read and replayed in chunks) wall
+  time and peak RSS (its own process) at 30 / 90 test days, beside the reference measured in the
+  same run: the same test days loaded as one frame and replayed whole, as evaluation worked
+  before it streamed; both give the same figures (the shown macro-F1 is printed for each).
+The machine's 1-minute load average is printed beside the train and evaluation figures.
 The histories come from ``taskclf synth`` (slow for long histories: minutes for a year);
 ``--cache DIR`` keeps them between runs (each run works on a copy).
 """
@@ -44,21 +52,36 @@ START = date(2024, 1, 1)  # long histories must end in the past
 BUCKETS_PER_DAY_NOTE = "a synthetic desk day is ~482 one-minute buckets"
 
 
-def _run(args: list[str], home: Path, timeout: float = 3600) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB of the child, stderr tail) of one taskclf command."""
+def _spawn(argv: list[str], timeout: float = 3600) -> tuple[float, float, str, str]:
+    """(wall seconds, peak RSS MiB, stdout, stderr) of one Python child running this checkout;
+    the peak is the child's own (``wait4``), so each figure is one process's."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DISPLAY", None)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--home", str(home), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=err_file, env=env,
+                                cwd=ROOT)
+        assert proc.stdout is not None
+        out = proc.stdout.read().decode("utf-8", "replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        err_file.seek(0)
+        err = err_file.read().decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise SystemExit(f"taskclf {' '.join(args)} failed ({proc.returncode}): {err[-400:]}")
-    return wall, usage.ru_maxrss / 1024.0, err[-200:]
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err[-400:]}")
+    return wall, usage.ru_maxrss / 1024.0, out, err
+
+
+def _run(args: list[str], home: Path, timeout: float = 3600) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of the child, stderr tail) of one taskclf command."""
+    wall, rss, _, err = _spawn(["-m", "engine.cli.main", "--home", str(home), *args], timeout)
+    return wall, rss, err[-200:]
+
+
+def _load() -> float:
+    """The machine's 1-minute load average when a figure is taken (the machine is shared)."""
+    return round(os.getloadavg()[0], 1)
 
 
 CACHE: Path | None = None
@@ -249,38 +272,37 @@ def _agent_paths(home: Path) -> dict[str, float]:
             "label_commit_s": round(commit_s, 3), "label_commit_ksteps": commit_k}
 
 
-class _TimedEngine:
-    """An engine whose ``step`` calls are timed (the reference: the engine's own cost)."""
-
-    total = 0.0
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def step(self, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        out = self.engine.step(*args, **kwargs)
-        _TimedEngine.total += time.perf_counter() - t0
-        return out
-
-
 def _engine_only_s(home: Path, first: date, last: date) -> float:
-    """Seconds the engine's ``step`` takes over the buckets ``infer batch`` predicts."""
+    """The reference: seconds the engine's own ``step`` takes, bucket by bucket, over the
+    buckets ``infer batch`` predicts (rows read beforehand and not timed; the warm-up buckets
+    of the first session are not counted)."""
     from engine.bundle import load_bundle
     from engine.pipeline import Engine
     from engine.starter import bundle_dir
-    from trainer.infer_batch import batch_predictions
+    from engine.store_rows import user_rows
+    from trainer.dataset import utc_bounds
 
     bundle = load_bundle(bundle_dir())
-    _TimedEngine.total = 0.0
+    lo, hi = utc_bounds(first, last)
+    assert lo is not None and hi is not None
+    total = 0.0
+    clock = time.perf_counter
     with Store.open(home / "store.sqlite3", readonly=True) as st:
-        for _ in batch_predictions([st], lambda: _TimedEngine(Engine.from_artifacts(bundle, None, smooth_window=3)),
-                                   first, last):
-            pass
-    return _TimedEngine.total
+        for user in st.users():
+            engine = Engine.from_artifacts(bundle, None, smooth_window=3)
+            rows = user_rows(st, user, start=lo - timedelta(hours=12), end=hi + timedelta(hours=12))
+            for chunk in rows.chunks:
+                for r in chunk:
+                    if not first <= r.local_day <= last:
+                        continue
+                    t0 = clock()
+                    engine.step(r.features, user_id=r.user_id, bucket_start=r.bucket_start,
+                                session_id=r.session_id, local_day=r.local_day)
+                    total += clock() - t0
+    return total
 
 
-def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
+def batch_and_agent(days_list: list[int], tmp: Path, jobs_list: list[int]) -> list[dict[str, Any]]:
     from engine.starter import bundle_dir
 
     home = tmp / "long"
@@ -290,12 +312,15 @@ def batch_and_agent(days_list: list[int], tmp: Path) -> list[dict[str, Any]]:
     out = []
     for d in days_list:
         first, last = all_days[0], all_days[min(d, len(all_days)) - 1]
-        wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
-                             "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl")], home)
-        lines = sum(1 for _ in (tmp / "preds.jsonl").open())
         engine_s = _engine_only_s(home, first, last)
-        out.append({"days": d, "buckets": lines, "infer_batch_s": round(wall, 2),
-                    "engine_only_s": round(engine_s, 2), "infer_batch_peak_mib": round(rss, 1)})
+        for jobs in jobs_list:
+            wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
+                                 "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl"),
+                                 "--jobs", str(jobs)], home)
+            lines = sum(1 for _ in (tmp / "preds.jsonl").open())
+            out.append({"days": d, "buckets": lines, "jobs": jobs, "infer_batch_s": round(wall, 2),
+                        "engine_only_s": round(engine_s, 2), "ratio": round(wall / engine_s, 2),
+                        "infer_batch_peak_mib": round(rss, 1), "load": round(os.getloadavg()[0], 1)})
     return out
 
 
@@ -312,19 +337,82 @@ def train(users: int, days: int, tmp: Path) -> dict[str, Any]:
     home = tmp / f"train{users}x{days}"
     _synth(home, users, days)
     wall, rss, _ = _run(["train", "all"], home)
-    return {"users": users, "days": days, "train_all_s": round(wall, 1), "train_all_peak_mib": round(rss, 1)}
+    return {"users": users, "days": days, "train_all_s": round(wall, 1), "train_all_peak_mib": round(rss, 1),
+            "load": _load()}
+
+
+EVAL_MODES = ("streamed", "in-memory")
+
+
+def _eval_child(mode: str, days: int, home: Path) -> dict[str, Any]:
+    """One evaluation of the starter bundle on the first ``days`` local days of the history's
+    user, as test days: ``streamed`` reads and replays them in chunks (``train evaluate``'s
+    path); ``in-memory`` is the reference, the test part loaded as one frame and replayed whole
+    (how evaluation worked before it streamed)."""
+    import numpy as np
+
+    from engine.bundle import load_bundle
+    from engine.replay import replay
+    from engine.starter import bundle_dir
+    from trainer.dataset import load_frame
+    from trainer.eval_stream import replay_evaluate, store_test_chunks
+    from trainer.evaluate import EvalTally
+    from trainer.workflow import engine_factory
+
+    make = engine_factory(load_bundle(bundle_dir()), None, 0.55, None)
+    tally = EvalTally.for_store(None, eligibility={}, holdout_users=[])
+    with Store.open(home / "store.sqlite3", readonly=True) as st:
+        user = st.users()[0]
+        test_days = st.days(user)[:days]
+        want = {user: {d.toordinal() for d in test_days}}
+        if mode == "streamed":
+            replay_evaluate(store_test_chunks([st], want), make, tally)
+        else:
+            frame, _ = load_frame([st], start=test_days[0], end=test_days[-1])
+            part = frame.take(np.flatnonzero(frame.day_mask(want)))
+            tally.add(part, replay(part, make))
+    ev = tally.result()
+    return {"test_days": len(test_days), "test_buckets": ev["test_buckets"],
+            "shown_macro_f1": round(ev["scores_smoothed"]["macro_f1"], 6)}
+
+
+def evaluation(days_list: list[int], history: int, tmp: Path) -> list[dict[str, Any]]:
+    """Evaluation wall time and peak RSS (its own process) at each number of test days."""
+    home = tmp / "eval"
+    _synth(home, 1, max(history, *days_list))
+    rows = []
+    for d in days_list:
+        row: dict[str, Any] = {"test_days": d}
+        for mode in EVAL_MODES:
+            wall, rss, out, _ = _spawn([str(Path(__file__).resolve()), "--eval-child", mode, str(d), str(home)])
+            got = json.loads(out)
+            row.update({"test_buckets": got["test_buckets"], f"{mode}_s": round(wall, 1),
+                        f"{mode}_peak_mib": round(rss, 1), f"{mode}_macro_f1": got["shown_macro_f1"]})
+        row["load"] = _load()
+        rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", default="1,30,90,365", help="history lengths for infer batch (comma separated)")
+    ap.add_argument("--jobs", default="1,2", help="infer batch --jobs values to measure (comma separated)")
     ap.add_argument("--agent-days", default="30,90", help="history lengths for the agent's label path")
     ap.add_argument("--size-days", type=int, default=10, help="user-days for the store size figures")
     ap.add_argument("--train", default="10x30,30x90", help="users x days for train all (comma separated)")
+    ap.add_argument("--eval-days", default="30,90", help="test days for the evaluation figures (comma separated)")
+    ap.add_argument("--eval-history", type=int, default=0,
+                    help="days of the evaluation's history (default: the largest --eval-days; a longer "
+                         "one can come from the cache)")
+    ap.add_argument("--eval-child", nargs=3, metavar=("MODE", "DAYS", "HOME"), help=argparse.SUPPRESS)
     ap.add_argument("--cache", metavar="DIR", help="keep the synthetic histories here between runs")
-    ap.add_argument("--skip", default="", help="parts to leave out: store,batch,agent,train (comma separated)")
+    ap.add_argument("--skip", default="", help="parts to leave out: store,batch,agent,train,eval (comma separated)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.eval_child:
+        mode, days, home = args.eval_child
+        print(json.dumps(_eval_child(mode, int(days), Path(home))))
+        return 0
     global CACHE
     CACHE = Path(args.cache).resolve() if args.cache else None
     skip = set(args.skip.split(","))
@@ -333,11 +421,14 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(d)
         result: dict[str, Any] = {"note": BUCKETS_PER_DAY_NOTE}
         result["store"] = store_sizes(args.size_days, tmp) if "store" not in skip else {}
-        result["infer_batch"] = batch_and_agent(days_list, tmp) if "batch" not in skip else []
+        jobs_list = [int(x) for x in args.jobs.split(",") if x]
+        result["infer_batch"] = batch_and_agent(days_list, tmp, jobs_list) if "batch" not in skip else []
         result["agent"] = (agent_paths([int(x) for x in args.agent_days.split(",") if x], tmp)
                            if "agent" not in skip else [])
         result["train_all"] = ([train(*map(int, spec.split("x")), tmp) for spec in args.train.split(",") if spec]
                                if "train" not in skip else [])
+        result["evaluation"] = (evaluation([int(x) for x in args.eval_days.split(",") if x], args.eval_history, tmp)
+                                if "eval" not in skip else [])
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -351,18 +442,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compact, + the starter model's instead  {s['compact_rows_starter_mb_per_user_day']:>8}")
         print(f"  the same after retention (7 d rows)     {s['compact_starter_after_retention_mb_per_user_day']:>8}")
         print(f"  (load average {s['load_1m']})")
-    print("infer batch (starter bundle)   days  buckets   wall s  engine only s  peak MiB")
+    print("infer batch (starter bundle)   days  buckets  jobs   wall s  engine step s  ratio  peak MiB  load")
     for r in result["infer_batch"]:
-        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['infer_batch_s']:>8} {r['engine_only_s']:>14}"
-              f" {r['infer_batch_peak_mib']:>9}")
+        print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['jobs']:>5} {r['infer_batch_s']:>8}"
+              f" {r['engine_only_s']:>14} {r['ratio']:>6} {r['infer_batch_peak_mib']:>9} {r['load']:>5}")
     print("agent (store work)     history days  first start s  start s  start ksteps  label commit s"
           "  commit ksteps")
     for r in result["agent"]:
         print(f"{'':23}{r['history_days']:>12} {r['first_start_s']:>14} {r['start_s']:>8} {r['start_ksteps']:>13}"
               f" {r['label_commit_s']:>15} {r['label_commit_ksteps']:>14}")
-    print("train all                 users  days   wall s  peak MiB")
+    print("train all                 users  days   wall s  peak MiB  load")
     for r in result["train_all"]:
-        print(f"{'':26}{r['users']:>5} {r['days']:>5} {r['train_all_s']:>8} {r['train_all_peak_mib']:>9}")
+        print(f"{'':26}{r['users']:>5} {r['days']:>5} {r['train_all_s']:>8} {r['train_all_peak_mib']:>9}"
+              f" {r['load']:>5}")
+    print("evaluation (1 user)  test days  buckets  streamed s  peak MiB  in-memory s  peak MiB"
+          "  shown macro-F1 (both)  load")
+    for r in result["evaluation"]:
+        same = "same" if r["streamed_macro_f1"] == r["in-memory_macro_f1"] else "DIFFER"
+        print(f"{'':21}{r['test_days']:>9} {r['test_buckets']:>8} {r['streamed_s']:>11} {r['streamed_peak_mib']:>9}"
+              f" {r['in-memory_s']:>12} {r['in-memory_peak_mib']:>9} {r['streamed_macro_f1']:>15.6f} {same:<6}"
+              f" {r['load']:>5}")
     return 0
 
 

@@ -9,7 +9,10 @@ sees every record it is given, so a caller gives records from at least the last 
 ``BREAK_SECONDS`` before ``emit_from`` (``engine.sessions.resume_index``).
 
 Generator in, generator out: records are read one at a time and predictions yielded as they
-are made; the memory held is one session of warm-up rows at most.
+are made; the memory held is one session of warm-up rows at most. A source that already holds
+its rows in chunks (``engine.store_rows``) may give whole lists of ``StreamRow``: each list is
+predicted with one ``Engine.step_many`` call (one batch call to the model, identical records),
+which is what lets a year of stored rows run at about the engine's own speed.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def _log_refused(record: ActivityRecord, exc: Exception) -> None:
 
 
 def stream(
-    source: Iterable[ActivityRecord | StreamRow],
+    source: Iterable[ActivityRecord | StreamRow | list[StreamRow]],
     engine: Engine,
     *,
     emit_from: datetime | None = None,
@@ -93,6 +96,20 @@ def stream(
     for item in source:
         rec: ActivityRecord | None = None
         row: FeatureRow | None = None
+        if isinstance(item, list):  # a chunk of built rows: one batch through the engine
+            batch, skip = item, 0
+            if not warmed:
+                assert emit_when is not None
+                i = _first_emitted(item, emit_when, warm)
+                if i == len(item):
+                    continue
+                warmed = True
+                batch, skip = warm + item[i:], len(warm)  # the warm-up rows in the same call
+                warm.clear()
+            preds = _step_many(engine, batch)
+            for k in range(skip, len(batch)):
+                yield Step(None, None, preds[k], batch[k].local_day)
+            continue
         if isinstance(item, ActivityRecord):
             rec = item
             try:
@@ -108,16 +125,33 @@ def stream(
             prepared = item
         if not warmed:
             assert emit_when is not None
-            if not emit_when(prepared):
-                if warm and warm[-1].session_id != prepared.session_id:
-                    warm.clear()
-                warm.append(prepared)
+            if _first_emitted([prepared], emit_when, warm):
                 continue
             warmed = True
             for w in warm:
                 _step(engine, w)
             warm.clear()
         yield Step(rec, row, _step(engine, prepared), prepared.local_day)
+
+
+def _first_emitted(rows: list[StreamRow], emit_when: Callable[[StreamRow], bool],
+                   warm: list[StreamRow]) -> int:
+    """The index of the first row ``emit_when`` accepts; the rows before it are added to
+    ``warm`` (which keeps only the latest session), as one at a time."""
+    for i, r in enumerate(rows):
+        if emit_when(r):
+            return i
+        if warm and warm[-1].session_id != r.session_id:
+            warm.clear()
+        warm.append(r)
+    return len(rows)
+
+
+def _step_many(engine: Engine, rows: list[StreamRow]) -> list[PredictionRecord]:
+    return engine.step_many([r.features for r in rows], user_ids=[r.user_id for r in rows],
+                            bucket_starts=[r.bucket_start for r in rows],
+                            session_ids=[r.session_id for r in rows],
+                            local_days=[r.local_day for r in rows])
 
 
 def _step(engine: Engine, row: StreamRow) -> PredictionRecord:

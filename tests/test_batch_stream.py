@@ -60,10 +60,12 @@ def test_infer_batch_equals_one_run_over_the_whole_history(home: Path, tmp_path:
     first, last = START + timedelta(days=1), START + timedelta(days=2)
     assert main(["--home", str(home), "infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
                  "--model-dir", str(bundle_dir()), "--output", str(out)]) == 0
-    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     want = _whole_history(home, first, last)
     assert len(want) > 1500  # two users, two desk days each
-    assert got == json.loads(json.dumps(want))
+    # byte for byte what the JSON encoder writes for each record (the output before lines
+    # were assembled directly)
+    encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+    assert out.read_bytes() == "".join(encode(w) + "\n" for w in want).encode("utf-8")
 
 
 @pytest.mark.parametrize("days", [1, 4])
@@ -77,3 +79,31 @@ def test_rows_held_at_once_do_not_grow_with_the_days(home: Path, days: int) -> N
     assert n > 400 * days  # every desk day came through
     assert sum(chunks) >= n  # every emitted row was read in some chunk ...
     assert max(chunks) <= 120  # ... of at most two hours of one-minute buckets, for 1 day or 4
+
+
+def test_parts_on_processes_write_the_lines_of_one_run(home: Path) -> None:
+    # parts of one day each (the real minimum is two weeks), on two processes; a user whose
+    # rows are rebuilt from records is one part
+    from io import StringIO
+
+    from engine.schema import FEATURE_BUILDER_VERSION, SCHEMA_HASH_V2
+    from trainer.dataset import open_stores
+    from trainer.infer_parts import plan_parts, write_lines
+
+    first, last = START, START + timedelta(days=3)
+    engine_args = {"model_dir": str(bundle_dir())}
+    stores = open_stores(home, None)
+    try:
+        stored = stores[0].row_coverage(stores[0].users()[0], SCHEMA_HASH_V2,
+                                        FEATURE_BUILDER_VERSION).stored_rows_usable
+        plan = plan_parts(stores, first, last, user_id=None, jobs=2, min_part_days=1)
+        one, many = StringIO(), StringIO()
+        n1 = write_lines(home, stores, _starter_engine, engine_args, first, last, one, user_id=None, jobs=1)
+        n2 = write_lines(home, stores, _starter_engine, engine_args, first, last, many, user_id=None, jobs=2,
+                         min_part_days=1)
+    finally:
+        for s in stores:
+            s.close()
+    assert len(plan) == (4 if stored else 2)  # two users, two parts each (one per job), or one
+    assert n1 == n2 > 3000
+    assert many.getvalue() == one.getvalue()

@@ -9,13 +9,17 @@ import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.cli.main import main
 from engine.paths import store_path
+from engine.schema import FEATURE_BUILDER_VERSION, SCHEMA_HASH_V2
 from engine.store import Store
 from tests.conftest import in_ci
 from tests.store_helpers import record, span
+from trainer.synth import SynthConfig
+from trainer.synth_store import write_synthetic
 
 try:
     import pyarrow.parquet as pq
@@ -118,3 +122,35 @@ def test_a_non_empty_out_folder_is_refused(home: Path, tmp_path: Path, capsys: p
     assert main(["export", "dataset", "--out", str(tmp_path / "x")]) == 1
     assert "exists and is not an empty folder" in capsys.readouterr().err
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+def test_a_records_only_home_exports_the_same_files_as_one_with_stored_rows(tmp_path: Path) -> None:
+    """What the agent's sampler stores (records, labels) exports exactly what a home that also
+    stored feature rows does: the export rebuilds the rows with the one builder. team_data.py
+    relies on it to write its synthetic homes without feature rows."""
+    cfg = SynthConfig(users=2, days=2, seed=5)
+    manifests = {}
+    for name, rows in (("with-rows", True), ("records-only", False)):
+        home = tmp_path / name
+        home.mkdir()
+        (home / "team_export_salt").write_bytes(bytes(range(32)))  # the same pseudonyms in both
+        with Store.open(store_path(home)) as store:
+            write_synthetic(store, cfg, feature_rows=rows)
+            stored = store.row_coverage("user-01", SCHEMA_HASH_V2, FEATURE_BUILDER_VERSION).feature_rows
+        assert (stored > 0) is rows
+        assert main(["--home", str(home), "export", "dataset", "--out", str(tmp_path / f"{name}-share")]) == 0
+        manifests[name] = json.loads((tmp_path / f"{name}-share" / "manifest.json").read_text())
+    a, b = manifests["with-rows"], manifests["records-only"]
+    assert a["rows"] == b["rows"] > 1000
+    assert [(f["path"], f["rows"], f["labels"]) for f in a["files"]] == [
+        (f["path"], f["rows"], f["labels"]) for f in b["files"]]
+    for f in a["files"]:
+        ta = pq.read_table(tmp_path / "with-rows-share" / f["path"])
+        tb = pq.read_table(tmp_path / "records-only-share" / f["path"])
+        assert ta.schema == tb.schema
+        for col in ta.column_names:
+            va, vb = ta.column(col).to_numpy(), tb.column(col).to_numpy()
+            if va.dtype.kind == "f":
+                np.testing.assert_array_equal(va, vb, err_msg=col)  # NaN in the same places
+            else:
+                assert va.tolist() == vb.tolist(), col

@@ -104,3 +104,43 @@ def test_stream_rows_are_predicted_like_records() -> None:
 def test_local_day_uses_the_recorded_offset(offset: int, early: date, late: date) -> None:
     assert local_day(rec(0, start=datetime(2026, 3, 2, 1, 30, tzinfo=UTC), offset=offset)) == early
     assert local_day(rec(0, start=datetime(2026, 3, 2, 11, 30, tzinfo=UTC), offset=offset)) == late
+
+
+def _chunked(rows: list[StreamRow], cuts: list[int]) -> list[list[StreamRow]]:
+    edges = sorted({0, len(rows), *(c % (len(rows) + 1) for c in cuts)})
+    return [rows[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+
+
+@given(st.lists(st.tuples(st.sampled_from([1, 1, 1, 1, 2, 7, 45]), st.integers(0, 4)),
+                min_size=2, max_size=60), st.lists(st.integers(0, 60), max_size=6), st.data())
+def test_chunks_of_rows_are_predicted_like_one_row_at_a_time(
+        plan: list[tuple[int, int]], cuts: list[int], data: st.DataObject) -> None:
+    # chunks go through Engine.step_many; the warm-up may end inside a chunk or between two
+    records = _records(plan)
+    whole = list(stream(records, Engine.rules(), builder=FeatureBuilder(clock=CLOCK)))
+    rows = [StreamRow(s.row.user_id, s.row.bucket_start, s.row.session_id,  # type: ignore[union-attr]
+                      s.local_day, s.row.features) for s in whole]  # type: ignore[union-attr]
+    k = data.draw(st.integers(0, len(rows) - 1))
+    got = list(stream(_chunked(rows, cuts), Engine.rules(), emit_from=rows[k].bucket_start))
+    assert [s.prediction for s in got] == [s.prediction for s in whole[k:]]
+    assert [s.local_day for s in got] == [s.local_day for s in whole[k:]]
+
+
+def test_a_chunk_is_one_batch_call_with_its_warm_up() -> None:
+    records = [active(m, SLACK) for m in range(5)] + [active(m, CODE) for m in range(50, 56)]
+    whole = list(stream(records, Engine.rules(), builder=FeatureBuilder(clock=CLOCK)))
+    rows = [StreamRow(s.row.user_id, s.row.bucket_start, s.row.session_id,  # type: ignore[union-attr]
+                      s.local_day, s.row.features) for s in whole]  # type: ignore[union-attr]
+    calls: list[list[datetime]] = []
+
+    class Spy(Engine):
+        def step_many(self, rows, *, user_ids, bucket_starts, session_ids, local_days=None):  # type: ignore[no-untyped-def, override]
+            calls.append(list(bucket_starts))
+            return super().step_many(rows, user_ids=user_ids, bucket_starts=bucket_starts,
+                                     session_ids=session_ids, local_days=local_days)
+
+    out = list(stream([rows[:4], rows[4:8], rows[8:]], Spy.rules(), emit_from=rows[7].bucket_start))
+    assert [s.prediction for s in out] == [s.prediction for s in whole[7:]]
+    # the first session is not warm-up; the second's two buckets before the first emitted are,
+    # in the same call as the rest of their chunk
+    assert calls == [[r.bucket_start for r in rows[5:8]], [r.bucket_start for r in rows[8:]]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,6 +34,11 @@ def centre_rgb(img: Image.Image, frac: float = 0.25) -> tuple[int, int, int, int
     px = img.getpixel((int(img.width * frac), int(img.height * 0.8)))
     assert isinstance(px, tuple)
     return px  # type: ignore[return-value]
+
+
+def pixels(img: Image.Image) -> np.ndarray:
+    """Every pixel as one RGBA row (Pillow's per-pixel ``getdata`` is deprecated)."""
+    return np.asarray(img.convert("RGBA")).reshape(-1, 4)
 
 
 def hex_rgb(h: str) -> tuple[int, int, int]:
@@ -85,10 +91,12 @@ def test_label_icon_is_filled_with_label_colour(size: int) -> None:
 
 def test_glyph_is_drawn_in_contrasting_ink() -> None:
     img = render_icon(IconState("label", "B", "#2E7D32"), 64)
-    whites = sum(1 for px in img.getdata() if px[0] > 230 and px[1] > 230 and px[2] > 230 and px[3] > 200)
+    px = pixels(img)
+    whites = int(((px[:, :3] > 230).all(axis=1) & (px[:, 3] > 200)).sum())
     assert whites > 100  # the white "B"
     light = render_icon(IconState("label", "B", "#FFEB3B"), 64)
-    darks = sum(1 for px in light.getdata() if max(px[:3]) < 60 and px[3] > 200)
+    lpx = pixels(light)
+    darks = int(((lpx[:, :3].max(axis=1) < 60) & (lpx[:, 3] > 200)).sum())
     assert darks > 100  # dark ink on a light colour
 
 
@@ -113,8 +121,9 @@ def test_template_is_black_with_alpha_only() -> None:
     for state in (IconState("label", "RR", "#00838F", True), IconState("paused", "", PAUSED_COLOR)):
         img = render_template(state, 22)
         assert img.size == (22, 22)
-        assert all(px[:3] == (0, 0, 0) for px in img.getdata())
-        assert any(px[3] > 200 for px in img.getdata()) and any(px[3] == 0 for px in img.getdata())
+        px = pixels(img)
+        assert not px[:, :3].any()
+        assert (px[:, 3] > 200).any() and (px[:, 3] == 0).any()
 
 
 def test_render_all_sizes_and_bounds() -> None:

@@ -125,7 +125,7 @@ def _lgbm_configure(p: argparse.ArgumentParser) -> None:
     dask.add_argument("--dask-workers", type=int_within(1, 256), metavar="N",
                       help="train the --dataset rows on a local Dask cluster of N worker processes")
     p.add_argument("--dask-timeout", type=float_within(0.1, 3600), default=30.0, metavar="SECONDS",
-                   help="how long to wait for the Dask scheduler (default 30)")
+                   help="how long to wait for the Dask scheduler, and for its first worker (default 30)")
 
 
 def _split_for(frame: Any, holdout: int, seed: int) -> Any:
@@ -259,8 +259,14 @@ def _evaluate_run(args: argparse.Namespace) -> int:
             per_user = {}
     if args.reject_threshold is not None:
         threshold, per_user = args.reject_threshold, {}
-    frame = _frame(home, args)
-    ev = evaluate_bundle(frame, bundle, store, threshold=threshold, per_user=per_user, progress=_say)
+    from trainer.dataset import open_stores
+
+    stores = open_stores(home, getattr(args, "store", None))
+    try:  # the test days are read from the stores a day at a time, never loaded whole
+        ev = evaluate_bundle(stores, bundle, store, threshold=threshold, per_user=per_user, progress=_say)
+    finally:
+        for s in stores:
+            s.close()
     from datetime import UTC, datetime
 
     report = {"run_id": bundle.run_id, "created_at": datetime.now(UTC).isoformat(), "model_dir": str(bundle.path),
@@ -346,30 +352,30 @@ def _batch_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smooth-window", type=int_within(1, 60), metavar="W", help="1..60 buckets")
     p.add_argument("--user-id", help="only this user")
     p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
+    p.add_argument("--jobs", type=int_within(1, 64), metavar="N",
+                   help="processes for a long range (default: the cores, at most 4; the lines are "
+                        "the same with any number)")
     _add_store(p)
 
 
 def _batch_run(args: argparse.Namespace) -> int:
-    import json
-
     from engine.cli.text_output import TextOutput
     from trainer.dataset import open_stores
-    from trainer.infer_batch import batch_predictions, engine_maker
+    from trainer.infer_batch import engine_maker
+    from trainer.infer_parts import default_jobs, write_lines
 
     start, end = _range(args)  # every argument is checked before any work
     home = _home()
     assert start is not None and end is not None
-    make, source = engine_maker(home, model_dir=args.model_dir, calibrator_store=args.calibrator_store,
-                                reject_threshold=args.reject_threshold, smooth_window=args.smooth_window)
-    dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+    engine_args = {"model_dir": args.model_dir, "calibrator_store": args.calibrator_store,
+                   "reject_threshold": args.reject_threshold, "smooth_window": args.smooth_window}
+    make, source = engine_maker(home, **engine_args)
     target = str(Path(args.output).expanduser().resolve()) if args.output else "-"
-    written = 0
     stores = open_stores(home, args.store)
     try:
         with TextOutput(target) as out:  # lines are written as they are made
-            for rec in batch_predictions(stores, make, start, end, user_id=args.user_id):
-                out.write(dumps(rec.to_json()) + "\n")
-                written += 1
+            written = write_lines(home, stores, make, engine_args, start, end, out, user_id=args.user_id,
+                                  jobs=args.jobs if args.jobs is not None else default_jobs())
             if not written:
                 raise TaskclfError(f"no buckets between {start} and {end}"
                                    + (f" for {args.user_id}" if args.user_id else ""))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,34 @@ def engine_maker(
     return from_overrides, f"bundle {bundle.run_id}"
 
 
+#: rows read before the first emitted bucket, for the warm-up (its session's start)
+WARM_UP_MARGIN = timedelta(hours=12)
+
+
+class WarmUpIncomplete(Exception):
+    """A part's first emitted bucket may belong to a session begun before the rows read."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a run, in UTC time: the buckets ``lo <= bucket_start < hi`` (``None``: open)
+    of the chosen local days, with rows read from ``read_from``; ``run_from`` is where the whole
+    run reads from (a warm-up reaching back there is the run's own)."""
+
+    lo: datetime | None
+    hi: datetime | None
+    read_from: datetime
+    run_from: datetime
+
+
+def run_window(start: date, end: date) -> tuple[datetime, datetime]:
+    """The UTC interval a run over local days [start, end] reads: room for every offset and
+    for the session of the first chosen bucket."""
+    lo, hi = utc_bounds(start, end)
+    assert lo is not None and hi is not None
+    return lo - WARM_UP_MARGIN, hi + WARM_UP_MARGIN
+
+
 def batch_predictions(
     stores: Iterable[Any],
     make_engine: Callable[[], Any],
@@ -111,28 +140,65 @@ def batch_predictions(
     user_id: str | None = None,
     span: timedelta = DEFAULT_SPAN,
     on_chunk: OnChunk | None = None,
+    part: Part | None = None,
 ) -> Iterator[Any]:
     """PredictionRecords of the buckets of local days [start, end], per store and user (in the
     store's order) in time order, from ``engine.stream`` with its one warm-up rule (the session
     of the first chosen bucket), as the agent predicts them live.
 
     Rows are read ``span`` at a time (``engine.store_rows``) and predictions yielded as they are
-    made: what is held is one chunk of rows and one session of warm-up, whatever the range."""
-    from engine.stream import StreamRow, stream
-
+    made: what is held is one chunk of rows and one session of warm-up, whatever the range.
+    With ``part`` only that piece of the run is predicted, exactly as the whole run predicts
+    it: when the session of its first bucket may have begun before ``part.read_from``, the
+    rows are read again from further back (up to where the run reads from)."""
     lo_day, hi_day = start.toordinal(), end.toordinal()
-    lo, hi = utc_bounds(start, end)
-    assert lo is not None and hi is not None
-    window = (lo - timedelta(hours=12), hi + timedelta(hours=12))  # room for the session's start
-
-    def chosen(r: StreamRow) -> bool:
-        return lo_day <= r.local_day.toordinal() <= hi_day
-
+    window = run_window(start, end)
     for store in stores:
         for user in store.users():
             if user_id not in (None, user):
                 continue
-            rows = user_rows(store, user, start=window[0], end=window[1], span=span, on_chunk=on_chunk)
-            for st in stream(rows.rows(), make_engine(), emit_when=chosen):
-                if lo_day <= st.local_day.toordinal() <= hi_day:
-                    yield st.prediction
+            if part is None:
+                yield from _user_predictions(store, user, make_engine, lo_day, hi_day, window, None,
+                                             False, span, on_chunk)
+                continue
+            read_from = part.read_from
+            while True:
+                sure = read_from <= part.run_from
+                read = (max(read_from, part.run_from), part.hi if part.hi is not None else window[1])
+                try:
+                    yield from _user_predictions(store, user, make_engine, lo_day, hi_day, read,
+                                                 part.lo, not sure, span, on_chunk)
+                    break
+                except WarmUpIncomplete:  # raised before anything was yielded
+                    read_from -= 8 * (part.lo - read_from if part.lo is not None else WARM_UP_MARGIN)
+
+
+_NOTHING = object()
+
+
+def _user_predictions(store: Any, user: str, make_engine: Callable[[], Any], lo_day: int, hi_day: int,
+                      read: tuple[datetime, datetime], emit_lo: datetime | None, check_warm_up: bool,
+                      span: timedelta, on_chunk: OnChunk | None) -> Iterator[Any]:
+    """One user's records of the chosen days among the rows read in ``read`` (from the first
+    at or after ``emit_lo``); with ``check_warm_up``, ``WarmUpIncomplete`` when no session
+    change is seen before the first among the rows read (its session may have begun before)."""
+    from engine.stream import StreamRow, stream
+
+    prev: Any = _NOTHING
+    changed = False
+
+    def chosen(r: StreamRow) -> bool:
+        nonlocal prev, changed
+        if lo_day <= r.local_day.toordinal() <= hi_day and (emit_lo is None or r.bucket_start >= emit_lo):
+            if check_warm_up and not changed and (prev is _NOTHING or prev == r.session_id):
+                raise WarmUpIncomplete
+            return True
+        if prev is not _NOTHING and prev != r.session_id:
+            changed = True
+        prev = r.session_id
+        return False
+
+    rows = user_rows(store, user, start=read[0], end=read[1], span=span, on_chunk=on_chunk)
+    for st in stream(rows.chunks, make_engine(), emit_when=chosen):
+        if lo_day <= st.local_day.toordinal() <= hi_day:
+            yield st.prediction
