@@ -132,7 +132,10 @@ def _v2_reference_bytes(src: Path, dst: Path) -> int:
 
 
 def _size(path: Path) -> int:
+    """The file's size once the rows written one at a time are deflated (what the agent's
+    daily pass does) and the free pages given back."""
     with Store.open(path) as st:
+        st.compact_rows()
         st.checkpoint()
         st._conn.execute("VACUUM")
     return path.stat().st_size

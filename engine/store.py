@@ -551,14 +551,19 @@ class Store(BucketTables, CoverageReads):
     ) -> dict[str, int]:
         """Delete activity, predictions and feedback older than ``activity_days`` before each
         user's newest activity (never later than ``now``); keep labels, the feature rows of
-        labelled buckets and the records around labels (``engine.store_retention``).
+        labelled buckets and the records around labels (``engine.store_retention``). Then
+        deflate the rows the live path stored uncompressed (``engine.store_compact``).
 
         Returns the number of rows deleted per table; what was deleted, or kept although old, is
         logged.
         """
-        return apply_retention(
+        deleted = apply_retention(
             lambda sql, args: self._read(sql, args), self._write, now, activity_days, retention_batch
         )
+        compacted = self.compact_rows()  # the day's rows, stored uncompressed by the live path
+        if compacted:
+            _log.info("%s: compressed %d row(s) of the last day", self.path, compacted)
+        return deleted
 
     # ---- forgetting (privacy controls)
 

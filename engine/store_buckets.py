@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from engine import store_tally
+from engine import store_compact, store_tally
 from engine.activity import ActivityRecord
 from engine.errors import ArtifactError
 from engine.record import PredictionRecord
@@ -130,6 +130,21 @@ class BucketTables:
     def _rd(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._read(sql, args)
 
+    _plain_from: int | None = None
+
+    def _live(self, start: int) -> bool:
+        """Whether a bucket's row is written uncompressed, for the daily pass to deflate
+        (``engine.store_compact``): the buckets from a day before that pass's mark on."""
+        if self._plain_from is None:
+            self._plain_from = store_compact.plain_floor(store_compact.read_mark(self._rd))
+        return start >= self._plain_from
+
+    def compact_rows(self) -> int:
+        """Deflate the rows the live path stored uncompressed (the daily pass calls it)."""
+        done = store_compact.compact_plain_rows(self._rd, self._write, self._packer)
+        self._plain_from = None
+        return done
+
     def _sources(self, user_id: str | None = None, device_id: str | None = None) -> list[tuple[int, str, str]]:
         return self._packer.sources(self._rd, user_id, device_id)
 
@@ -194,10 +209,10 @@ class BucketTables:
             src = self._packer.known_src(rec.user_id, rec.device_id)
             packed = None if src is None else self._packer.pack_known(
                 rec.to_json(), derived_record(rec.user_id, rec.device_id, start), RECORD_CONSTANTS,
-                nested=RECORD_NESTED)
+                nested=RECORD_NESTED, uncompressed=self._live(start))
             if src is not None and packed is not None:
                 return self._write_one(_INSERT_RECORD, _record_args(rec, start, src, packed)) == 1
-        return self._put_checked_records([(rec, start)]) == 1
+        return self._put_checked_records([(rec, start)], self._live(start)) == 1
 
     def put_records(self, recs: Sequence[ActivityRecord]) -> int:
         """Persist many records in one transaction (imports, synthetic data); returns inserted.
@@ -208,16 +223,17 @@ class BucketTables:
             checked.append((rec, to_s(rec.bucket_start, "bucket_start")))
         return self._put_checked_records(checked)
 
-    def _put_checked_records(self, checked: Sequence[tuple[ActivityRecord, int]]) -> int:
+    def _put_checked_records(self, checked: Sequence[tuple[ActivityRecord, int]], live: bool = False) -> int:
         def tx(conn: sqlite3.Connection) -> int:
-            return sum(self._insert_record(conn, rec, start) for rec, start in checked)
+            return sum(self._insert_record(conn, rec, start, live) for rec, start in checked)
 
         return int(self._write(tx))
 
-    def _insert_record(self, conn: sqlite3.Connection, rec: ActivityRecord, start: int) -> bool:
+    def _insert_record(self, conn: sqlite3.Connection, rec: ActivityRecord, start: int,
+                       plain: bool = False) -> bool:
         src = self._packer.src(conn, rec.user_id, rec.device_id)
         packed = self._packer.pack(conn, rec.to_json(), derived_record(rec.user_id, rec.device_id, start),
-                                   RECORD_CONSTANTS, nested=RECORD_NESTED)
+                                   RECORD_CONSTANTS, nested=RECORD_NESTED, uncompressed=plain)
         return conn.execute(_INSERT_RECORD, _record_args(rec, start, src, packed)).rowcount == 1
 
     def has_record(self, device_id: str, bucket_start: datetime) -> bool:
@@ -341,18 +357,20 @@ class BucketTables:
             src = self._packer.known_src(user_id, device_id)
             meta_no = self._packer.known_meta(meta)
             packed = None if src is None or meta_no is None else self._packer.pack_known(
-                row, derived_feature_row(user_id, device_id, start, meta), FEATURE_ROW_CONSTANTS)
+                row, derived_feature_row(user_id, device_id, start, meta), FEATURE_ROW_CONSTANTS,
+                uncompressed=self._live(start))
             if packed is not None:
                 self._write_one(_UPSERT_FEATURE_ROW, (src, start, meta_no, *packed))
                 return
-        self._write(lambda conn: self._put_row(conn, user_id, device_id, start, meta, row))
+        live = self._live(start)
+        self._write(lambda conn: self._put_row(conn, user_id, device_id, start, meta, row, live))
 
     def _put_row(self, conn: sqlite3.Connection, user_id: str, device_id: str, start: int,
-                 meta: tuple[str | None, str, int], row: dict[str, Any]) -> None:
+                 meta: tuple[str | None, str, int], row: dict[str, Any], plain: bool = False) -> None:
         src = self._packer.src(conn, user_id, device_id)
         meta_no = self._packer.meta(conn, meta)
         packed = self._packer.pack(conn, row, derived_feature_row(user_id, device_id, start, meta),
-                                   FEATURE_ROW_CONSTANTS)
+                                   FEATURE_ROW_CONSTANTS, uncompressed=plain)
         conn.execute(_UPSERT_FEATURE_ROW, (src, start, meta_no, *packed))
 
     def put_feature_rows(self, rows: Sequence[FeatureRowLike]) -> int:
@@ -403,14 +421,14 @@ class BucketTables:
             src = self._packer.known_src(rec.user_id, device_id)
             packed = None if src is None else self._packer.pack_known(
                 obj, derived_prediction(rec.user_id, device_id, start), PREDICTION_CONSTANTS, finite=True,
-                floats_apart=True)
+                floats_apart=True, uncompressed=self._live(start))
             if src is not None and packed is not None:
                 self._write_one(_UPSERT_PREDICTION, (src, start, *packed))
                 return
-        write = self._prediction_writer(device_id, rec)
+        write = self._prediction_writer(device_id, rec, self._live(start))
         self._write(lambda conn: write(conn))
 
-    def _prediction_writer(self, device_id: str, rec: PredictionRecord
+    def _prediction_writer(self, device_id: str, rec: PredictionRecord, plain: bool = False
                            ) -> Callable[[sqlite3.Connection], None]:
         """The upsert of one prediction, checked before the transaction."""
         start = _prediction_start(rec)
@@ -420,7 +438,7 @@ class BucketTables:
             src = self._packer.src(conn, rec.user_id, device_id)
             packed = self._packer.pack(conn, obj, derived_prediction(rec.user_id, device_id, start),
                                        PREDICTION_CONSTANTS, finite=True,  # refuses NaN, as before
-                                       floats_apart=True)
+                                       floats_apart=True, uncompressed=plain)
             conn.execute(_UPSERT_PREDICTION, (src, start, *packed))
 
         return write
@@ -433,12 +451,13 @@ class BucketTables:
         start = to_s(rec.bucket_start, "bucket_start")
         meta = (row.session_id, row.schema_hash, int(row.feature_builder_version))
         row_json = row.to_json()
-        write_prediction = self._prediction_writer(rec.device_id, pred)
+        live = self._live(start)
+        write_prediction = self._prediction_writer(rec.device_id, pred, live)
 
         def tx(conn: sqlite3.Connection) -> bool:
-            if not self._insert_record(conn, rec, start):
+            if not self._insert_record(conn, rec, start, live):
                 return False
-            self._put_row(conn, rec.user_id, rec.device_id, start, meta, row_json)
+            self._put_row(conn, rec.user_id, rec.device_id, start, meta, row_json, live)
             write_prediction(conn)
             return True
 

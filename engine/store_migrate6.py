@@ -11,6 +11,8 @@
 - A feature row's session, schema hash and builder version (two texts and an integer per row)
   become one small number into ``row_meta``: the table is rebuilt, every row copied as it is
   (one SQL statement).
+- The mark of the daily pass that deflates rows the live path stored uncompressed
+  (``engine.store_compact``): every row stored so far is compressed.
 
 All of it inside the migration's one transaction: a failure leaves version 5 intact.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 
 from engine.store_codec import FLOATS_APART
+from engine.store_compact import MARK, TABLES
 from engine.store_migrate3 import ONE_ROW_PER_DEVICE
 
 ROW_META = """CREATE TABLE row_meta (
@@ -43,6 +46,12 @@ def migrate_to_v6(conn: sqlite3.Connection) -> None:
     _feature_rows_meta(conn)
     (dictionary,) = conn.execute("SELECT zdict FROM dictionaries WHERE codec = 2").fetchone()
     conn.execute("INSERT INTO dictionaries (codec, zdict) VALUES (?, ?)", (FLOATS_APART, dictionary))
+    # every row is compressed so far: the daily pass starts at the newest (engine.store_compact)
+    newest = [int(n) for t in TABLES if (n := conn.execute(f"SELECT MAX(bucket_start) FROM {t}").fetchone()[0])
+              is not None]
+    if newest:
+        conn.execute("INSERT OR REPLACE INTO state (key, value, updated_us) VALUES (?, ?, 0)",
+                     (MARK, str(min(newest))))
 
 
 def _feature_rows_meta(conn: sqlite3.Connection) -> None:

@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import sqlite3
+import struct
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,11 +46,13 @@ def derived_record(user_id: str, device_id: str, start: int, _extra: Any = None)
 
 def derived_feature_row(user_id: str, device_id: str, start: int, extra: Any = None) -> dict[str, Any]:
     iso = _iso(start)
-    out = {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
-           "bucket_end_ts": _iso(start + BUCKET_SECONDS)}
-    if extra is not None:  # (session_id, schema_hash, feature_builder_version)
-        out.update(session_id=extra[0], schema_hash=extra[1], feature_builder_version=extra[2])
-    return out
+    if extra is None:
+        return {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
+                "bucket_end_ts": _iso(start + BUCKET_SECONDS)}
+    # (session_id, schema_hash, feature_builder_version): one literal, on every write's path
+    return {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
+            "bucket_end_ts": _iso(start + BUCKET_SECONDS), "session_id": extra[0],
+            "schema_hash": extra[1], "feature_builder_version": extra[2]}
 
 
 def derived_prediction(user_id: str, _device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
@@ -115,9 +118,8 @@ class Layout:
 def _is_constant_value(value: Any) -> bool:
     """Only scalars and flat lists of scalars are shared by rows (a caller may change the list
     it reads, so each row gets its own copy, and a flat copy is enough)."""
-    if type(value) in _SCALARS:
-        return True
-    return type(value) is list and all(type(v) in _SCALARS for v in value)
+    t = type(value)
+    return t in _SCALARS or (t is list and {*map(type, value)} <= _SCALARS)
 
 
 _SCALARS = frozenset({str, int, bool, float, type(None)})
@@ -147,16 +149,16 @@ def compact_prediction(obj: dict[str, Any]) -> dict[str, Any]:
     theirs (a list, a map, a float). :func:`expand_prediction` gives the object back; a value
     that is not exactly what its rule computes is kept as it is."""
     probs, order, raw = obj.get("probs"), obj.get("label_order"), obj.get("raw_probs")
-    if type(probs) is not list or not probs or any(type(v) is not float for v in probs):
+    if type(probs) is not list or not probs or {*map(type, probs)} != _FLOAT:
         return obj
     if _same_list(raw, probs):
         obj["raw_probs"] = SAME_AS_PROBS
-    elif type(raw) is list and len(raw) == len(probs) and all(type(v) is float for v in raw):
+    elif type(raw) is list and len(raw) == len(probs) and {*map(type, raw)} == _FLOAT:
         over_fsum = _over_sum(raw, math.fsum)
         if over_fsum is not None and _same_list(probs, over_fsum):
             obj["probs"] = RAW_OVER_FSUM
-    conf = obj.get("confidence")
-    if type(conf) is float and _same_list([conf], [max(probs)]):
+    conf, top = obj.get("confidence"), max(probs)
+    if type(conf) is float and conf == top and (conf != 0 or str(conf) == str(top)):  # -0.0 kept
         obj["confidence"] = MAX_OF_PROBS
     mapped = obj.get("mapped_probs")
     if type(mapped) is dict and type(order) is list and list(mapped) == order:
@@ -201,23 +203,38 @@ def expand_prediction(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _same_list(a: Any, b: list[Any]) -> bool:
-    return (type(a) is list and len(a) == len(b)
-            and all(type(x) is type(y) and x == y and (x != 0 or str(x) == str(y))  # -0.0 is kept
-                    for x, y in zip(a, b, strict=True)))
+    if type(a) is not list or len(a) != len(b):
+        return False
+    if {*map(type, a)} == _FLOAT and {*map(type, b)} == _FLOAT:  # bit for bit, -0.0 and NaN kept
+        fmt = _float_format(len(a))
+        return fmt.pack(*a) == fmt.pack(*b)
+    return all(type(x) is type(y) and x == y and (x != 0 or str(x) == str(y))  # -0.0 is kept
+               for x, y in zip(a, b, strict=True))
+
+
+_FLOAT = {float}
+
+
+@functools.lru_cache(maxsize=16)
+def _float_format(n: int) -> struct.Struct:
+    return struct.Struct(f"<{n}d")
 
 
 def _same_keys(value: Any) -> tuple[str, ...] | None:
     """The keys shared by every object of a non-empty list of plain dicts, else None."""
-    if type(value) is not list or not value or any(type(d) is not dict for d in value):
+    if type(value) is not list or not value or {*map(type, value)} != _DICT:
         return None
     keys = tuple(value[0])
     return keys if all(tuple(d) == keys for d in value) else None
 
 
+_DICT = {dict}
+
+
 def _hashable(const: dict[str, Any]) -> tuple[Any, ...]:
     """A cache key of constant values that tells 1, 1.0 and True apart (they hash alike)."""
-    return tuple((k, type(v), tuple((type(x), x) for x in v) if type(v) is list else v)
-                 for k, v in const.items())
+    return tuple([(k, type(v), tuple(zip(map(type, v), v, strict=True)) if type(v) is list else v)
+                  for k, v in const.items()])
 
 
 class Packer:
@@ -301,7 +318,8 @@ class Packer:
 
     def pack(self, conn: sqlite3.Connection, obj: dict[str, Any], derived: dict[str, Any],
              constants: tuple[str, ...] = (), *, finite: bool = False,
-             nested: tuple[str, ...] = (), floats_apart: bool = False) -> tuple[int, bytes]:
+             nested: tuple[str, ...] = (), floats_apart: bool = False,
+             uncompressed: bool = False) -> tuple[int, bytes]:
         """(shape, data) of ``obj``, leaving out the keys whose value ``derived`` gives back, and
         keeping the values of ``constants`` (when they are plain) in the shape instead; a new
         shape is added inside the caller's write transaction. ``finite``: ``ValueError`` for
@@ -309,7 +327,9 @@ class Packer:
 
         ``nested``: keys whose value, a list of objects with the same keys, is stored as lists
         of values. ``floats_apart``: long floats stored as float64 (codec 3), for objects made
-        mostly of a model's probabilities. Reading gives back exactly ``obj``'s keys and values."""
+        mostly of a model's probabilities. ``uncompressed``: codec 0, for the live
+        path, deflated later (``engine.store_compact``). Reading gives back exactly ``obj``'s
+        keys and values."""
         cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
         got = self._shape.get(cache_key)
         if got is None:
@@ -321,19 +341,20 @@ class Packer:
             shape = int(conn.execute("SELECT shape FROM shapes WHERE keys = ?", (text,)).fetchone()[0])
             got = self._shape[cache_key] = (shape, plain)
             self._pending.append((self._shape, cache_key))
-        return self._encode(obj, got, self._codec(conn, floats_apart), subs, finite)
+        codec = self._codec(conn, floats_apart)
+        return self._encode(obj, got, store_codec.PLAIN if uncompressed else codec, subs, finite)
 
     def pack_known(self, obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...] = (),
                    *, finite: bool = False, nested: tuple[str, ...] = (),
-                   floats_apart: bool = False) -> tuple[int, bytes] | None:
+                   floats_apart: bool = False, uncompressed: bool = False) -> tuple[int, bytes] | None:
         """Like :meth:`pack` without touching the file: None when the shape (or the codec) is
         not known yet, so the caller must write in a transaction that can add it."""
         cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
         got = self._shape.get(cache_key)
         if got is None or self._codec_now is None:
             return None
-        return self._encode(obj, got, self._floats_codec() if floats_apart else self._codec_now,
-                            subs, finite)
+        codec = store_codec.PLAIN if uncompressed else self._floats_codec() if floats_apart else self._codec_now
+        return self._encode(obj, got, codec, subs, finite)
 
     def known_src(self, user_id: str, device_id: str) -> int | None:
         return self._src.get((user_id, device_id))
@@ -373,11 +394,16 @@ class Packer:
     def _shape_key(obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...],
                    nested: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, Any],
                                                      tuple[tuple[str, tuple[str, ...]], ...], tuple[Any, ...]]:
-        cols = tuple(k for k, v in derived.items() if k in obj and _same(v, obj[k]))
-        const = {k: obj[k] for k in constants
-                 if k in obj and k not in cols and _is_constant_value(obj[k])}
-        subs = tuple((k, sub) for k in nested if k not in cols and k not in const
-                     and (sub := _same_keys(obj.get(k))) is not None)
+        get = obj.get
+        cols = tuple([k for k, v in derived.items() if type(o := get(k, _MISSING)) is type(v) and o == v])
+        const = {}
+        for k in constants:  # _is_constant_value, inlined: seven calls a prediction
+            v = get(k, _MISSING)
+            if v is not _MISSING and k not in cols and (
+                    (t := type(v)) in _SCALARS or (t is list and {*map(type, v)} <= _SCALARS)):
+                const[k] = v
+        subs = tuple([(k, sub) for k in nested if k not in cols and k not in const
+                      and (sub := _same_keys(get(k))) is not None]) if nested else ()
         return cols, const, subs, (tuple(obj), cols, _hashable(const), subs)
 
     def _encode(self, obj: dict[str, Any], got: tuple[int, tuple[str, ...]], codec: int,
@@ -421,8 +447,7 @@ class Packer:
         return out
 
 
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
+_MISSING: Any = object()
 
 
 def _dumps(obj: Any) -> str:

@@ -111,6 +111,7 @@ def test_a_version_5_store_migrates_losing_nothing(tmp_path: Path) -> None:
         assert {d[0] for d in old} == {store_codec.JSON_DEFLATE}
         for p in expected["predictions"][:20]:
             s.put_prediction("d-new", PredictionRecord.from_json(p))
+        assert s.compact_rows() == 20  # the upgrade marked every older row as compressed
         new = [bytes(d) for (d,) in s._conn.execute(
             "SELECT data FROM predictions WHERE src = (SELECT src FROM sources WHERE device_id = 'd-new')"
             " ORDER BY bucket_start")]

@@ -81,6 +81,9 @@ def test_the_values_shared_by_rows_are_stored_once_in_the_shape(tmp_path: Path) 
         (layout,) = [x for x in shapes if x is not None and "label_order" in x.constants]
         assert layout.constants["model_id"] == "rules"
         assert "label_order" not in layout.plain and "probs" in layout.plain
+        for data, in s._conn.execute("SELECT data FROM predictions"):  # the live path: not yet deflated
+            assert b"rules" not in data and data[0] == store_codec.PLAIN
+        assert s.compact_rows() == 5
         for data, in s._conn.execute("SELECT data FROM predictions"):
             assert b"rules" not in data and data[0] == store_codec.FLOATS_APART
         got = s.predictions()
@@ -134,6 +137,7 @@ def test_old_codec_rows_and_new_ones_read_side_by_side(tmp_path: Path) -> None:
         s._conn.execute("UPDATE records SET data = ?", (old,))
     with Store.open(tmp_path / "s.sqlite3") as s:
         s.put_record(record(1))
+        s.compact_rows()
         codecs = [d[0] for (d,) in s._conn.execute("SELECT data FROM records ORDER BY bucket_start")]
         assert codecs == [store_codec.MOVED_FLOATS, store_codec.JSON_DEFLATE]
         assert [json.dumps(r.to_json()) for r in s.records()] == [
@@ -206,3 +210,43 @@ def test_a_damaged_float_blob_is_a_value_error_not_a_crash() -> None:
                         (blob[:1] + b"\x09" + blob[2:], "fewer floats")]:
         with pytest.raises(ValueError, match=reason):
             store_codec.decode(bad, {store_codec.FLOATS_APART: b""})
+
+
+def _codecs(s: Store, table: str) -> list[int]:
+    return [d[0] for (d,) in s._conn.execute(f"SELECT data FROM {table} ORDER BY src, bucket_start")]
+
+
+def test_the_live_path_stores_rows_uncompressed_and_the_daily_pass_deflates_them(tmp_path: Path) -> None:
+    """What the agent writes per bucket is deflated later, reading back the same before and
+    after; the pass walks from where it last ended, and an old bucket written after it (a
+    catch-up) is deflated at once."""
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        s.put_records([record(m) for m in range(3)])  # bulk: deflated at once
+        for m in range(3, 6):
+            s.put_record(record(m))
+            s.put_prediction("d1", prediction(m))
+            s.put_feature_row(user_id="u1", device_id="d1", bucket_start=record(m).bucket_start,
+                              session_id="s1", schema_hash="h", feature_builder_version=1,
+                              row={"keys_per_min": m / 7})
+        assert _codecs(s, "records") == [store_codec.JSON_DEFLATE] * 3 + [store_codec.PLAIN] * 3
+        assert set(_codecs(s, "predictions")) == set(_codecs(s, "feature_rows")) == {store_codec.PLAIN}
+        before = ([json.dumps(r.to_json()) for r in s.records()], [json.dumps(p.to_json()) for p in s.predictions()],
+                  [json.dumps(r) for r in s.feature_rows()])
+        sizes = sum(len(d) for (d,) in s._conn.execute("SELECT data FROM records"))
+        now = record(10).bucket_start
+        assert s.apply_retention(now) == s.apply_retention(now)  # the daily pass deflates
+        assert _codecs(s, "records") == [store_codec.JSON_DEFLATE] * 6
+        assert _codecs(s, "predictions") == [store_codec.FLOATS_APART] * 3
+        assert _codecs(s, "feature_rows") == [store_codec.JSON_DEFLATE] * 3
+        assert sum(len(d) for (d,) in s._conn.execute("SELECT data FROM records")) < sizes
+        assert s.compact_rows() == 0
+        s.put_record(record(6))  # live
+        s.put_prediction("d1", prediction(-2000))  # more than a day before the pass's mark
+        assert _codecs(s, "records")[-1] == store_codec.PLAIN
+        assert _codecs(s, "predictions")[0] == store_codec.FLOATS_APART
+        assert s.compact_rows() == 1
+    with Store.open(tmp_path / "s.sqlite3", readonly=True) as r:
+        assert [json.dumps(x.to_json()) for x in r.records()][:6] == before[0]
+        assert [json.dumps(p.to_json()) for p in r.predictions()][1:] == before[1]
+        assert [json.dumps(x) for x in r.feature_rows()] == before[2]
+        assert r.unreadable_rows == 0
