@@ -259,8 +259,14 @@ def _evaluate_run(args: argparse.Namespace) -> int:
             per_user = {}
     if args.reject_threshold is not None:
         threshold, per_user = args.reject_threshold, {}
-    frame = _frame(home, args)
-    ev = evaluate_bundle(frame, bundle, store, threshold=threshold, per_user=per_user, progress=_say)
+    from trainer.dataset import open_stores
+
+    stores = open_stores(home, getattr(args, "store", None))
+    try:  # the test days are read from the stores a day at a time, never loaded whole
+        ev = evaluate_bundle(stores, bundle, store, threshold=threshold, per_user=per_user, progress=_say)
+    finally:
+        for s in stores:
+            s.close()
     from datetime import UTC, datetime
 
     report = {"run_id": bundle.run_id, "created_at": datetime.now(UTC).isoformat(), "model_dir": str(bundle.path),
