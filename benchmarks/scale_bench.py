@@ -5,9 +5,10 @@
                                       [--cache DIR] [--json]
 
 Figures, each measured in this run:
-- store bytes per synthetic user-day: the compact store (schema 3) beside the same data written
-  in the schema-2 layout (JSON text rows, the reference), with every feature row, with the
-  agent's predictions added, and after retention dropped the unlabelled feature rows;
+- store bytes per synthetic user-day: the compact store beside the same data written in the
+  schema-2 layout (JSON text rows, the reference), with every feature row, with the agent's
+  predictions added (the rules engine's, and apart the starter model's), and after retention
+  dropped the unlabelled feature rows;
 - ``taskclf infer batch`` wall time and peak RSS (its own process) over 1 / 30 / 90 ... days of
   one user's synthetic history (the starter bundle, so no training is needed), beside the
   reference: the time the engine's own ``step`` calls take, bucket by bucket, over the same
@@ -139,20 +140,32 @@ def _v2_reference_bytes(src: Path, dst: Path) -> int:
 
 
 def _size(path: Path) -> int:
+    """The file's size once the rows written one at a time are deflated (what the agent's
+    daily pass does) and the free pages given back."""
     with Store.open(path) as st:
+        st.compact_rows()
         st.checkpoint()
         st._conn.execute("VACUUM")
     return path.stat().st_size
 
 
-def _add_predictions(path: Path) -> None:
-    """What the agent adds per bucket: the prediction of the rules engine."""
+def _add_predictions(path: Path, model: str = "rules") -> None:
+    """What the agent adds per bucket: the prediction of the rules engine, or of the starter
+    model (eight long probabilities per bucket, as any trained model gives)."""
     from engine.features import FeatureBuilder
     from engine.pipeline import Engine
 
+    def make() -> Engine:
+        if model == "rules":
+            return Engine.rules()
+        from engine.bundle import load_bundle
+        from engine.starter import bundle_dir
+
+        return Engine.from_artifacts(load_bundle(bundle_dir()), None, smooth_window=3)
+
     with Store.open(path) as st:
         for user in st.users():
-            builder, engine = FeatureBuilder(validate=False), Engine.rules()
+            builder, engine = FeatureBuilder(validate=False), make()
             for rec in st.records(user_id=user):
                 row = builder.push(rec)
                 if row is not None:
@@ -168,13 +181,17 @@ def store_sizes(days: int, tmp: Path) -> dict[str, Any]:
     with Store.open(path, readonly=True) as st:
         buckets = st.count_records()
     compact = _size(path)
+    starter = tmp / "starter.sqlite3"
+    shutil.copy(path, starter)
     _add_predictions(path)
     with_preds = _size(path)
     reference = _v2_reference_bytes(path, tmp / "v2.sqlite3")
-    with Store.open(path) as st:  # the daily pass, a day after the last one (90-day window)
-        last = st.days(st.users()[0])[-1]
-        st.apply_retention(datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC), 90)
+    _daily_pass(path)
     compacted = _size(path)
+    _add_predictions(starter, "starter")
+    with_starter = _size(starter)
+    _daily_pass(starter)
+    starter_compacted = _size(starter)
     mb = 1024 * 1024
     return {
         "user_days": days, "buckets": buckets,
@@ -182,7 +199,17 @@ def store_sizes(days: int, tmp: Path) -> dict[str, Any]:
         "compact_rows_mb_per_user_day": round(compact / days / mb, 3),
         "compact_rows_preds_mb_per_user_day": round(with_preds / days / mb, 3),
         "compact_after_retention_mb_per_user_day": round(compacted / days / mb, 3),
+        "compact_rows_starter_mb_per_user_day": round(with_starter / days / mb, 3),
+        "compact_starter_after_retention_mb_per_user_day": round(starter_compacted / days / mb, 3),
+        "load_1m": round(os.getloadavg()[0], 2),
     }
+
+
+def _daily_pass(path: Path) -> None:
+    """The agent's daily retention pass, a day after the history's last day (90-day window)."""
+    with Store.open(path) as st:
+        last = st.days(st.users()[0])[-1]
+        st.apply_retention(datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC), 90)
 
 
 class _Work:
@@ -426,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
         print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
         print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
+        print(f"  compact, + the starter model's instead  {s['compact_rows_starter_mb_per_user_day']:>8}")
+        print(f"  the same after retention (7 d rows)     {s['compact_starter_after_retention_mb_per_user_day']:>8}")
+        print(f"  (load average {s['load_1m']})")
     print("infer batch (starter bundle)   days  buckets  jobs   wall s  engine step s  ratio    cpu s"
           "  engine cpu s  cpu ratio  peak MiB  load")
     for r in result["infer_batch"]:

@@ -44,7 +44,13 @@ except ImportError:  # the [team] extra: CI installs it, so there a missing pack
     pytest.skip("dask[distributed] / pyarrow are not installed (pip install -e '.[team]')",
                 allow_module_level=True)
 
-from trainer.train_dask import best_iteration, scores_from_confusion, train_datasets_on_dask  # noqa: E402
+from trainer.train_dask import (  # noqa: E402
+    OrderedWhoHas,
+    best_iteration,
+    scores_from_confusion,
+    train_datasets_on_dask,
+    without_network_params,
+)
 from trainer.train_lgbm import TrainParams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,3 +213,37 @@ def test_scores_from_a_confusion_matrix_are_those_of_the_rows(pairs: list[tuple[
     y = np.asarray([t for t, _ in pairs])
     p = np.asarray([q for _, q in pairs])
     assert scores_from_confusion(confusion(y, p, len(LABEL_ORDER))) == classification_scores(y, p, LABEL_ORDER)
+
+
+class _Future:
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+class _SetOrderClient:
+    """``who_has`` in an order of its own, as ``distributed.Client`` (a set of keys) may give."""
+
+    def __init__(self, permutation: list[int]) -> None:
+        self.permutation = permutation
+
+    def futures_of(self, futures: list[_Future]) -> list[_Future]:
+        return list(futures)
+
+    def who_has(self, futures: list[_Future]) -> dict[str, list[str]]:
+        return {futures[i].key: [f"tcp://w{i % 2}"] for i in self.permutation}
+
+
+@given(st.permutations(list(range(6))))
+def test_lightgbm_sees_the_partitions_in_the_order_given(permutation: list[int]) -> None:
+    futures = [_Future(f"part-{i}") for i in range(6)]
+    who = OrderedWhoHas(_SetOrderClient(list(permutation))).who_has(futures)
+    assert list(who) == [f"part-{i}" for i in range(6)]
+    assert who["part-3"] == ["tcp://w1"]
+
+
+def test_the_model_text_keeps_no_cluster_address() -> None:
+    text = ("tree\nTree=0\n\nparameters:\n[num_leaves: 31]\n[num_machines: 2]\n[local_listen_port: 41231]\n"
+            "[time_out: 120]\n[machine_list_filename: ]\n[machines: 10.0.0.5:41231,10.0.0.6:40000]\n"
+            "[gpu_platform_id: -1]\n\nend of parameters\n")
+    assert without_network_params(text) == ("tree\nTree=0\n\nparameters:\n[num_leaves: 31]\n[gpu_platform_id: -1]\n"
+                                             "\nend of parameters\n")
