@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -232,13 +233,18 @@ def sample_once(platform: str = sys.platform, env: dict[str, str] | None = None,
             + (f", missing {', '.join(missing)}" if missing else ""))
 
 
+SELFTEST_START = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00
+
+
 def _selftest_records(user: str, n: int) -> list[Any]:
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from engine.activity import ActivityRecord, Segment
     from engine.apps import identify_app
 
-    t0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=n + 1)
+    # A fixed weekday morning in the past: the model's time-of-day features make the result
+    # depend on the hour, and a self-test must give the same answer whenever it runs.
+    t0 = SELFTEST_START
     apps = [identify_app("code"), identify_app("firefox"), identify_app("Slack")]
     out = []
     for i in range(n):

@@ -1,21 +1,30 @@
 """How cost grows with history: store size, batch inference, the agent's label path, training.
 
     python3 benchmarks/scale_bench.py [--days 1,30,90,365] [--size-days 10] [--train 10x30,30x90]
+                                      [--eval-days 30,90] [--eval-history DAYS] [--skip PARTS]
                                       [--cache DIR] [--json]
 
 Figures, each measured in this run:
-- store bytes per synthetic user-day: the compact store (schema 3) beside the same data written
-  in the schema-2 layout (JSON text rows, the reference), with every feature row, with the
-  agent's predictions added, and after retention dropped the unlabelled feature rows;
+- store bytes per synthetic user-day: the compact store beside the same data written in the
+  schema-2 layout (JSON text rows, the reference), with every feature row, with the agent's
+  predictions added (the rules engine's, and apart the starter model's), and after retention
+  dropped the unlabelled feature rows;
 - ``taskclf infer batch`` wall time and peak RSS (its own process) over 1 / 30 / 90 ... days of
   one user's synthetic history (the starter bundle, so no training is needed), beside the
   reference: the time the engine's own ``step`` calls take, bucket by bucket, over the same
   buckets, measured in this process in the same run (rows read untimed), their ratio and the
   1-minute load average at the end of the measurement (the machine may be shared); once per
-  ``--jobs`` value (peak RSS is the largest process's; each of them holds about as much);
+  ``--jobs`` value (peak RSS is the largest process's; each of them holds about as much); the
+  same in CPU seconds (the command with its workers; the engine's own step calls), which a
+  loaded machine sways much less than wall time;
 - the agent's store work at start and on a label commit at each history length (wall time and
   SQLite virtual-machine steps, which grow with every row a read walks);
-- ``taskclf train all`` wall time and peak RSS for users x days.
+- ``taskclf train all`` wall time and peak RSS for users x days;
+- the evaluation replay (``train evaluate``'s path: test days read and replayed in chunks) wall
+  time and peak RSS (its own process) at 30 / 90 test days, beside the reference measured in the
+  same run: the same test days loaded as one frame and replayed whole, as evaluation worked
+  before it streamed; both give the same figures (the shown macro-F1 is printed for each).
+The machine's 1-minute load average is printed beside the train and evaluation figures.
 The histories come from ``taskclf synth`` (slow for long histories: minutes for a year);
 ``--cache DIR`` keeps them between runs (each run works on a copy).
 """
@@ -45,21 +54,42 @@ START = date(2024, 1, 1)  # long histories must end in the past
 BUCKETS_PER_DAY_NOTE = "a synthetic desk day is ~482 one-minute buckets"
 
 
-def _run(args: list[str], home: Path, timeout: float = 3600) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB of the child, stderr tail) of one taskclf command."""
+def _spawn(argv: list[str], timeout: float = 3600) -> tuple[float, float, str, str]:
+    """(wall seconds, peak RSS MiB, stdout, stderr) of one Python child running this checkout;
+    the peak is the child's own (``wait4``), so each figure is one process's."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DISPLAY", None)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--home", str(home), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=err_file, env=env,
+                                cwd=ROOT)
+        assert proc.stdout is not None
+        out = proc.stdout.read().decode("utf-8", "replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        err_file.seek(0)
+        err = err_file.read().decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise SystemExit(f"taskclf {' '.join(args)} failed ({proc.returncode}): {err[-400:]}")
-    return wall, usage.ru_maxrss / 1024.0, err[-200:]
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err[-400:]}")
+    global LAST_CPU_S
+    LAST_CPU_S = usage.ru_utime + usage.ru_stime  # with the child's own workers (reaped)
+    return wall, usage.ru_maxrss / 1024.0, out, err
+
+
+#: CPU seconds of the last child (``_spawn``): less swayed by the machine's load than wall time
+LAST_CPU_S = 0.0
+
+
+def _run(args: list[str], home: Path, timeout: float = 3600) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of the child, stderr tail) of one taskclf command."""
+    wall, rss, _, err = _spawn(["-m", "engine.cli.main", "--home", str(home), *args], timeout)
+    return wall, rss, err[-200:]
+
+
+def _load() -> float:
+    """The machine's 1-minute load average when a figure is taken (the machine is shared)."""
+    return round(os.getloadavg()[0], 1)
 
 
 CACHE: Path | None = None
@@ -110,20 +140,32 @@ def _v2_reference_bytes(src: Path, dst: Path) -> int:
 
 
 def _size(path: Path) -> int:
+    """The file's size once the rows written one at a time are deflated (what the agent's
+    daily pass does) and the free pages given back."""
     with Store.open(path) as st:
+        st.compact_rows()
         st.checkpoint()
         st._conn.execute("VACUUM")
     return path.stat().st_size
 
 
-def _add_predictions(path: Path) -> None:
-    """What the agent adds per bucket: the prediction of the rules engine."""
+def _add_predictions(path: Path, model: str = "rules") -> None:
+    """What the agent adds per bucket: the prediction of the rules engine, or of the starter
+    model (eight long probabilities per bucket, as any trained model gives)."""
     from engine.features import FeatureBuilder
     from engine.pipeline import Engine
 
+    def make() -> Engine:
+        if model == "rules":
+            return Engine.rules()
+        from engine.bundle import load_bundle
+        from engine.starter import bundle_dir
+
+        return Engine.from_artifacts(load_bundle(bundle_dir()), None, smooth_window=3)
+
     with Store.open(path) as st:
         for user in st.users():
-            builder, engine = FeatureBuilder(validate=False), Engine.rules()
+            builder, engine = FeatureBuilder(validate=False), make()
             for rec in st.records(user_id=user):
                 row = builder.push(rec)
                 if row is not None:
@@ -139,13 +181,17 @@ def store_sizes(days: int, tmp: Path) -> dict[str, Any]:
     with Store.open(path, readonly=True) as st:
         buckets = st.count_records()
     compact = _size(path)
+    starter = tmp / "starter.sqlite3"
+    shutil.copy(path, starter)
     _add_predictions(path)
     with_preds = _size(path)
     reference = _v2_reference_bytes(path, tmp / "v2.sqlite3")
-    with Store.open(path) as st:  # the daily pass, a day after the last one (90-day window)
-        last = st.days(st.users()[0])[-1]
-        st.apply_retention(datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC), 90)
+    _daily_pass(path)
     compacted = _size(path)
+    _add_predictions(starter, "starter")
+    with_starter = _size(starter)
+    _daily_pass(starter)
+    starter_compacted = _size(starter)
     mb = 1024 * 1024
     return {
         "user_days": days, "buckets": buckets,
@@ -153,7 +199,17 @@ def store_sizes(days: int, tmp: Path) -> dict[str, Any]:
         "compact_rows_mb_per_user_day": round(compact / days / mb, 3),
         "compact_rows_preds_mb_per_user_day": round(with_preds / days / mb, 3),
         "compact_after_retention_mb_per_user_day": round(compacted / days / mb, 3),
+        "compact_rows_starter_mb_per_user_day": round(with_starter / days / mb, 3),
+        "compact_starter_after_retention_mb_per_user_day": round(starter_compacted / days / mb, 3),
+        "load_1m": round(os.getloadavg()[0], 2),
     }
+
+
+def _daily_pass(path: Path) -> None:
+    """The agent's daily retention pass, a day after the history's last day (90-day window)."""
+    with Store.open(path) as st:
+        last = st.days(st.users()[0])[-1]
+        st.apply_retention(datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC), 90)
 
 
 class _Work:
@@ -227,10 +283,10 @@ def _agent_paths(home: Path) -> dict[str, float]:
             "label_commit_s": round(commit_s, 3), "label_commit_ksteps": commit_k}
 
 
-def _engine_only_s(home: Path, first: date, last: date) -> float:
+def _engine_only_s(home: Path, first: date, last: date) -> tuple[float, float]:
     """The reference: seconds the engine's own ``step`` takes, bucket by bucket, over the
     buckets ``infer batch`` predicts (rows read beforehand and not timed; the warm-up buckets
-    of the first session are not counted)."""
+    of the first session are not counted). (wall s, CPU s)."""
     from engine.bundle import load_bundle
     from engine.pipeline import Engine
     from engine.starter import bundle_dir
@@ -240,8 +296,8 @@ def _engine_only_s(home: Path, first: date, last: date) -> float:
     bundle = load_bundle(bundle_dir())
     lo, hi = utc_bounds(first, last)
     assert lo is not None and hi is not None
-    total = 0.0
-    clock = time.perf_counter
+    total = cpu = 0.0
+    clock, cpu_clock = time.perf_counter, time.process_time
     with Store.open(home / "store.sqlite3", readonly=True) as st:
         for user in st.users():
             engine = Engine.from_artifacts(bundle, None, smooth_window=3)
@@ -250,11 +306,12 @@ def _engine_only_s(home: Path, first: date, last: date) -> float:
                 for r in chunk:
                     if not first <= r.local_day <= last:
                         continue
-                    t0 = clock()
+                    t0, c0 = clock(), cpu_clock()
                     engine.step(r.features, user_id=r.user_id, bucket_start=r.bucket_start,
                                 session_id=r.session_id, local_day=r.local_day)
                     total += clock() - t0
-    return total
+                    cpu += cpu_clock() - c0
+    return total, cpu
 
 
 def batch_and_agent(days_list: list[int], tmp: Path, jobs_list: list[int]) -> list[dict[str, Any]]:
@@ -267,7 +324,7 @@ def batch_and_agent(days_list: list[int], tmp: Path, jobs_list: list[int]) -> li
     out = []
     for d in days_list:
         first, last = all_days[0], all_days[min(d, len(all_days)) - 1]
-        engine_s = _engine_only_s(home, first, last)
+        engine_s, engine_cpu = _engine_only_s(home, first, last)
         for jobs in jobs_list:
             wall, rss, _ = _run(["infer", "batch", "--from", first.isoformat(), "--to", last.isoformat(),
                                  "--model-dir", str(bundle_dir()), "--output", str(tmp / "preds.jsonl"),
@@ -275,6 +332,8 @@ def batch_and_agent(days_list: list[int], tmp: Path, jobs_list: list[int]) -> li
             lines = sum(1 for _ in (tmp / "preds.jsonl").open())
             out.append({"days": d, "buckets": lines, "jobs": jobs, "infer_batch_s": round(wall, 2),
                         "engine_only_s": round(engine_s, 2), "ratio": round(wall / engine_s, 2),
+                        "infer_batch_cpu_s": round(LAST_CPU_S, 2), "engine_only_cpu_s": round(engine_cpu, 2),
+                        "cpu_ratio": round(LAST_CPU_S / engine_cpu, 2),
                         "infer_batch_peak_mib": round(rss, 1), "load": round(os.getloadavg()[0], 1)})
     return out
 
@@ -292,7 +351,60 @@ def train(users: int, days: int, tmp: Path) -> dict[str, Any]:
     home = tmp / f"train{users}x{days}"
     _synth(home, users, days)
     wall, rss, _ = _run(["train", "all"], home)
-    return {"users": users, "days": days, "train_all_s": round(wall, 1), "train_all_peak_mib": round(rss, 1)}
+    return {"users": users, "days": days, "train_all_s": round(wall, 1), "train_all_peak_mib": round(rss, 1),
+            "load": _load()}
+
+
+EVAL_MODES = ("streamed", "in-memory")
+
+
+def _eval_child(mode: str, days: int, home: Path) -> dict[str, Any]:
+    """One evaluation of the starter bundle on the first ``days`` local days of the history's
+    user, as test days: ``streamed`` reads and replays them in chunks (``train evaluate``'s
+    path); ``in-memory`` is the reference, the test part loaded as one frame and replayed whole
+    (how evaluation worked before it streamed)."""
+    import numpy as np
+
+    from engine.bundle import load_bundle
+    from engine.replay import replay
+    from engine.starter import bundle_dir
+    from trainer.dataset import load_frame
+    from trainer.eval_stream import replay_evaluate, store_test_chunks
+    from trainer.evaluate import EvalTally
+    from trainer.workflow import engine_factory
+
+    make = engine_factory(load_bundle(bundle_dir()), None, 0.55, None)
+    tally = EvalTally.for_store(None, eligibility={}, holdout_users=[])
+    with Store.open(home / "store.sqlite3", readonly=True) as st:
+        user = st.users()[0]
+        test_days = st.days(user)[:days]
+        want = {user: {d.toordinal() for d in test_days}}
+        if mode == "streamed":
+            replay_evaluate(store_test_chunks([st], want), make, tally)
+        else:
+            frame, _ = load_frame([st], start=test_days[0], end=test_days[-1])
+            part = frame.take(np.flatnonzero(frame.day_mask(want)))
+            tally.add(part, replay(part, make))
+    ev = tally.result()
+    return {"test_days": len(test_days), "test_buckets": ev["test_buckets"],
+            "shown_macro_f1": round(ev["scores_smoothed"]["macro_f1"], 6)}
+
+
+def evaluation(days_list: list[int], history: int, tmp: Path) -> list[dict[str, Any]]:
+    """Evaluation wall time and peak RSS (its own process) at each number of test days."""
+    home = tmp / "eval"
+    _synth(home, 1, max(history, *days_list))
+    rows = []
+    for d in days_list:
+        row: dict[str, Any] = {"test_days": d}
+        for mode in EVAL_MODES:
+            wall, rss, out, _ = _spawn([str(Path(__file__).resolve()), "--eval-child", mode, str(d), str(home)])
+            got = json.loads(out)
+            row.update({"test_buckets": got["test_buckets"], f"{mode}_s": round(wall, 1),
+                        f"{mode}_peak_mib": round(rss, 1), f"{mode}_macro_f1": got["shown_macro_f1"]})
+        row["load"] = _load()
+        rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,10 +414,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agent-days", default="30,90", help="history lengths for the agent's label path")
     ap.add_argument("--size-days", type=int, default=10, help="user-days for the store size figures")
     ap.add_argument("--train", default="10x30,30x90", help="users x days for train all (comma separated)")
+    ap.add_argument("--eval-days", default="30,90", help="test days for the evaluation figures (comma separated)")
+    ap.add_argument("--eval-history", type=int, default=0,
+                    help="days of the evaluation's history (default: the largest --eval-days; a longer "
+                         "one can come from the cache)")
+    ap.add_argument("--eval-child", nargs=3, metavar=("MODE", "DAYS", "HOME"), help=argparse.SUPPRESS)
     ap.add_argument("--cache", metavar="DIR", help="keep the synthetic histories here between runs")
-    ap.add_argument("--skip", default="", help="parts to leave out: store,batch,agent,train (comma separated)")
+    ap.add_argument("--skip", default="", help="parts to leave out: store,batch,agent,train,eval (comma separated)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.eval_child:
+        mode, days, home = args.eval_child
+        print(json.dumps(_eval_child(mode, int(days), Path(home))))
+        return 0
     global CACHE
     CACHE = Path(args.cache).resolve() if args.cache else None
     skip = set(args.skip.split(","))
@@ -320,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
                            if "agent" not in skip else [])
         result["train_all"] = ([train(*map(int, spec.split("x")), tmp) for spec in args.train.split(",") if spec]
                                if "train" not in skip else [])
+        result["evaluation"] = (evaluation([int(x) for x in args.eval_days.split(",") if x], args.eval_history, tmp)
+                                if "eval" not in skip else [])
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -330,18 +453,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compact, records + every feature row    {s['compact_rows_mb_per_user_day']:>8}")
         print(f"  compact, + the agent's predictions      {s['compact_rows_preds_mb_per_user_day']:>8}")
         print(f"  compact, after retention (7 d rows)     {s['compact_after_retention_mb_per_user_day']:>8}")
-    print("infer batch (starter bundle)   days  buckets  jobs   wall s  engine step s  ratio  peak MiB  load")
+        print(f"  compact, + the starter model's instead  {s['compact_rows_starter_mb_per_user_day']:>8}")
+        print(f"  the same after retention (7 d rows)     {s['compact_starter_after_retention_mb_per_user_day']:>8}")
+        print(f"  (load average {s['load_1m']})")
+    print("infer batch (starter bundle)   days  buckets  jobs   wall s  engine step s  ratio    cpu s"
+          "  engine cpu s  cpu ratio  peak MiB  load")
     for r in result["infer_batch"]:
         print(f"{'':31}{r['days']:>4} {r['buckets']:>8} {r['jobs']:>5} {r['infer_batch_s']:>8}"
-              f" {r['engine_only_s']:>14} {r['ratio']:>6} {r['infer_batch_peak_mib']:>9} {r['load']:>5}")
+              f" {r['engine_only_s']:>14} {r['ratio']:>6} {r['infer_batch_cpu_s']:>8} {r['engine_only_cpu_s']:>13}"
+              f" {r['cpu_ratio']:>10} {r['infer_batch_peak_mib']:>9} {r['load']:>5}")
     print("agent (store work)     history days  first start s  start s  start ksteps  label commit s"
           "  commit ksteps")
     for r in result["agent"]:
         print(f"{'':23}{r['history_days']:>12} {r['first_start_s']:>14} {r['start_s']:>8} {r['start_ksteps']:>13}"
               f" {r['label_commit_s']:>15} {r['label_commit_ksteps']:>14}")
-    print("train all                 users  days   wall s  peak MiB")
+    print("train all                 users  days   wall s  peak MiB  load")
     for r in result["train_all"]:
-        print(f"{'':26}{r['users']:>5} {r['days']:>5} {r['train_all_s']:>8} {r['train_all_peak_mib']:>9}")
+        print(f"{'':26}{r['users']:>5} {r['days']:>5} {r['train_all_s']:>8} {r['train_all_peak_mib']:>9}"
+              f" {r['load']:>5}")
+    print("evaluation (1 user)  test days  buckets  streamed s  peak MiB  in-memory s  peak MiB"
+          "  shown macro-F1 (both)  load")
+    for r in result["evaluation"]:
+        same = "same" if r["streamed_macro_f1"] == r["in-memory_macro_f1"] else "DIFFER"
+        print(f"{'':21}{r['test_days']:>9} {r['test_buckets']:>8} {r['streamed_s']:>11} {r['streamed_peak_mib']:>9}"
+              f" {r['in-memory_s']:>12} {r['in-memory_peak_mib']:>9} {r['streamed_macro_f1']:>15.6f} {same:<6}"
+              f" {r['load']:>5}")
     return 0
 
 

@@ -3,8 +3,10 @@
     python3 benchmarks/store_bench.py [--days 30] [--json]
 
 Figures: latency of one ``put_record`` / ``put_feature_row`` / ``put_prediction`` (the agent's
-writes once per bucket, synchronous=NORMAL), of one ``add_label_span`` (synchronous=FULL),
-the time to read ``--days`` days of records and feature rows of one user, and of retention.
+writes once per bucket, synchronous=NORMAL, stored uncompressed), of one ``add_label_span``
+(synchronous=FULL), the time the daily passes take to deflate the rows written one at a time
+(``compact_rows``, after each day of feature rows, as the agent's daily pass), to read ``--days`` days of records and feature rows of one user (deflated),
+and of retention.
 
 Reference, same run: the same three writes done the schema-2 way (the record, feature row and
 prediction as JSON text in the version-2 tables and indexes, one IMMEDIATE transaction each,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -146,9 +149,14 @@ def run(days: int) -> dict[str, float]:
             t = time.perf_counter()
             s.put_records([_record(i) for i in range(n)])
             bulk_s = time.perf_counter() - t
+            compacted, compact_s = 0, 0.0
             for i in range(n):
                 s.put_feature_row(user_id="u1", device_id="d1", bucket_start=T0 + timedelta(minutes=i),
                                   session_id="s", schema_hash="h", feature_builder_version=1, row=_row(i))
+                if i % 1440 == 1439:  # the agent's daily pass deflates the day's rows
+                    t = time.perf_counter()
+                    compacted += s.compact_rows()
+                    compact_s += time.perf_counter() - t
             base = n + 10
             ref = _reference_store(Path(d) / "v2.sqlite3", n)
             rec_us, ref_rec_us = _paired(lambda i: s.put_record(_record(base + i)),
@@ -164,6 +172,10 @@ def run(days: int) -> dict[str, float]:
             span_us = _timed(lambda i: s.add_label_span(LabelSpan(
                 T0 + timedelta(minutes=3 * i), T0 + timedelta(minutes=3 * i + 5), LABEL_ORDER[i % 8], "u1",
                 "correction", None, now + timedelta(seconds=i))), 300)
+        with Store.open(path) as s:  # the last pass: the measured writes' rows
+            t = time.perf_counter()
+            compacted += s.compact_rows()
+            compact_s += time.perf_counter() - t
         with Store.open(path, readonly=True) as r:
             t = time.perf_counter()
             count = sum(1 for _ in r.records(user_id="u1"))
@@ -196,7 +208,10 @@ def run(days: int) -> dict[str, float]:
         "read_feature_rows_s": round(read_rows_s, 3),
         "read_label_spans_ms": round(read_spans_ms, 2),
         "retention_s": round(retention_s, 3),
+        "compact_rows": compacted,
+        "compact_rows_s": round(compact_s, 3),
         "store_size_mb": round(size_mb, 1),
+        "load_1m": round(os.getloadavg()[0], 2),
     }
 
 

@@ -223,11 +223,9 @@ class ModelBundle:
         """Stages 2-3 for many rows in one batch call (same numbers as one row at a time)."""
         if not rows:
             return []
-        flat = array("d")
-        for r in rows:
-            flat.extend(self.encode_array(r))
-        x = np.frombuffer(flat, dtype=np.float64).reshape(len(rows), self._n_features)
-        out: list[list[float]] = self.booster.predict_matrix(x).tolist()
+        from engine.encode_batch import encode_matrix
+
+        out: list[list[float]] = self.booster.predict_matrix(encode_matrix(self, rows)).tolist()
         pc = self.prior_correction
         if pc is not None:
             fixed = []

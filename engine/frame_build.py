@@ -80,6 +80,26 @@ class FrameBuilder:
         self._prov.extend(intern(p) for p in provenance)
         self._n = b
 
+    def add_frame(self, frame: Frame) -> None:
+        """Append every row of ``frame`` (e.g. one file's rows), so frames read one after
+        another end up in one block without holding them all and their concatenation."""
+        k = len(frame)
+        if k == 0:
+            return
+        self._reserve(k)
+        a, b = self._n, self._n + k
+        self._numeric[a:b] = frame.numeric
+        self._starts[a:b] = frame.bucket_start
+        self._days[a:b] = frame.local_day
+        self._y[a:b] = frame.y
+        intern = self._intern
+        for col, values in self._cats.items():
+            values.extend(intern(v) for v in frame.categorical[col])
+        self._users.extend(self._strings.setdefault(u, u) for u in frame.user_ids)
+        self._sessions.extend(intern(s) for s in frame.session_ids)
+        self._prov.extend(intern(p) for p in frame.provenance)
+        self._n = b
+
     def build(self) -> Frame:
         n = self._n
         self._numeric.resize((n, WIDTH), refcheck=False)

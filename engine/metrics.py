@@ -35,8 +35,13 @@ def classification_scores(
     y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]
 ) -> dict[str, Any]:
     """Per-class precision/recall/F1/support plus macro and weighted F1 and accuracy."""
+    return scores_from_confusion(confusion(y_true, y_pred, len(labels)), labels)
+
+
+def scores_from_confusion(cm: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """``classification_scores`` of the buckets a (C, C + 1) confusion matrix counts, so scores
+    can be added up chunk by chunk (every figure is a ratio of counts: the same as one pass)."""
     c = len(labels)
-    cm = confusion(y_true, y_pred, c)
     tp = np.diag(cm[:, :c]).astype(float)
     predicted = cm[:, :c].sum(axis=0).astype(float)
     support = cm.sum(axis=1).astype(float)
@@ -57,7 +62,7 @@ def classification_scores(
         if support[k] > 0 or predicted[k] > 0:
             f1s.append(f1)
             weights.append(support[k])
-    n = int(len(y_true))
+    n = int(cm.sum())
     macro = float(np.mean(f1s)) if f1s else 0.0
     wsum = float(sum(weights))
     weighted = float(sum(f * w for f, w in zip(f1s, weights, strict=True)) / wsum) if wsum > 0 else 0.0
@@ -97,51 +102,87 @@ def _onehot(y: np.ndarray, c: int) -> np.ndarray:
     return out
 
 
+class CalibrationTally:
+    """Brier, NLL and the reliability bins as sums and counts, added chunk by chunk, so the
+    calibration of a long replay needs no array of every bucket. One ``add`` of all rows gives
+    exactly the one-pass figures; over chunks they differ only in the order of float
+    additions (a few units in the last place)."""
+
+    def __init__(self, bins: int = ECE_BINS) -> None:
+        self.bins = bins
+        self.n = 0
+        self.brier_sum = 0.0
+        self.nll_sum = 0.0
+        self.count = np.zeros(bins, dtype=np.int64)
+        self.confidence_sum = np.zeros(bins, dtype=np.float64)
+        self.correct = np.zeros(bins, dtype=np.int64)
+
+    def add(self, probs: np.ndarray, y: np.ndarray) -> CalibrationTally:
+        p = np.asarray(probs, dtype=np.float64)
+        if len(p) == 0:
+            return self
+        yy = np.asarray(y)
+        self.n += len(p)
+        self.brier_sum += float(np.sum(np.sum((p - _onehot(yy, p.shape[1])) ** 2, axis=1)))
+        self.nll_sum += float(np.sum(-np.log(np.clip(p[np.arange(len(p)), yy], 1e-12, None))))
+        conf = p.max(axis=1)
+        hit = p.argmax(axis=1) == yy
+        idx = np.minimum((conf * self.bins).astype(np.int64), self.bins - 1)
+        for b in np.unique(idx).tolist():
+            m = idx == b
+            self.count[b] += int(m.sum())
+            self.confidence_sum[b] += float(np.sum(conf[m]))
+            self.correct[b] += int(hit[m].sum())
+        return self
+
+    def brier(self) -> float:
+        return self.brier_sum / self.n if self.n else float("nan")
+
+    def nll(self) -> float:
+        return self.nll_sum / self.n if self.n else float("nan")
+
+    def reliability(self) -> list[dict[str, float]]:
+        """Per confidence bin: count, mean confidence, accuracy (for the ECE and the diagram)."""
+        out = []
+        for b in range(self.bins):
+            cnt = int(self.count[b])
+            out.append(
+                {
+                    "lo": b / self.bins,
+                    "hi": (b + 1) / self.bins,
+                    "count": cnt,
+                    "confidence": float(self.confidence_sum[b] / cnt) if cnt else 0.0,
+                    "accuracy": float(self.correct[b] / cnt) if cnt else 0.0,
+                }
+            )
+        return out
+
+    def ece(self) -> float:
+        if self.n == 0:
+            return float("nan")
+        n = self.n
+        return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in self.reliability()))
+
+    def summary(self) -> dict[str, float]:
+        return {"nll": self.nll(), "brier": self.brier(), "ece": self.ece(), "n": int(self.n)}
+
+
 def brier(probs: np.ndarray, y: np.ndarray) -> float:
-    p = np.asarray(probs, dtype=np.float64)
-    if len(p) == 0:
-        return float("nan")
-    return float(np.mean(np.sum((p - _onehot(np.asarray(y), p.shape[1])) ** 2, axis=1)))
+    return CalibrationTally().add(probs, y).brier()
 
 
 def nll(probs: np.ndarray, y: np.ndarray) -> float:
-    p = np.asarray(probs, dtype=np.float64)
-    if len(p) == 0:
-        return float("nan")
-    py = p[np.arange(len(p)), np.asarray(y)]
-    return float(np.mean(-np.log(np.clip(py, 1e-12, None))))
+    return CalibrationTally().add(probs, y).nll()
 
 
 def reliability(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[dict[str, float]]:
     """Per confidence bin: count, mean confidence, accuracy (for the ECE and the diagram)."""
-    p = np.asarray(probs, dtype=np.float64)
-    conf = p.max(axis=1) if len(p) else np.zeros(0)
-    correct = (p.argmax(axis=1) == np.asarray(y)) if len(p) else np.zeros(0, dtype=bool)
-    idx = np.minimum((conf * bins).astype(np.int64), bins - 1)
-    out = []
-    for b in range(bins):
-        m = idx == b
-        cnt = int(m.sum())
-        out.append(
-            {
-                "lo": b / bins,
-                "hi": (b + 1) / bins,
-                "count": cnt,
-                "confidence": float(conf[m].mean()) if cnt else 0.0,
-                "accuracy": float(correct[m].mean()) if cnt else 0.0,
-            }
-        )
-    return out
+    return CalibrationTally(bins).add(probs, y).reliability()
 
 
 def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
-    n = len(probs)
-    if n == 0:
-        return float("nan")
-    return float(
-        sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in reliability(probs, y, bins))
-    )
+    return CalibrationTally(bins).add(probs, y).ece()
 
 
 def calibration_summary(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    return {"nll": nll(probs, y), "brier": brier(probs, y), "ece": ece(probs, y), "n": int(len(y))}
+    return CalibrationTally().add(probs, y).summary()

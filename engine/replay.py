@@ -2,14 +2,15 @@
 what the tray would have shown (the label after calibration, reject and smoothing).
 
 ``replay`` runs feature rows (one fresh engine per user, in time order, unlabelled buckets
-included so smoothing sees what it would see online). ``replay_raw`` does the same from raw
-probabilities already computed, so a calibrator can be tried on many folds without asking the
-model again.
+included so smoothing sees what it would see online); with ``raw_probs`` it does the same from
+raw probabilities already computed, so a calibrator can be tried on many folds without asking
+the model again. ``replay_chunk`` continues one user's engine over the next chunk of rows, for
+a replay that holds one chunk at a time (``trainer.eval_stream``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,21 @@ def replay(
     With ``raw_probs`` (N, C) the model is not asked again: each bucket enters the engine after
     its prediction (``Engine.step_raw``), which is what trying calibrators on folds needs.
     """
-    n = len(frame)
+    return _collect(len(frame), _predict_per_user(frame, make_engine, raw_probs), keep_records)
+
+
+def replay_chunk(frame: Frame, engine: Any) -> Replay:
+    """Continue ``engine`` (one user's, carrying its smoothing state from the previous chunk)
+    over ``frame``'s rows in order, the chunk in one batch (``Engine.step_many``, the records
+    ``step`` gives): chunk after chunk gives what one ``replay`` gives."""
+    from engine.stream import stream
+
+    rows = [frame.stream_row(i) for i in range(len(frame))]  # one list: one Engine.step_many call
+    return _collect(len(frame), enumerate(st.prediction for st in stream([rows], engine)), False)
+
+
+def _collect(n: int, predictions: Iterable[tuple[int, Any]], keep_records: bool) -> Replay:
+    """The ``Replay`` of ``n`` rows from their (row index, PredictionRecord) pairs."""
     c = len(LABEL_ORDER)
     raw = np.zeros((n, c))
     probs = np.zeros((n, c))
@@ -57,7 +72,7 @@ def replay(
     cal: list[str] = [""] * n
     records: list[Any] = []
     index = {lab: i for i, lab in enumerate(LABEL_ORDER)}
-    for i, rec in _predict_per_user(frame, make_engine, raw_probs):
+    for i, rec in predictions:
         raw[i] = rec.raw_probs
         probs[i] = rec.probs
         core[i] = index[rec.core_label]

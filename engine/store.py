@@ -111,6 +111,12 @@ _FROM_LAST_BEFORE = (
 # --- the store ----------------------------------------------------------------------------
 
 
+def _schema_damage(exc: sqlite3.OperationalError) -> bool:
+    """An error the store's own fixed statements can only meet in a damaged schema (a trigger's
+    text overwritten, say): the file is damaged, not busy or read-only at run time."""
+    return str(exc).startswith(("no such column", "no such table", "malformed database schema"))
+
+
 class Store(BucketTables, CoverageReads):
     """One connection to ``store.sqlite3``. Use one Store per thread; writes are serialised.
 
@@ -263,7 +269,9 @@ class Store(BucketTables, CoverageReads):
                     rollback(conn)
                     self._packer.rolled_back()
                     raise
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if _schema_damage(exc):
+                    raise self._damaged(exc) from None
                 raise
             except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise self._damaged(exc) from None
@@ -282,7 +290,9 @@ class Store(BucketTables, CoverageReads):
         with self._lock:
             try:
                 return int(self._conn.execute(sql, args).rowcount)
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if _schema_damage(exc):
+                    raise self._damaged(exc) from None
                 raise
             except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise self._damaged(exc) from None
@@ -291,7 +301,9 @@ class Store(BucketTables, CoverageReads):
         with self._lock:
             try:
                 return self._conn.execute(sql, args).fetchall()
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if _schema_damage(exc):
+                    raise self._damaged(exc) from None
                 raise
             except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise self._damaged(exc) from None
@@ -539,14 +551,19 @@ class Store(BucketTables, CoverageReads):
     ) -> dict[str, int]:
         """Delete activity, predictions and feedback older than ``activity_days`` before each
         user's newest activity (never later than ``now``); keep labels, the feature rows of
-        labelled buckets and the records around labels (``engine.store_retention``).
+        labelled buckets and the records around labels (``engine.store_retention``). Then
+        deflate the rows the live path stored uncompressed (``engine.store_compact``).
 
         Returns the number of rows deleted per table; what was deleted, or kept although old, is
         logged.
         """
-        return apply_retention(
+        deleted = apply_retention(
             lambda sql, args: self._read(sql, args), self._write, now, activity_days, retention_batch
         )
+        compacted = self.compact_rows()  # the day's rows, stored uncompressed by the live path
+        if compacted:
+            _log.info("%s: compressed %d row(s) of the last day", self.path, compacted)
+        return deleted
 
     # ---- forgetting (privacy controls)
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from engine import store_tally
+from engine import store_compact, store_tally
 from engine.activity import ActivityRecord
 from engine.errors import ArtifactError
 from engine.record import PredictionRecord
@@ -43,10 +43,7 @@ PAGE = 2000
 # a record the device's other source already has is ignored (trigger, see store_migrate3)
 _INSERT_RECORD = ("INSERT OR IGNORE INTO records (src, bucket_start, seconds, utc_offset, shape, data)"
                   " VALUES (?, ?, ?, ?, ?, ?)")
-_UPSERT_FEATURE_ROW = (
-    "INSERT OR REPLACE INTO feature_rows (src, bucket_start, session_id, schema_hash,"
-    " feature_builder_version, shape, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_UPSERT_FEATURE_ROW = "INSERT OR REPLACE INTO feature_rows (src, bucket_start, meta, shape, data) VALUES (?, ?, ?, ?, ?)"
 _UPSERT_PREDICTION = "INSERT OR REPLACE INTO predictions (src, bucket_start, shape, data) VALUES (?, ?, ?, ?)"
 # one device's bucket has one feature row and one prediction: triggers (store_migrate3)
 
@@ -133,6 +130,21 @@ class BucketTables:
     def _rd(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._read(sql, args)
 
+    _plain_from: int | None = None
+
+    def _live(self, start: int) -> bool:
+        """Whether a bucket's row is written uncompressed, for the daily pass to deflate
+        (``engine.store_compact``): the buckets from a day before that pass's mark on."""
+        if self._plain_from is None:
+            self._plain_from = store_compact.plain_floor(store_compact.read_mark(self._rd))
+        return start >= self._plain_from
+
+    def compact_rows(self) -> int:
+        """Deflate the rows the live path stored uncompressed (the daily pass calls it)."""
+        done = store_compact.compact_plain_rows(self._rd, self._write, self._packer)
+        self._plain_from = None
+        return done
+
     def _sources(self, user_id: str | None = None, device_id: str | None = None) -> list[tuple[int, str, str]]:
         return self._packer.sources(self._rd, user_id, device_id)
 
@@ -179,12 +191,13 @@ class BucketTables:
         try:
             return parse(self._packer.unpack(self._rd, shape, data, derived))
         except (ValueError, KeyError, TypeError, AttributeError, ArtifactError) as exc:
-            self.unreadable_rows += 1
-            _log.warning(
-                "%s: skipped an unreadable row of %s (bucket %s, device %s): %s",
-                self.path, table, _when(bucket), device, _one_line(exc),
-            )
+            self._skip(table, bucket, device, exc)
             return None
+
+    def _skip(self, table: str, bucket: int, device: str, exc: BaseException) -> None:
+        self.unreadable_rows += 1
+        _log.warning("%s: skipped an unreadable row of %s (bucket %s, device %s): %s",
+                     self.path, table, _when(bucket), device, _one_line(exc))
 
     # ---- activity records
 
@@ -196,10 +209,10 @@ class BucketTables:
             src = self._packer.known_src(rec.user_id, rec.device_id)
             packed = None if src is None else self._packer.pack_known(
                 rec.to_json(), derived_record(rec.user_id, rec.device_id, start), RECORD_CONSTANTS,
-                nested=RECORD_NESTED)
+                nested=RECORD_NESTED, uncompressed=self._live(start))
             if src is not None and packed is not None:
                 return self._write_one(_INSERT_RECORD, _record_args(rec, start, src, packed)) == 1
-        return self._put_checked_records([(rec, start)]) == 1
+        return self._put_checked_records([(rec, start)], self._live(start)) == 1
 
     def put_records(self, recs: Sequence[ActivityRecord]) -> int:
         """Persist many records in one transaction (imports, synthetic data); returns inserted.
@@ -210,16 +223,17 @@ class BucketTables:
             checked.append((rec, to_s(rec.bucket_start, "bucket_start")))
         return self._put_checked_records(checked)
 
-    def _put_checked_records(self, checked: Sequence[tuple[ActivityRecord, int]]) -> int:
+    def _put_checked_records(self, checked: Sequence[tuple[ActivityRecord, int]], live: bool = False) -> int:
         def tx(conn: sqlite3.Connection) -> int:
-            return sum(self._insert_record(conn, rec, start) for rec, start in checked)
+            return sum(self._insert_record(conn, rec, start, live) for rec, start in checked)
 
         return int(self._write(tx))
 
-    def _insert_record(self, conn: sqlite3.Connection, rec: ActivityRecord, start: int) -> bool:
+    def _insert_record(self, conn: sqlite3.Connection, rec: ActivityRecord, start: int,
+                       plain: bool = False) -> bool:
         src = self._packer.src(conn, rec.user_id, rec.device_id)
         packed = self._packer.pack(conn, rec.to_json(), derived_record(rec.user_id, rec.device_id, start),
-                                   RECORD_CONSTANTS, nested=RECORD_NESTED)
+                                   RECORD_CONSTANTS, nested=RECORD_NESTED, uncompressed=plain)
         return conn.execute(_INSERT_RECORD, _record_args(rec, start, src, packed)).rowcount == 1
 
     def has_record(self, device_id: str, bucket_start: datetime) -> bool:
@@ -339,21 +353,25 @@ class BucketTables:
         """Store (or replace) the feature row of one bucket with the schema it was built for."""
         start = to_s(bucket_start, "bucket_start")
         meta = (session_id, schema_hash, int(feature_builder_version))
-        with self._lock:  # source and shape known: one statement, its own transaction
+        with self._lock:  # source, meta and shape known: one statement, its own transaction
             src = self._packer.known_src(user_id, device_id)
-            packed = None if src is None else self._packer.pack_known(
-                row, derived_feature_row(user_id, device_id, start, meta), FEATURE_ROW_CONSTANTS)
-            if src is not None and packed is not None:
-                self._write_one(_UPSERT_FEATURE_ROW, (src, start, *meta, *packed))
+            meta_no = self._packer.known_meta(meta)
+            packed = None if src is None or meta_no is None else self._packer.pack_known(
+                row, derived_feature_row(user_id, device_id, start, meta), FEATURE_ROW_CONSTANTS,
+                uncompressed=self._live(start))
+            if packed is not None:
+                self._write_one(_UPSERT_FEATURE_ROW, (src, start, meta_no, *packed))
                 return
-        self._write(lambda conn: self._put_row(conn, user_id, device_id, start, meta, row))
+        live = self._live(start)
+        self._write(lambda conn: self._put_row(conn, user_id, device_id, start, meta, row, live))
 
     def _put_row(self, conn: sqlite3.Connection, user_id: str, device_id: str, start: int,
-                 meta: tuple[str | None, str, int], row: dict[str, Any]) -> None:
+                 meta: tuple[str | None, str, int], row: dict[str, Any], plain: bool = False) -> None:
         src = self._packer.src(conn, user_id, device_id)
+        meta_no = self._packer.meta(conn, meta)
         packed = self._packer.pack(conn, row, derived_feature_row(user_id, device_id, start, meta),
-                                   FEATURE_ROW_CONSTANTS)
-        conn.execute(_UPSERT_FEATURE_ROW, (src, start, *meta, *packed))
+                                   FEATURE_ROW_CONSTANTS, uncompressed=plain)
+        conn.execute(_UPSERT_FEATURE_ROW, (src, start, meta_no, *packed))
 
     def put_feature_rows(self, rows: Sequence[FeatureRowLike]) -> int:
         """Store (or replace) many feature rows in one transaction; returns how many."""
@@ -378,10 +396,15 @@ class BucketTables:
         """Stored rows (ordered by bucket, device) with ``_schema_hash`` and
         ``_feature_builder_version`` added, so a caller can refuse rows of another schema."""
         lo, hi = _bounds(start, end)
-        for bucket, user, device, sid, shash, fbv, shape, data in self._scan(
-                "feature_rows", "session_id, schema_hash, feature_builder_version, shape, data",
-                user_id=user_id, start=lo, end=hi):
-            row = self._unpack(shape, data, derived_feature_row(user, device, bucket, (sid, shash, fbv)),
+        for bucket, user, device, meta_no, shape, data in self._scan(
+                "feature_rows", "meta, shape, data", user_id=user_id, start=lo, end=hi):
+            try:
+                meta = self._packer.meta_values(self._rd, int(meta_no))
+            except (ValueError, TypeError) as exc:
+                self._skip("feature_rows", bucket, device, exc)
+                continue
+            _sid, shash, fbv = meta
+            row = self._unpack(shape, data, derived_feature_row(user, device, bucket, meta),
                                "feature_rows", bucket, device, dict)
             if row is not None:
                 row["_schema_hash"] = shash
@@ -397,14 +420,15 @@ class BucketTables:
         with self._lock:  # source and shape known: one statement, its own transaction
             src = self._packer.known_src(rec.user_id, device_id)
             packed = None if src is None else self._packer.pack_known(
-                obj, derived_prediction(rec.user_id, device_id, start), PREDICTION_CONSTANTS, finite=True)
+                obj, derived_prediction(rec.user_id, device_id, start), PREDICTION_CONSTANTS, finite=True,
+                floats_apart=True, uncompressed=self._live(start))
             if src is not None and packed is not None:
                 self._write_one(_UPSERT_PREDICTION, (src, start, *packed))
                 return
-        write = self._prediction_writer(device_id, rec)
+        write = self._prediction_writer(device_id, rec, self._live(start))
         self._write(lambda conn: write(conn))
 
-    def _prediction_writer(self, device_id: str, rec: PredictionRecord
+    def _prediction_writer(self, device_id: str, rec: PredictionRecord, plain: bool = False
                            ) -> Callable[[sqlite3.Connection], None]:
         """The upsert of one prediction, checked before the transaction."""
         start = _prediction_start(rec)
@@ -413,7 +437,8 @@ class BucketTables:
         def write(conn: sqlite3.Connection) -> None:
             src = self._packer.src(conn, rec.user_id, device_id)
             packed = self._packer.pack(conn, obj, derived_prediction(rec.user_id, device_id, start),
-                                       PREDICTION_CONSTANTS, finite=True)  # refuses NaN, as before
+                                       PREDICTION_CONSTANTS, finite=True,  # refuses NaN, as before
+                                       floats_apart=True, uncompressed=plain)
             conn.execute(_UPSERT_PREDICTION, (src, start, *packed))
 
         return write
@@ -426,12 +451,13 @@ class BucketTables:
         start = to_s(rec.bucket_start, "bucket_start")
         meta = (row.session_id, row.schema_hash, int(row.feature_builder_version))
         row_json = row.to_json()
-        write_prediction = self._prediction_writer(rec.device_id, pred)
+        live = self._live(start)
+        write_prediction = self._prediction_writer(rec.device_id, pred, live)
 
         def tx(conn: sqlite3.Connection) -> bool:
-            if not self._insert_record(conn, rec, start):
+            if not self._insert_record(conn, rec, start, live):
                 return False
-            self._put_row(conn, rec.user_id, rec.device_id, start, meta, row_json)
+            self._put_row(conn, rec.user_id, rec.device_id, start, meta, row_json, live)
             write_prediction(conn)
             return True
 

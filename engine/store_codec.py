@@ -11,6 +11,10 @@ A stored object is ``(shape, blob)``:
   - Codec 1 (schema 3, still read): a varint count ``n``, ``n`` little-endian float64 values,
     then the JSON where each float whose text was longer than 8 bytes, and every non-finite
     float, is the token ``NaN``, read back in document order from the float64 array.
+  - Codec 3 (schema 6, predictions): codec 1's split, but only the JSON is deflated (codec 2's
+    words); the float64 values follow the codec byte as they are. Long floats (a model's
+    probabilities) are 8 bytes in binary, and DEFLATE, whose block headers weigh a lot in a
+    blob this small, spends more than that on their 17 digits of text.
 
 Nothing is lost: ints stay ints, bools bools, NaN and infinities are kept (JSON's ``NaN`` /
 ``Infinity`` tokens). The dictionaries are stored in the file, so a later version can add one
@@ -23,7 +27,7 @@ import json
 import math
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from engine.errors import ArtifactError
@@ -31,6 +35,7 @@ from engine.errors import ArtifactError
 PLAIN = 0  # positional JSON only (no floats moved, no compression)
 MOVED_FLOATS = 1  # schema 3: long floats moved to a float64 array
 JSON_DEFLATE = 2  # schema 4: the JSON text, deflated
+FLOATS_APART = 3  # schema 6: long floats as float64, the rest as codec 2
 _WBITS = -15  # raw deflate: no zlib header or checksum (SQLite pages are checksummed by use)
 # Writing: a 2 KB window (a row is a few hundred bytes; the dictionary is under 1 KB), a small
 # hash, level 1: a third of the time of the defaults for about 2 % more bytes. Any raw stream
@@ -81,6 +86,8 @@ def _varint(n: int) -> bytes:
 def _read_varint(data: bytes) -> tuple[int, int]:
     n = shift = i = 0
     while True:
+        if i >= len(data):
+            raise ValueError("bad varint")
         byte = data[i]
         n |= (byte & 0x7F) << shift
         i += 1
@@ -113,23 +120,39 @@ def dumps(value: Any) -> str:
 def encode(values: list[Any], codec: int, zdict: bytes | None, *, finite: bool = False) -> bytes:
     """The blob of a positional value list (see the module docstring). ``finite``: refuse NaN
     and infinities (``ValueError``), for objects whose format has no place for them."""
-    if codec == MOVED_FLOATS:
+    if codec in (MOVED_FLOATS, FLOATS_APART):
         if finite:
             _FINITE_ENCODER.encode(values)
         floats: list[float] = []
         skeleton = _split_floats(values, floats)
-        body = _varint(len(floats)) + struct.pack(f"<{len(floats)}d", *floats) + _dumps(skeleton).encode()
+        moved = _varint(len(floats)) + struct.pack(f"<{len(floats)}d", *floats)
+        if codec == FLOATS_APART:
+            comp = _primed(codec, zdict).copy()
+            return bytes([codec]) + moved + comp.compress(_dumps(skeleton).encode()) + comp.flush()
+        body = moved + _dumps(skeleton).encode()
     else:
         body = (_FINITE_ENCODER if finite else _ENCODER).encode(values).encode()
         if codec == PLAIN:
             return bytes([PLAIN]) + body
-    if codec == MOVED_FLOATS:
-        comp = zlib.compressobj(6, zlib.DEFLATED, _WBITS, 8, zlib.Z_DEFAULT_STRATEGY, *(
-            (zdict,) if zdict else ()))
-    else:
-        comp = zlib.compressobj(_WRITE_LEVEL, zlib.DEFLATED, _WRITE_WBITS, _WRITE_MEMLEVEL,
-                                zlib.Z_DEFAULT_STRATEGY, *((zdict,) if zdict else ()))
+    comp = _primed(codec, zdict).copy()
     return bytes([codec]) + comp.compress(body) + comp.flush()
+
+
+#: a compressor per (codec, dictionary) with the dictionary already loaded: copying it costs a
+#: third of making one, whose dictionary set-up hashes every byte of the dictionary again
+_PRIMED: dict[tuple[int, bytes | None], Any] = {}
+
+
+def _primed(codec: int, zdict: bytes | None) -> Any:
+    key = (codec, zdict)
+    comp = _PRIMED.get(key)
+    if comp is None:
+        if len(_PRIMED) > 16:  # a process opens few stores; bound it anyway
+            _PRIMED.clear()
+        args = (6, zlib.DEFLATED, _WBITS, 8) if codec == MOVED_FLOATS else (
+            _WRITE_LEVEL, zlib.DEFLATED, _WRITE_WBITS, _WRITE_MEMLEVEL)
+        comp = _PRIMED[key] = zlib.compressobj(*args, zlib.Z_DEFAULT_STRATEGY, *((zdict,) if zdict else ()))
+    return comp
 
 
 def decode(blob: bytes, zdicts: dict[int, bytes]) -> list[Any]:
@@ -143,23 +166,39 @@ def decode(blob: bytes, zdicts: dict[int, bytes]) -> list[Any]:
         zdict = zdicts.get(codec)
         if zdict is None:
             raise ValueError(f"unknown codec {codec}")
+        raw = bytes(blob[1:])
+        head = b""
+        if codec == FLOATS_APART:  # the float64 values come before the deflated JSON
+            n, i = _read_varint(raw)
+            if i + 8 * n > len(raw):
+                raise ValueError("fewer floats than it says")
+            head, raw = raw[:i + 8 * n], raw[i + 8 * n:]
         dec = zlib.decompressobj(_WBITS, zdict=zdict) if zdict else zlib.decompressobj(_WBITS)
         try:
-            body = dec.decompress(bytes(blob[1:]), 1 << 24) + dec.flush()
+            body = head + dec.decompress(raw, 1 << 24) + dec.flush()
         except zlib.error as exc:
             raise ValueError(f"does not decompress ({exc})") from None
-        if codec != MOVED_FLOATS:
+        if codec == JSON_DEFLATE:
             out = _DECODER.decode(body.decode("utf-8"))
         else:
             n, i = _read_varint(body)
+            if i + 8 * n > len(body):
+                raise ValueError("fewer floats than it says")
             floats = iter(struct.unpack_from(f"<{n}d", body, i))
             # every NaN token of the JSON is a moved float, in document order
-            out = json.loads(body[i + 8 * n:].decode("utf-8"), parse_constant=lambda _: next(floats))
+            out = json.loads(body[i + 8 * n:].decode("utf-8"), parse_constant=lambda _: _next_float(floats))
             if next(floats, None) is not None:
                 raise ValueError("more floats than places for them")
     if not isinstance(out, list):
         raise ValueError("not a value list")
     return out
+
+
+def _next_float(floats: Iterator[float]) -> float:
+    got = next(floats, None)
+    if got is None:
+        raise ValueError("fewer floats than places for them")
+    return got
 
 
 def _dumps(obj: Any) -> str:

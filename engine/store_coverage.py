@@ -64,6 +64,7 @@ class CoverageReads:
                 else:
                     rows += int(n)
             current += int(self._read(
-                f"SELECT COUNT(*) FROM feature_rows WHERE {where} AND schema_hash = ?"
-                " AND feature_builder_version = ?", [*args, schema_hash, int(feature_builder_version)])[0][0])
+                f"SELECT COUNT(*) FROM feature_rows WHERE {where} AND meta IN (SELECT meta FROM row_meta"
+                " WHERE schema_hash = ? AND feature_builder_version = ?)",
+                [*args, schema_hash, int(feature_builder_version)])[0][0])
         return RowCoverage(records, rows, current, min(starts, default=None), max(starts, default=None))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sqlite3
+import struct
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +36,8 @@ def _iso(s: int) -> str:
 
 
 ReadFn = Callable[[str, tuple[Any, ...]], list[Any]]
+#: what a feature row's ``meta`` number stands for: (session_id, schema_hash, builder version)
+RowMeta = tuple[str | None, str, int]
 
 
 def derived_record(user_id: str, device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
@@ -42,11 +46,13 @@ def derived_record(user_id: str, device_id: str, start: int, _extra: Any = None)
 
 def derived_feature_row(user_id: str, device_id: str, start: int, extra: Any = None) -> dict[str, Any]:
     iso = _iso(start)
-    out = {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
-           "bucket_end_ts": _iso(start + BUCKET_SECONDS)}
-    if extra is not None:  # (session_id, schema_hash, feature_builder_version)
-        out.update(session_id=extra[0], schema_hash=extra[1], feature_builder_version=extra[2])
-    return out
+    if extra is None:
+        return {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
+                "bucket_end_ts": _iso(start + BUCKET_SECONDS)}
+    # (session_id, schema_hash, feature_builder_version): one literal, on every write's path
+    return {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
+            "bucket_end_ts": _iso(start + BUCKET_SECONDS), "session_id": extra[0],
+            "schema_hash": extra[1], "feature_builder_version": extra[2]}
 
 
 def derived_prediction(user_id: str, _device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
@@ -112,9 +118,8 @@ class Layout:
 def _is_constant_value(value: Any) -> bool:
     """Only scalars and flat lists of scalars are shared by rows (a caller may change the list
     it reads, so each row gets its own copy, and a flat copy is enough)."""
-    if type(value) in _SCALARS:
-        return True
-    return type(value) is list and all(type(v) in _SCALARS for v in value)
+    t = type(value)
+    return t in _SCALARS or (t is list and {*map(type, value)} <= _SCALARS)
 
 
 _SCALARS = frozenset({str, int, bool, float, type(None)})
@@ -123,51 +128,113 @@ _SCALARS = frozenset({str, int, bool, float, type(None)})
 #: in a stored prediction, "the same as probs": raw probabilities equal to the calibrated ones
 #: (identity calibration), or a taxonomy map equal to the label map (identity taxonomy)
 SAME_AS_PROBS = "=probs"
+#: (schema 6) a taxonomy map that is ``probs`` renormalised, ``v / sum(probs)`` in label order:
+#: what the identity taxonomy computes (``engine.taxonomy``) when the probabilities do not sum
+#: to exactly 1.0, as a model's seldom do
+PROBS_OVER_SUM = "=probs/sum"
+#: (schema 6) calibrated probabilities that are the raw ones renormalised, ``x / fsum(raw)``:
+#: what the identity calibrator computes (``engine.calibration``)
+RAW_OVER_FSUM = "=raw/fsum"
+#: (schema 6) a confidence equal to the largest calibrated probability (what the engine decides on)
+MAX_OF_PROBS = "=max"
 
 
 def compact_prediction(obj: dict[str, Any]) -> dict[str, Any]:
-    """A prediction's JSON without what repeats ``probs`` exactly (bit for bit, in order):
-    ``raw_probs`` and ``mapped_probs`` become :data:`SAME_AS_PROBS` (never a real value of
-    theirs, a list and a map). :func:`expand_prediction` gives the object back."""
-    probs, order = obj.get("probs"), obj.get("label_order")
-    if type(probs) is not list:
+    """A prediction's JSON (``obj`` is changed and returned) without what it repeats or
+    derives from its probabilities exactly (bit for bit, in order): ``raw_probs`` equal to
+    ``probs`` become :data:`SAME_AS_PROBS`, else ``probs`` equal to ``raw_probs`` renormalised
+    become :data:`RAW_OVER_FSUM`; ``mapped_probs`` equal to ``probs`` become
+    :data:`SAME_AS_PROBS`, or renormalised :data:`PROBS_OVER_SUM`; a ``confidence`` equal to
+    the largest probability becomes :data:`MAX_OF_PROBS`. None of these is a real value of
+    theirs (a list, a map, a float). :func:`expand_prediction` gives the object back; a value
+    that is not exactly what its rule computes is kept as it is."""
+    probs, order, raw = obj.get("probs"), obj.get("label_order"), obj.get("raw_probs")
+    if type(probs) is not list or not probs or {*map(type, probs)} != _FLOAT:
         return obj
-    out = obj
-    if _same_list(obj.get("raw_probs"), probs):
-        out = {**out, "raw_probs": SAME_AS_PROBS}
+    if _same_list(raw, probs):
+        obj["raw_probs"] = SAME_AS_PROBS
+    elif type(raw) is list and len(raw) == len(probs) and {*map(type, raw)} == _FLOAT:
+        over_fsum = _over_sum(raw, math.fsum)
+        if over_fsum is not None and _same_list(probs, over_fsum):
+            obj["probs"] = RAW_OVER_FSUM
+    conf, top = obj.get("confidence"), max(probs)
+    if type(conf) is float and conf == top and (conf != 0 or str(conf) == str(top)):  # -0.0 kept
+        obj["confidence"] = MAX_OF_PROBS
     mapped = obj.get("mapped_probs")
-    if (type(mapped) is dict and type(order) is list and list(mapped) == order
-            and _same_list(list(mapped.values()), probs)):
-        out = {**out, "mapped_probs": SAME_AS_PROBS}
-    return out
+    if type(mapped) is dict and type(order) is list and list(mapped) == order:
+        values = list(mapped.values())
+        if _same_list(values, probs):
+            obj["mapped_probs"] = SAME_AS_PROBS
+        else:
+            over_sum = _over_sum(probs, sum)
+            if over_sum is not None and _same_list(values, over_sum):
+                obj["mapped_probs"] = PROBS_OVER_SUM
+    return obj
+
+
+def _over_sum(probs: list[float], total: Callable[[list[float]], float]) -> list[float] | None:
+    """``probs`` renormalised exactly as the engine does: ``sum`` for an identity taxonomy
+    (``engine.taxonomy``), ``math.fsum`` for the identity calibrator (``engine.calibration``)."""
+    s = total(probs)
+    if not s > 0 or not math.isfinite(s):
+        return None
+    return [v / s for v in probs]
 
 
 def expand_prediction(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj.get("probs") == RAW_OVER_FSUM:
+        over_fsum = _over_sum(obj["raw_probs"], math.fsum)
+        if over_fsum is None:
+            raise ValueError("probs: the raw probabilities do not renormalise")
+        obj["probs"] = over_fsum
     if obj.get("raw_probs") == SAME_AS_PROBS:
         obj["raw_probs"] = list(obj["probs"])
-    if obj.get("mapped_probs") == SAME_AS_PROBS:
+    if obj.get("confidence") == MAX_OF_PROBS:
+        obj["confidence"] = max(obj["probs"])
+    mapped = obj.get("mapped_probs")
+    if mapped == SAME_AS_PROBS:
         obj["mapped_probs"] = dict(zip(obj["label_order"], obj["probs"], strict=True))
+    elif mapped == PROBS_OVER_SUM:
+        over_sum = _over_sum(obj["probs"], sum)
+        if over_sum is None:
+            raise ValueError("mapped_probs: the probabilities do not renormalise")
+        obj["mapped_probs"] = dict(zip(obj["label_order"], over_sum, strict=True))
     return obj
 
 
 def _same_list(a: Any, b: list[Any]) -> bool:
-    return (type(a) is list and len(a) == len(b)
-            and all(type(x) is type(y) and x == y and (x != 0 or str(x) == str(y))  # -0.0 is kept
-                    for x, y in zip(a, b, strict=True)))
+    if type(a) is not list or len(a) != len(b):
+        return False
+    if {*map(type, a)} == _FLOAT and {*map(type, b)} == _FLOAT:  # bit for bit, -0.0 and NaN kept
+        fmt = _float_format(len(a))
+        return fmt.pack(*a) == fmt.pack(*b)
+    return all(type(x) is type(y) and x == y and (x != 0 or str(x) == str(y))  # -0.0 is kept
+               for x, y in zip(a, b, strict=True))
+
+
+_FLOAT = {float}
+
+
+@functools.lru_cache(maxsize=16)
+def _float_format(n: int) -> struct.Struct:
+    return struct.Struct(f"<{n}d")
 
 
 def _same_keys(value: Any) -> tuple[str, ...] | None:
     """The keys shared by every object of a non-empty list of plain dicts, else None."""
-    if type(value) is not list or not value or any(type(d) is not dict for d in value):
+    if type(value) is not list or not value or {*map(type, value)} != _DICT:
         return None
     keys = tuple(value[0])
     return keys if all(tuple(d) == keys for d in value) else None
 
 
+_DICT = {dict}
+
+
 def _hashable(const: dict[str, Any]) -> tuple[Any, ...]:
     """A cache key of constant values that tells 1, 1.0 and True apart (they hash alike)."""
-    return tuple((k, type(v), tuple((type(x), x) for x in v) if type(v) is list else v)
-                 for k, v in const.items())
+    return tuple([(k, type(v), tuple(zip(map(type, v), v, strict=True)) if type(v) is list else v)
+                  for k, v in const.items()])
 
 
 class Packer:
@@ -182,6 +249,9 @@ class Packer:
         self._layout: dict[int, Layout] = {}
         self._zdicts: dict[int, bytes] = {}
         self._codec_now: int | None = None
+        #: a feature row's (session_id, schema_hash, feature_builder_version) <-> its number
+        self._meta: dict[RowMeta, int] = {}
+        self._meta_values: dict[int, RowMeta] = {}
         #: cache entries added inside the current write transaction (dropped if it rolls back)
         self._pending: list[tuple[dict[Any, Any], Any]] = []
 
@@ -230,25 +300,36 @@ class Packer:
             for codec, zdict in read("SELECT codec, zdict FROM dictionaries", ()):
                 self._zdicts[int(codec)] = bytes(zdict)
 
-    def _codec(self, conn: sqlite3.Connection) -> int:
-        """The codec new rows are written with: the newest dictionary of the file."""
+    def _codec(self, conn: sqlite3.Connection, floats_apart: bool = False) -> int:
+        """The codec new rows are written with: the newest dictionary of the file, or for
+        ``floats_apart`` (predictions) codec 3 once the file has it."""
         if self._codec_now is None:
             self._load_dictionaries(lambda sql, args: conn.execute(sql, args).fetchall())
-            self._codec_now = max(self._zdicts, default=store_codec.PLAIN)
-        return self._codec_now
+            self._codec_now = max((c for c in self._zdicts if c != store_codec.FLOATS_APART),
+                                  default=store_codec.PLAIN)
+        return self._floats_codec() if floats_apart else self._codec_now
+
+    def _floats_codec(self) -> int:
+        if store_codec.FLOATS_APART in self._zdicts:
+            return store_codec.FLOATS_APART
+        return self._codec_now if self._codec_now is not None else store_codec.PLAIN
 
     # ---- packing
 
     def pack(self, conn: sqlite3.Connection, obj: dict[str, Any], derived: dict[str, Any],
              constants: tuple[str, ...] = (), *, finite: bool = False,
-             nested: tuple[str, ...] = ()) -> tuple[int, bytes]:
+             nested: tuple[str, ...] = (), floats_apart: bool = False,
+             uncompressed: bool = False) -> tuple[int, bytes]:
         """(shape, data) of ``obj``, leaving out the keys whose value ``derived`` gives back, and
         keeping the values of ``constants`` (when they are plain) in the shape instead; a new
         shape is added inside the caller's write transaction. ``finite``: ``ValueError`` for
         a NaN or infinite value.
 
         ``nested``: keys whose value, a list of objects with the same keys, is stored as lists
-        of values. Reading gives back exactly ``obj``'s keys and values."""
+        of values. ``floats_apart``: long floats stored as float64 (codec 3), for objects made
+        mostly of a model's probabilities. ``uncompressed``: codec 0, for the live
+        path, deflated later (``engine.store_compact``). Reading gives back exactly ``obj``'s
+        keys and values."""
         cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
         got = self._shape.get(cache_key)
         if got is None:
@@ -260,30 +341,69 @@ class Packer:
             shape = int(conn.execute("SELECT shape FROM shapes WHERE keys = ?", (text,)).fetchone()[0])
             got = self._shape[cache_key] = (shape, plain)
             self._pending.append((self._shape, cache_key))
-        return self._encode(obj, got, self._codec(conn), subs, finite)
+        codec = self._codec(conn, floats_apart)
+        return self._encode(obj, got, store_codec.PLAIN if uncompressed else codec, subs, finite)
 
     def pack_known(self, obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...] = (),
-                   *, finite: bool = False, nested: tuple[str, ...] = ()) -> tuple[int, bytes] | None:
+                   *, finite: bool = False, nested: tuple[str, ...] = (),
+                   floats_apart: bool = False, uncompressed: bool = False) -> tuple[int, bytes] | None:
         """Like :meth:`pack` without touching the file: None when the shape (or the codec) is
         not known yet, so the caller must write in a transaction that can add it."""
         cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
         got = self._shape.get(cache_key)
         if got is None or self._codec_now is None:
             return None
-        return self._encode(obj, got, self._codec_now, subs, finite)
+        codec = store_codec.PLAIN if uncompressed else self._floats_codec() if floats_apart else self._codec_now
+        return self._encode(obj, got, codec, subs, finite)
 
     def known_src(self, user_id: str, device_id: str) -> int | None:
         return self._src.get((user_id, device_id))
+
+    def meta(self, conn: sqlite3.Connection, key: RowMeta) -> int:
+        """The number of a feature row's (session, schema hash, builder version) in
+        ``row_meta`` (schema 6), added inside the caller's write transaction."""
+        got = self._meta.get(key)
+        if got is None:
+            row = conn.execute("SELECT meta FROM row_meta WHERE session_id IS ? AND schema_hash = ?"
+                               " AND feature_builder_version = ?", key).fetchone()
+            got = int(row[0]) if row is not None else int(conn.execute(
+                "INSERT INTO row_meta (session_id, schema_hash, feature_builder_version) VALUES (?, ?, ?)",
+                key).lastrowid or 0)
+            self._meta[key] = got
+            self._meta_values[got] = key
+            self._pending.extend(((self._meta, key), (self._meta_values, got)))
+        return got
+
+    def known_meta(self, key: RowMeta) -> int | None:
+        return self._meta.get(key)
+
+    def meta_values(self, read: ReadFn, meta: int) -> RowMeta:
+        """(session_id, schema_hash, feature_builder_version) of a row's ``meta`` number;
+        ``ValueError`` when the file has no such number."""
+        got = self._meta_values.get(meta)
+        if got is None:
+            for m, sid, shash, fbv in read("SELECT meta, session_id, schema_hash, feature_builder_version"
+                                           " FROM row_meta", ()):
+                self._meta_values[int(m)] = (None if sid is None else str(sid), str(shash), int(fbv))
+            got = self._meta_values.get(meta)
+            if got is None:
+                raise ValueError(f"unknown row meta {meta}")
+        return got
 
     @staticmethod
     def _shape_key(obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...],
                    nested: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, Any],
                                                      tuple[tuple[str, tuple[str, ...]], ...], tuple[Any, ...]]:
-        cols = tuple(k for k, v in derived.items() if k in obj and _same(v, obj[k]))
-        const = {k: obj[k] for k in constants
-                 if k in obj and k not in cols and _is_constant_value(obj[k])}
-        subs = tuple((k, sub) for k in nested if k not in cols and k not in const
-                     and (sub := _same_keys(obj.get(k))) is not None)
+        get = obj.get
+        cols = tuple([k for k, v in derived.items() if type(o := get(k, _MISSING)) is type(v) and o == v])
+        const = {}
+        for k in constants:  # _is_constant_value, inlined: seven calls a prediction
+            v = get(k, _MISSING)
+            if v is not _MISSING and k not in cols and (
+                    (t := type(v)) in _SCALARS or (t is list and {*map(type, v)} <= _SCALARS)):
+                const[k] = v
+        subs = tuple([(k, sub) for k in nested if k not in cols and k not in const
+                      and (sub := _same_keys(get(k))) is not None]) if nested else ()
         return cols, const, subs, (tuple(obj), cols, _hashable(const), subs)
 
     def _encode(self, obj: dict[str, Any], got: tuple[int, tuple[str, ...]], codec: int,
@@ -327,8 +447,7 @@ class Packer:
         return out
 
 
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
+_MISSING: Any = object()
 
 
 def _dumps(obj: Any) -> str:

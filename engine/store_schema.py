@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from engine.errors import ArtifactError
 from engine.store_migrate3 import migrate_to_v3, migrate_to_v4
 from engine.store_migrate5 import migrate_to_v5
+from engine.store_migrate6 import migrate_to_v6
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -136,6 +137,10 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     # 5: the learning tally (labelled buckets per user, day and label), kept by the writes;
     # the unpredicted-from mark per device
     (migrate_to_v5,),
+    # 6: predictions leave out what they derive exactly from their probabilities and keep long
+    # floats as float64 (markers and codec 3, which older versions would misread); a feature
+    # row's session and schema become a number into row_meta
+    (migrate_to_v6,),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

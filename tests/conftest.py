@@ -33,6 +33,15 @@ SEED = FIXTURES / "seed-project-v2"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``-n``, tests marked with one ``xdist_group`` run on one test process, one after
+    the other (``--dist loadgroup``, otherwise ``load``): the Dask cluster tests never start two
+    clusters at once and share their reference model."""
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

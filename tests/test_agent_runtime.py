@@ -409,8 +409,7 @@ class _FullDiskRuntime(AgentRuntime):
         filler = {
             "records": ("src, bucket_start, seconds, shape, data", "-1, ?, 60, 0, randomblob(64)"),
             "predictions": ("src, bucket_start, shape, data", "-1, ?, 0, randomblob(64)"),
-            "feature_rows": ("src, bucket_start, session_id, schema_hash, feature_builder_version,"
-                             " shape, data", "-1, ?, NULL, 'h', 1, 0, randomblob(64)"),
+            "feature_rows": ("src, bucket_start, meta, shape, data", "-1, ?, 0, 0, randomblob(64)"),
         }
         for table, (cols, vals) in filler.items():
             for i in range(100_000):

@@ -78,3 +78,15 @@ def test_one_job_is_one_part_the_run_itself(store: Store) -> None:
     plan = plan_parts([store], FIRST, LAST, user_id=None, jobs=1, min_part_days=1)
     run_from, _ = run_window(FIRST, LAST)
     assert plan == [(0, "user-a", Part(None, None, run_from, run_from))]
+
+
+def test_a_failed_worker_fails_the_run_with_its_reason(store: Store) -> None:
+    from io import StringIO
+
+    from engine.errors import TaskclfError
+    from trainer.infer_parts import write_lines
+
+    out = StringIO()
+    with pytest.raises(TaskclfError, match=r"a part of the run failed: taskclf: .*no-such-bundle"):
+        write_lines(Path(store.path).parent, [store], _engine, {"model_dir": "/no-such-bundle"}, FIRST, LAST,
+                    out, user_id=None, jobs=2, min_part_days=1)

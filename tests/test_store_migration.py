@@ -1,5 +1,6 @@
-"""Migration of a store written by schema version 2 (tests/fixtures/store-v2, made by that
-version's own code) to the compact format: everything reads back exactly as it did."""
+"""Migration of stores written by schema versions 2 and 5 (tests/fixtures/store-v2 and
+store-v5, made by those versions' own code) to the current format: everything reads back
+exactly as it did."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from hypothesis import strategies as st
 
 from engine import store_codec
 from engine.errors import ArtifactError
+from engine.record import PredictionRecord
 from engine.store import SCHEMA_VERSION, Store
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "store-v2"
+FIXTURE_V5 = Path(__file__).resolve().parent / "fixtures" / "store-v5"
 
 
-def _dump(s: Store) -> dict[str, Any]:
+def _dump(s: Store, version: int = 2) -> dict[str, Any]:
     return {
-        "schema_version": 2,
+        "schema_version": version,
         "records": [r.to_json() for r in s.records()],
         "feature_rows": list(s.feature_rows()),
         "predictions": [p.to_json() for p in s.predictions()],
@@ -43,7 +46,7 @@ def test_a_version_2_store_migrates_losing_nothing(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="older than"):
         Store.open(path, readonly=True)
     with Store.open(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 5
+        assert s.schema_version() == SCHEMA_VERSION == 6
         assert s.integrity_check() == "ok"
         # the same JSON (NaN included), key for key
         assert json.dumps(_dump(s), sort_keys=True) == json.dumps(expected, sort_keys=True)
@@ -55,8 +58,72 @@ def test_a_version_2_store_migrates_losing_nothing(tmp_path: Path) -> None:
         assert s.labelled_days("user-01") == [(day, "Communicate", 7), (day, "ReadResearch", 15)]
     with Store.open(path, readonly=True) as r:  # readers are fine now, and see the same
         assert json.dumps(_dump(r), sort_keys=True) == json.dumps(expected, sort_keys=True)
-    # half, plus the one page of the learning tally table (schema 5) in this tiny store
-    assert path.stat().st_size < (FIXTURE / "store.sqlite3").stat().st_size / 2 + 4096
+    # half, plus the pages of the learning tally (schema 5) and row_meta (schema 6) tables,
+    # one each in this tiny store
+    assert path.stat().st_size < (FIXTURE / "store.sqlite3").stat().st_size / 2 + 2 * 4096
+
+
+def _v5_store(tmp_path: Path) -> Path:
+    path = tmp_path / "store.sqlite3"
+    shutil.copy(FIXTURE_V5 / "store.sqlite3", path)
+    path.chmod(0o600)
+    return path
+
+
+def _v5_expected() -> dict[str, Any]:
+    expected = json.loads((FIXTURE_V5 / "expected.json").read_text())
+    labelled = expected.pop("labelled_days")
+    assert expected["schema_version"] == 5 and len(expected["records"]) == 60
+    assert labelled == [[20514, "Build", 28], [20514, "Communicate", 2], [20514, "Meet", 30]]
+    return expected
+
+
+def _data_bytes(path: Path, table: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(f"SELECT SUM(LENGTH(data)) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_version_5_store_migrates_losing_nothing(tmp_path: Path) -> None:
+    """Starter-model, grouped-taxonomy and rules predictions, feature rows of one session:
+    the same JSON bit for bit after the upgrade, and new predictions written smaller."""
+    path = _v5_store(tmp_path)
+    expected = _v5_expected()
+    before = {t: _data_bytes(path, t) for t in ("predictions", "feature_rows")}
+    with pytest.raises(ArtifactError, match="older than"):
+        Store.open(path, readonly=True)
+    with Store.open(path) as s:
+        assert s.schema_version() == SCHEMA_VERSION == 6
+        assert s.integrity_check() == "ok"
+        assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert json.dumps(_dump(s, 5), sort_keys=True) == json.dumps(expected, sort_keys=True)
+        assert s.labelled_days("user-01") == [(20514, "Build", 28), (20514, "Communicate", 2), (20514, "Meet", 30)]
+        assert s._conn.execute("SELECT COUNT(*) FROM unreadable_rows").fetchone()[0] == 0
+        columns = [r[1] for r in s._conn.execute("PRAGMA table_info(feature_rows)")]
+        assert columns == ["src", "bucket_start", "meta", "shape", "data"]
+        assert s._conn.execute("SELECT COUNT(*) FROM row_meta").fetchone()[0] == len(
+            {(r["session_id"], r["_schema_hash"]) for r in expected["feature_rows"]})
+        # the stored predictions stay as they were; the same predictions written again are
+        # smaller (a tenth of a device's history: the starter model's)
+        old = [bytes(d) for (d,) in s._conn.execute("SELECT data FROM predictions ORDER BY bucket_start")]
+        assert {d[0] for d in old} == {store_codec.JSON_DEFLATE}
+        for p in expected["predictions"][:20]:
+            s.put_prediction("d-new", PredictionRecord.from_json(p))
+        assert s.compact_rows() == 20  # the upgrade marked every older row as compressed
+        new = [bytes(d) for (d,) in s._conn.execute(
+            "SELECT data FROM predictions WHERE src = (SELECT src FROM sources WHERE device_id = 'd-new')"
+            " ORDER BY bucket_start")]
+        assert {d[0] for d in new} == {store_codec.FLOATS_APART}
+        assert sum(map(len, new)) < 0.8 * sum(map(len, old[:20])), (sum(map(len, new)), sum(map(len, old[:20])))
+        got = [p.to_json() for p in s.predictions() if p.session_id is not None]
+        assert json.dumps(got[1::2][:20], sort_keys=True) == json.dumps(expected["predictions"][:20], sort_keys=True)
+        s._conn.execute("DELETE FROM predictions WHERE src = (SELECT src FROM sources WHERE device_id = 'd-new')")
+        assert s.unreadable_rows == 0
+    with Store.open(path, readonly=True) as r:
+        assert json.dumps(_dump(r, 5), sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert {t: _data_bytes(path, t) for t in ("predictions", "feature_rows")} == before
 
 
 def test_an_unparsable_old_row_is_kept_aside_not_lost(tmp_path: Path) -> None:

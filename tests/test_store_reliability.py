@@ -349,3 +349,18 @@ def test_an_out_of_range_time_in_a_damaged_row_is_one_clear_line(
         read = s.label_spans if table == "label_spans" else s.feedback
         with pytest.raises(ArtifactError, match=r"store\.sqlite3.*the store is damaged"):
             read()
+
+
+def test_a_damaged_trigger_is_reported_as_damage_not_a_run_time_failure(tmp_path: Path) -> None:
+    """A trigger whose text was overwritten fails every write with "no such column": that is a
+    damaged file (one clear line), not the busy or read-only failure the agent retries."""
+    path = tmp_path / "store.sqlite3"
+    with Store.open(path) as s:
+        s.put_record(record(0))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = replace(sql, ' a.src', ' Aa.src')"
+                 " WHERE name = 'records_once_per_device'")
+    conn.close()
+    with Store.open(path) as s, pytest.raises(ArtifactError, match=r"damaged \(no such column: Aa.src\)"):
+        s.put_record(record(1))

@@ -125,7 +125,7 @@ def _lgbm_configure(p: argparse.ArgumentParser) -> None:
     dask.add_argument("--dask-workers", type=int_within(1, 256), metavar="N",
                       help="train the --dataset rows on a local Dask cluster of N worker processes")
     p.add_argument("--dask-timeout", type=float_within(0.1, 3600), default=30.0, metavar="SECONDS",
-                   help="how long to wait for the Dask scheduler (default 30)")
+                   help="how long to wait for the Dask scheduler, and for its first worker (default 30)")
 
 
 def _split_for(frame: Any, holdout: int, seed: int) -> Any:
@@ -259,8 +259,14 @@ def _evaluate_run(args: argparse.Namespace) -> int:
             per_user = {}
     if args.reject_threshold is not None:
         threshold, per_user = args.reject_threshold, {}
-    frame = _frame(home, args)
-    ev = evaluate_bundle(frame, bundle, store, threshold=threshold, per_user=per_user, progress=_say)
+    from trainer.dataset import open_stores
+
+    stores = open_stores(home, getattr(args, "store", None))
+    try:  # the test days are read from the stores a day at a time, never loaded whole
+        ev = evaluate_bundle(stores, bundle, store, threshold=threshold, per_user=per_user, progress=_say)
+    finally:
+        for s in stores:
+            s.close()
     from datetime import UTC, datetime
 
     report = {"run_id": bundle.run_id, "created_at": datetime.now(UTC).isoformat(), "model_dir": str(bundle.path),

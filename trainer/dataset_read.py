@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.errors import ArtifactError, TaskclfError
 from engine.frame import LABEL_INDEX, NUMERIC_INDEX, Frame
+from engine.frame_build import FrameBuilder
 from engine.jsonio import read_bounded_bytes, read_json
 from engine.schema import (
     CATEGORICAL_COLUMNS,
@@ -82,8 +83,12 @@ def _read_file(root: Path, manifest_path: Path, i: int, entry: Any) -> Any:
     return table
 
 
+#: the columns read as Python values (the numeric ones go straight into the float32 block)
+_OBJECT_COLUMNS = ("label", "user", "provenance", "bucket_start", "local_day", *CATEGORICAL_COLUMNS)
+
+
 def _frame(table: Any, path: Path) -> Frame:
-    cols = table.to_pydict()
+    cols = {c: table.column(c).to_pylist() for c in _OBJECT_COLUMNS}
     n = table.num_rows
     labels = [LABEL_INDEX.get(lab, -1) for lab in cols["label"]]
     if -1 in labels:
@@ -147,11 +152,28 @@ def read_dataset_file(f: DatasetFile, *, start: date | None = None, end: date | 
     return frame
 
 
+#: the most one-minute buckets a user-month can hold (31 days)
+MAX_MONTH_ROWS = 31 * 1440
+
+
+def _rows_hint(rows: Any) -> int:
+    """A file's row count from its manifest, for sizing only (checked when the file is read)."""
+    return min(rows, MAX_MONTH_ROWS) if isinstance(rows, int) and rows > 0 else 0
+
+
 def load_datasets(dirs: Sequence[Path], *, start: date | None = None, end: date | None = None) -> Frame:
-    """One frame of every exported dataset in ``dirs`` (local days within [start, end])."""
-    frames = [read_dataset_file(f, start=start, end=end) for f in list_dataset_files(dirs)]
-    frame = Frame.concat(frames)
+    """One frame of every exported dataset in ``dirs`` (local days within [start, end]).
+
+    Files are read one user-month at a time, in (pseudonym, month) order, each appended to one
+    float32 block sized from the manifests' row counts (``engine.frame_build``): the memory is
+    the frame and one file, never every file's frame beside their concatenation."""
+    files = sorted(list_dataset_files(dirs), key=lambda f: str(f.entry["path"]))
+    out = FrameBuilder(sum(_rows_hint(f.entry.get("rows")) for f in files))
+    for f in files:
+        out.add_frame(read_dataset_file(f, start=start, end=end))
+    frame = out.build()
     if len(frame):
         order = np.lexsort((frame.bucket_start, np.asarray(frame.user_ids, dtype=object)))
-        frame = frame.take(order)
+        if not np.array_equal(order, np.arange(len(frame))):
+            frame = frame.take(order)
     return frame

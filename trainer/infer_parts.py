@@ -10,19 +10,23 @@ byte for byte). A user whose rows have to be rebuilt from the records is one par
 feature builder's state is carried through the whole range, as in one pass.
 
 Each process holds one chunk of rows, as a single run does; the work is CPU-bound Python, so
-the gain is the number of idle cores (none on a loaded machine).
+the gain is the number of idle cores (none on a loaded machine). A worker is a plain
+``python -m trainer.infer_parts`` given its parts as JSON on stdin: nothing is pickled, and
+no SQLite connection or LightGBM state crosses a fork.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -81,8 +85,27 @@ def plan_parts(stores: Sequence[Any], start: date, end: date, *, user_id: str | 
     return out
 
 
+def _task_json(task: PartTask) -> dict[str, Any]:
+    out = asdict(task)
+    out["start"], out["end"] = task.start.isoformat(), task.end.isoformat()
+    out["part"] = {k: None if v is None else v.isoformat() for k, v in asdict(task.part).items()}
+    return out
+
+
+def _task_from_json(obj: dict[str, Any]) -> PartTask:
+    p = obj["part"]
+
+    def when(v: str | None) -> datetime | None:
+        return None if v is None else datetime.fromisoformat(v)
+
+    part = Part(when(p["lo"]), when(p["hi"]), datetime.fromisoformat(p["read_from"]),
+                datetime.fromisoformat(p["run_from"]))
+    return PartTask(obj["home"], obj["store_path"], obj["user"], date.fromisoformat(obj["start"]),
+                    date.fromisoformat(obj["end"]), part, dict(obj["engine_args"]), obj["out"])
+
+
 def _run_part(task: PartTask) -> int:
-    """A worker: one part's lines into ``task.out``; returns how many."""
+    """One part's lines into ``task.out``; returns how many."""
     from engine.record_line import RecordLines
     from engine.store import Store
 
@@ -101,12 +124,43 @@ def _run_part(task: PartTask) -> int:
     return n
 
 
+def _start_worker(tasks: list[PartTask], err: Path) -> subprocess.Popen[bytes]:
+    """A worker on ``tasks``; what it says goes to the file ``err`` (a pipe nobody reads
+    while this process works on its own part could fill up and stop it)."""
+    with open(err, "wb") as err_fh:
+        proc = subprocess.Popen([sys.executable, "-m", "trainer.infer_parts"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err_fh)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps([_task_json(t) for t in tasks]).encode("utf-8"))
+    proc.stdin.close()
+    return proc
+
+
+def _finish_worker(proc: subprocess.Popen[bytes], err: Path) -> list[int]:
+    """The line counts of a worker's parts (what it said is passed on); its last error line
+    when it failed."""
+    from engine.errors import TaskclfError
+
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdout.close()
+    proc.wait()
+    said = err.read_text(encoding="utf-8", errors="replace").strip()
+    if proc.returncode != 0:
+        lines = said.splitlines()
+        raise TaskclfError(f"a part of the run failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    if said:
+        print(said, file=sys.stderr)
+    return [int(x) for x in json.loads(out)]
+
+
 def write_lines(home: Path, stores: Sequence[Any], make_engine: Any, engine_args: dict[str, Any],
                 start: date, end: date, out: IO[str], *, user_id: str | None, jobs: int,
                 min_part_days: int = MIN_PART_DAYS) -> int:
     """Every line of the run into ``out``, in order; returns how many. One part in all (or
     ``jobs`` 1): in this process, as it goes; else the first part here, straight into ``out``,
-    and the others on ``jobs - 1`` processes, their files joined after it in order."""
+    and the others on ``jobs - 1`` worker processes (dealt round), their files joined after it
+    in order."""
     from engine.record_line import RecordLines
 
     plan = plan_parts(stores, start, end, user_id=user_id, jobs=jobs, min_part_days=min_part_days)
@@ -117,22 +171,43 @@ def write_lines(home: Path, stores: Sequence[Any], make_engine: Any, engine_args
             out.write(line(rec) + "\n")
             n += 1
         return n
-    import multiprocessing
-
     with tempfile.TemporaryDirectory(prefix="taskclf-batch-") as tmp:
         tasks = [PartTask(str(home), str(stores[i].path), user, start, end, part, engine_args,
                           str(Path(tmp) / f"{k}.jsonl"))
                  for k, (i, user, part) in enumerate(plan)]
-        with ProcessPoolExecutor(max_workers=min(jobs - 1, len(tasks) - 1),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_part, t) for t in tasks[1:]]
+        rest = tasks[1:]
+        workers = min(jobs - 1, len(rest))
+        errs = [Path(tmp) / f"worker{w}.err" for w in range(workers)]
+        procs = [_start_worker(rest[w::workers], errs[w]) for w in range(workers)]
+        try:
             i, user, part = plan[0]
             for rec in batch_predictions([stores[i]], make_engine, start, end, user_id=user, part=part):
                 out.write(line(rec) + "\n")
                 n += 1
-            for task, fut in zip(tasks[1:], futures, strict=True):
-                n += fut.result()
-                with open(task.out, encoding="utf-8", newline="\n") as fh:
-                    shutil.copyfileobj(fh, out, 1 << 20)
-                os.unlink(task.out)
+            n += sum(sum(_finish_worker(p, e)) for p, e in zip(procs, errs, strict=True))
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        for task in rest:
+            with open(task.out, encoding="utf-8", newline="\n") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
         return n
+
+
+def main() -> int:
+    """A worker: the parts given as JSON on stdin, their line counts as JSON on stdout."""
+    from engine.errors import TaskclfError
+
+    try:
+        tasks = [_task_from_json(obj) for obj in json.load(sys.stdin)]
+        print(json.dumps([_run_part(t) for t in tasks]))
+    except TaskclfError as exc:
+        print(f"taskclf: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -57,22 +57,17 @@ def _deployed_engine(home: Path) -> tuple[Callable[[], Any], str, Any]:
 
 def compare_with_deployed(home: Path, frame: Frame, bundle: Any, ev: dict[str, Any], *,
                           progress: Callable[[str], None] | None = None) -> Promotion:
-    from engine.calibration import IdentityCalibrator
-    from engine.replay import replay
-    from trainer.evaluate import evaluate
-    from trainer.workflow import bundle_split, part_rows
+    from trainer.eval_stream import replay_evaluate
+    from trainer.evaluate import EvalTally
+    from trainer.workflow import evaluation_chunks, evaluation_split
 
-    test = part_rows(frame, bundle, "test", None, None, labelled_only=False)
+    split = evaluation_split(bundle)
     make, kind, loaded = _deployed_engine(home)
     if progress:
-        progress(f"replaying the same {len(test):,} test buckets through the deployed {kind} engine")
-    rep = replay(test, make)
+        progress(f"replaying the same {split.sizes()['test']:,} test user-days through the deployed {kind} engine")
     store = loaded.store if loaded is not None else None
-    split = bundle_split(bundle)
-    dev = evaluate(test, rep,
-                   global_calibrator=store.global_calibrator if store is not None else IdentityCalibrator(),
-                   user_calibrators=store.user_calibrators if store is not None else {},
-                   eligibility={}, holdout_users=split.holdout_users if split is not None else [])
+    tally = EvalTally.for_store(store, eligibility={}, holdout_users=split.holdout_users)
+    dev = replay_evaluate(evaluation_chunks(frame, split), make, tally).result()
     cand, dep = shown_figures(ev), shown_figures(dev)
     reasons = reasons_against(cand, dep, kind)
     if reasons:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -98,6 +99,11 @@ def dask_client(*, scheduler: str | None = None, workers: int | None = None,
             raise TaskclfError(f"--dask-scheduler {scheduler}: cannot reach the Dask scheduler within "
                                f"{timeout:g} s ({type(exc).__name__})") from None
         try:
+            try:
+                client.wait_for_workers(1, timeout=timeout)
+            except TimeoutError:
+                raise TaskclfError(f"--dask-scheduler {scheduler}: no Dask worker joined the scheduler within "
+                                   f"{timeout:g} s (start one with: dask worker {scheduler})") from None
             yield client
         finally:
             client.close()
@@ -117,7 +123,16 @@ def dask_client(*, scheduler: str | None = None, workers: int | None = None,
 
 
 def _read(f: DatasetFile, start: date | None, end: date | None) -> Frame:
-    return read_dataset_file(f, start=start, end=end)
+    """The partition's rows; a file this worker cannot read is one line naming the file and the
+    worker (the usual cause: the dataset folder is not at the same path on the worker)."""
+    try:
+        return read_dataset_file(f, start=start, end=end)
+    except TaskclfError as exc:
+        from distributed import get_worker
+
+        # a plain TaskclfError: it pickles back to the client as it is
+        raise TaskclfError(f"{exc} (read on Dask worker {get_worker().address}: every worker must see "
+                           "the --dataset folders at the same paths as this machine)") from None
 
 
 def _part_rows(frame: Frame, days: dict[str, set[int]]) -> Frame:
@@ -210,6 +225,18 @@ def best_iteration(losses: np.ndarray, patience: int) -> int:
     return best_i + 1
 
 
+_NETWORK_PARAM = re.compile(r"^\[(machines|local_listen_port|num_machines|time_out|machine_list_filename): [^\n]*\]\n",
+                            re.MULTILINE)
+
+
+def without_network_params(model_text: str) -> str:
+    """The model text without the cluster's network settings LightGBM records among its
+    parameters (hosts and ports of that run's workers): they mean nothing to the engine, would
+    tell every tray that installs the bundle the cluster's addresses, and would make two runs of
+    the same training differ in bytes."""
+    return _NETWORK_PARAM.sub("", model_text)
+
+
 def scores_from_confusion(cm: np.ndarray) -> dict[str, Any] | None:
     """classification_scores of the (true, predicted) pairs a confusion matrix counts."""
     if cm.sum() == 0:
@@ -219,19 +246,47 @@ def scores_from_confusion(cm: np.ndarray) -> dict[str, Any] | None:
     return classification_scores(np.repeat(t, counts), np.repeat(p, counts), LABEL_ORDER)
 
 
-def _by_worker(client: Any, futures: list[Any]) -> dict[str, list[Any]]:
+class OrderedWhoHas:
+    """The client as lightgbm.dask sees it: ``who_has`` lists the futures in the order given.
+
+    ``Client.who_has`` goes through a set of keys, and lightgbm.dask takes its order for two
+    things that change the model: the rank of each worker in LightGBM's network (rank r finds the
+    histogram bins of its share of the features from its own rows) and the order in which a
+    worker concatenates its partitions. In the order given, partition 0's worker is rank 0, and so
+    on, and each worker's rows are in partition order: the same placement trains the same model.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def who_has(self, futures: Any = None, **kwargs: Any) -> dict[Any, Any]:
+        found = self._client.who_has(futures, **kwargs)
+        if futures is None:
+            return dict(found)
+        keys = dict.fromkeys(f.key for f in self._client.futures_of(futures))
+        return {k: found[k] for k in keys if k in found}
+
+
+def _by_worker(client: Any, futures: list[Any], order: Sequence[str]) -> dict[str, list[Any]]:
+    """The futures grouped by a worker holding them (the first in ``order`` when several do),
+    groups and members in a fixed order, so sums over workers add up in the same order."""
     who = client.who_has(futures)
+    rank = {addr: i for i, addr in enumerate(order)}
     out: dict[str, list[Any]] = {}
     for fut in futures:
-        holders = who.get(fut.key) or ("",)
-        out.setdefault(next(iter(holders)), []).append(fut)
-    return out
+        holders = sorted(who.get(fut.key) or ("",), key=lambda a: (rank.get(a, len(rank)), a))
+        out.setdefault(holders[0], []).append(fut)
+    return dict(sorted(out.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
 
-def _per_worker(client: Any, fn: Callable[..., Any], futures: list[Any], *args: Any) -> list[Any]:
+def _per_worker(client: Any, fn: Callable[..., Any], futures: list[Any], order: Sequence[str],
+                *args: Any) -> list[Any]:
     """``fn(args[0], [the partitions it holds], *args[1:])`` once per worker."""
     calls = []
-    for worker, futs in _by_worker(client, futures).items():
+    for worker, futs in _by_worker(client, futures, order).items():
         where = {"workers": [worker], "allow_other_workers": True} if worker else {}
         calls.append(client.submit(fn, args[0], futs, *args[1:], pure=False, **where))
     return list(client.gather(calls))
@@ -242,19 +297,20 @@ def train_on_cluster(client: Any, files: Sequence[DatasetFile], models_dir: Path
                      log: Callable[[str], None] | None = None) -> TrainResult:
     """Train the pooled model of ``files`` on the cluster behind ``client``; write its bundle."""
     from dask import array as da
-    from dask import delayed
     from lightgbm.dask import DaskLGBMClassifier
 
     say = log or (lambda _msg: None)
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     if not workers:
         raise TaskclfError("the Dask cluster has no workers")
-    # partition i lives on worker i mod n (workers ordered by name): the same data on the same
-    # cluster shape gives the same model, whatever order the workers joined in
+    # partition i trains on worker i mod n (workers ordered by name, then address): the same data
+    # on the same cluster shape gives the same model, whatever order the workers joined in
     order = sorted(workers, key=lambda addr: (str(workers[addr].get("name")), addr))
     n_workers = len(order)
 
     def home_of(i: int) -> dict[str, Any]:
+        # reading and encoding prefer the partition's worker but may move (a worker leaving
+        # does not stall them); the training rows are then pinned there (see ``column``)
         return {"workers": [order[i % n_workers]], "allow_other_workers": True, "pure": False}
 
     say(f"reading {len(files)} user-month partition(s) on {n_workers} Dask worker(s)")
@@ -282,12 +338,18 @@ def train_on_cluster(client: Any, files: Sequence[DatasetFile], models_dir: Path
                for i, fr in enumerate(frames)]
     del frames  # the workers drop the decoded rows once encoded
     n_rows = [int(s["rows"]) for s in summaries]
-    trained_parts = [(fut, n) for fut, n in zip(encoded, n_rows, strict=True) if n > 0]
+    trained_parts = [(i, fut, n) for i, (fut, n) in enumerate(zip(encoded, n_rows, strict=True)) if n > 0]
     pad = N_CLASSES
 
     def column(key: str, shape: Callable[[int], tuple[int, ...]], dtype: Any) -> Any:
-        return da.concatenate([da.from_delayed(delayed(_field)(fut, key), shape=shape(n + pad), dtype=dtype)
-                               for fut, n in trained_parts])
+        # each chunk computed on its partition's worker and not allowed elsewhere (the scheduler
+        # would otherwise place it by load, and work stealing could move it): where the rows
+        # train is then a function of the partition index and the workers' names alone
+        return da.concatenate([
+            da.from_delayed(client.submit(_field, fut, key, workers=[order[i % n_workers]],
+                                          allow_other_workers=False, pure=False),
+                            shape=shape(n + pad), dtype=dtype)
+            for i, fut, n in trained_parts])
 
     x = column("x_tr", lambda n: (n, len(MODEL_COLUMNS)), np.float32)  # encode_matrix's dtype
     y = column("y_tr", lambda n: (n,), np.int64)
@@ -300,10 +362,11 @@ def train_on_cluster(client: Any, files: Sequence[DatasetFile], models_dir: Path
     chunk = max(2 * params.early_stopping_rounds, 30) if has_calibration else params.max_rounds
     booster: Any = None
     best = 0
+    ordered_client: Any = OrderedWhoHas(client)  # stands in for the Client it wraps
     while True:
         done = booster.current_iteration() if booster is not None else 0
         model = DaskLGBMClassifier(
-            client=client, n_estimators=min(chunk, params.max_rounds - done), num_leaves=lp["num_leaves"],
+            client=ordered_client, n_estimators=min(chunk, params.max_rounds - done), num_leaves=lp["num_leaves"],
             learning_rate=lp["learning_rate"], min_child_samples=lp["min_data_in_leaf"],
             reg_lambda=lp["lambda_l2"], subsample=lp["bagging_fraction"], subsample_freq=lp["bagging_freq"],
             colsample_bytree=lp["feature_fraction"], random_state=params.seed + done, objective="multiclass",
@@ -320,7 +383,7 @@ def train_on_cluster(client: Any, files: Sequence[DatasetFile], models_dir: Path
             best = rounds
             break
         text_future = client.scatter(booster.model_to_string(), broadcast=True)
-        curves = _per_worker(client, _loss_curve, encoded, text_future, w_cls)
+        curves = _per_worker(client, _loss_curve, encoded, order, text_future, w_cls)
         losses = np.sum([c for c, _ in curves], axis=0) / sum(weight for _, weight in curves)
         best = best_iteration(losses, params.early_stopping_rounds)
         if rounds - best >= params.early_stopping_rounds or rounds >= params.max_rounds:
@@ -328,11 +391,11 @@ def train_on_cluster(client: Any, files: Sequence[DatasetFile], models_dir: Path
         say(f"  {rounds} rounds, best so far {best}: continuing")
     pc = prior_correction(np.repeat(np.arange(N_CLASSES), labels), N_CLASSES)
     text_future = client.scatter(booster.model_to_string(), broadcast=True)
-    cms = _per_worker(client, _confusions, encoded, text_future, best, pc)
+    cms = _per_worker(client, _confusions, encoded, order, text_future, best, pc)
     hashes = client.gather([client.submit(_field, fut, "hash", pure=False) for fut in encoded])
     ds_hash = hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:16]
     trained = TrainedModel(
-        model_text=booster.model_to_string(num_iteration=best), best_iteration=best,
+        model_text=without_network_params(booster.model_to_string(num_iteration=best)), best_iteration=best,
         lgb_params=lp, vocab=vocab, masked=masked, prior_correction=pc, dataset_hash=ds_hash,
         users=users, n_train_rows=int(labels.sum()),
         validation=scores_from_confusion(np.sum([c["ca"] for c in cms], axis=0)),

@@ -10,7 +10,7 @@ and the report files atomically.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,6 +22,8 @@ from engine.eligibility import usable_for_calibration
 from engine.errors import ArtifactError, TaskclfError
 from engine.frame import Frame
 from trainer.calibrate import CalibrationFit, fit_store_calibrators
+from trainer.eval_stream import frame_test_chunks, replay_evaluate, store_test_chunks
+from trainer.evaluate import EvalTally
 from trainer.splits import Split
 
 Progress = Callable[[str], None]
@@ -286,7 +288,7 @@ def engine_factory(bundle: Any, store: Any, threshold: float, per_user: dict[str
 
 
 def evaluate_bundle(
-    frame: Frame,
+    source: Frame | Sequence[Any],
     bundle: Any,
     store: Any,
     *,
@@ -296,27 +298,38 @@ def evaluate_bundle(
     eligibility: dict[str, Any] | None = None,
     progress: Progress = _noop,
 ) -> dict[str, Any]:
-    """Replay the bundle's test days through the engine and compute the report's metrics."""
-    from engine.calibration import IdentityCalibrator
-    from engine.replay import replay
-    from trainer.evaluate import evaluate
+    """Replay the bundle's test days through the engine and compute the report's metrics.
 
-    test = part_rows(frame, bundle, "test", None, None, labelled_only=False)
-    if int((test.y >= 0).sum()) == 0:
-        raise TaskclfError(f"bundle {bundle.run_id}: no labelled buckets on its test days: cannot evaluate")
-    progress(f"replaying {len(test):,} test buckets through the engine")
-    rep = replay(test, engine_factory(bundle, store, threshold, per_user, smooth_window))
-    split = bundle_split(bundle)
+    ``source`` is a frame in memory or the stores to read; either way the test rows pass in
+    bounded chunks (``trainer.eval_stream``)."""
+    split = evaluation_split(bundle)
     elig = eligibility
     if elig is None and store is not None:
         elig = store.meta.get("eligibility") or {}
-    return evaluate(
-        test, rep,
-        global_calibrator=store.global_calibrator if store is not None else IdentityCalibrator(),
-        user_calibrators=store.user_calibrators if store is not None else {},
-        eligibility=elig or {},
-        holdout_users=split.holdout_users if split is not None else [],
-    )
+    tally = EvalTally.for_store(store, eligibility=elig or {}, holdout_users=split.holdout_users)
+    progress(f"replaying the {split.sizes()['test']:,} test user-days through the engine")
+    replay_evaluate(evaluation_chunks(source, split), engine_factory(bundle, store, threshold, per_user, smooth_window),
+                    tally)
+    if tally.with_label == 0:
+        raise TaskclfError(f"bundle {bundle.run_id}: no labelled buckets on its test days: cannot evaluate")
+    progress(f"  {tally.rows:,} test buckets, {tally.labelled:,} labelled")
+    return tally.result()
+
+
+def evaluation_split(bundle: Any) -> Split:
+    """The bundle's split (its test days are what evaluation replays)."""
+    split = bundle_split(bundle)
+    if split is None:
+        raise TaskclfError(f"bundle {bundle.run_id} records no split: it has no test days to evaluate on")
+    return split
+
+
+def evaluation_chunks(source: Frame | Sequence[Any], split: Split) -> Iterator[Frame]:
+    """The split's test rows from a frame in memory or from stores, in bounded chunks."""
+    days = split.part_days("test")
+    if isinstance(source, Frame):
+        return frame_test_chunks(source, days)
+    return store_test_chunks(source, days)
 
 
 def engine_reject_check(rows: Frame, raw: np.ndarray, bundle: Any, store: Any, threshold: float,
