@@ -76,6 +76,24 @@ def threshold_for_rate(sample: RateSample, rate: float) -> float:
     return round(float(min(max(cands[lo], 0.01), 0.99)), 6)
 
 
+def threshold_at_most(sample: RateSample, rate: float) -> float:
+    """The highest threshold whose typical day rejects at most ``rate`` (within 0.01..0.99).
+    The band's upper edge is a limit, and the median day's rate moves in steps of one of that
+    day's buckets, so the lowest threshold reaching ``rate`` can overshoot it."""
+    if len(sample.conf) == 0:
+        return 0.5
+    cands = np.unique(sample.conf) + 1e-6
+    lo, hi = -1, len(cands) - 1
+    while lo < hi:  # the typical rate grows with the threshold
+        mid = (lo + hi + 1) // 2
+        if typical_rate(sample, float(cands[mid])) <= rate:
+            lo = mid
+        else:
+            hi = mid - 1
+    t = float(cands[lo]) if lo >= 0 else float(cands[0]) - 1e-6  # none: reject nothing
+    return round(min(max(t, 0.01), 0.99), 6)
+
+
 def reject_band(sample: RateSample, lo: float = MIN_USER_REJECT_RATE, hi: float = MAX_REJECT_RATE
                 ) -> tuple[float, float]:
     """The band of typical-day rates a per-user threshold is kept in: 5-30 %, each edge moved
@@ -125,7 +143,7 @@ def user_threshold(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, n: float, 
     moving the rate would cost shown accuracy): the threshold within the band that rejects the
     buckets the deployed engine rejects as closely as one threshold can."""
     lo, hi = reject_band(sample)
-    t_lo, t_hi = threshold_for_rate(sample, lo), threshold_for_rate(sample, hi)
+    t_lo, t_hi = threshold_for_rate(sample, lo), threshold_at_most(sample, hi)
     if keep_rate:
         t = agreeing_threshold(sample, t_lo, t_hi)
     else:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.eligibility import (
@@ -35,6 +35,7 @@ from engine.personal_reject import (
     RateSample,
     agreeing_threshold,
     reject_band,
+    threshold_at_most,
     threshold_for_rate,
     typical_rate,
     user_threshold,
@@ -348,6 +349,7 @@ def test_user_threshold_moves_from_the_deployed_reject_rate_with_data() -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**16), st.floats(0.0, 0.6), st.floats(0, 5000), st.integers(2, 12))
+@example(seed=4962, deployed=0.5, n=0.0, days=9)  # the median day's step overshot the upper edge
 def test_user_reject_rate_lies_between_the_deployed_and_the_users_within_the_band(
         seed: int, deployed: float, n: float, days: int) -> None:
     from engine.batch import decide
@@ -363,6 +365,18 @@ def test_user_reject_rate_lies_between_the_deployed_and_the_users_within_the_ban
     step = days / len(conf) + 1e-9  # one bucket of a typical day
     assert min(max(min(own, dep), lo), hi) - step <= got.rate <= min(max(max(own, dep), lo), hi) + step
     assert got.rate == typical_rate(sample, got.threshold)
+    assert got.rate <= hi + 1e-9  # the upper edge is a limit, not a target to reach
+
+
+def test_the_upper_edge_is_never_overshot_by_a_coarse_median_day() -> None:
+    # three days of 10 buckets: the median day's rate moves in steps of 10 %, so 25 % is not reachable
+    conf = np.concatenate([np.linspace(0.1, 1.0, 10), np.linspace(0.12, 0.93, 10), np.linspace(0.15, 0.96, 10)])
+    sample = RateSample(conf, np.repeat([0, 1, 2], 10), np.zeros(30, dtype=bool))
+    assert typical_rate(sample, threshold_for_rate(sample, 0.25)) == pytest.approx(0.30)  # at least 25 %
+    t = threshold_at_most(sample, 0.25)
+    assert typical_rate(sample, t) == pytest.approx(0.20)  # at most 25 %
+    next_up = float(conf[conf >= t].min()) + 1e-6
+    assert typical_rate(sample, next_up) > 0.25  # and the highest such threshold
 
 
 def test_the_typical_day_ignores_an_odd_day() -> None:
