@@ -84,6 +84,9 @@ def test_headless_agent_records_what_happens_on_a_real_x_server(tmp_path: Path,
         time.sleep(max(0.0, b0 + 5 + 0.02 - time.time()))
         # bucket b0+5: the terminal, a few keys
         xs.activate(term)
+        # input is counted when a sample is taken: a second's slack keeps a sampler that runs
+        # late on a loaded machine from counting these keys in the bucket before
+        time.sleep(max(0.0, b0 + 6.0 - time.time()))
         xs.xdotool("type", "--delay", "30", "ls -l")
         time.sleep(max(0.0, b0 + 10 + 0.02 - time.time()))
         # bucket b0+10: half editor, half terminal
