@@ -35,6 +35,10 @@ def _iso(s: int) -> str:
     return from_s(s).isoformat()
 
 
+#: a bucket's ISO text as the derived keys of its stored objects hold it
+bucket_iso = _iso
+
+
 ReadFn = Callable[[str, tuple[Any, ...]], list[Any]]
 #: what a feature row's ``meta`` number stands for: (session_id, schema_hash, builder version)
 RowMeta = tuple[str | None, str, int]
