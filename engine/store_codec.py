@@ -29,6 +29,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
+from json.scanner import make_scanner
 from typing import Any
 
 from engine.errors import ArtifactError
@@ -192,7 +193,7 @@ def decode(blob: bytes, zdicts: dict[int, bytes]) -> list[Any]:
     return out
 
 
-_SCAN = _DECODER.scan_once
+_SCAN = make_scanner(_DECODER)  # type: ignore[arg-type]  # (typeshed: any decoder is its context)
 _SCAN_FAILED = (StopIteration, ValueError, RecursionError)
 
 
@@ -214,7 +215,7 @@ class _MovedFloats(threading.local):
 
     def __init__(self) -> None:
         self.floats: Iterator[float] = iter(())
-        self.scan = json.JSONDecoder(parse_constant=self._next).scan_once
+        self.scan = make_scanner(json.JSONDecoder(parse_constant=self._next))  # type: ignore[arg-type]
 
     def _next(self, _token: str) -> float:
         return _next_float(self.floats)
