@@ -15,12 +15,14 @@ salt, so the shards never collide and a bigger team reuses the smaller one's sha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -42,36 +44,64 @@ def shard_dir(index: int) -> Path:
     return cache_root() / f"shard-{index:03d}-u{USERS_PER_SHARD}-d{DAYS}"
 
 
-def ensure_shard(index: int, log: bool = True) -> Path:
-    """The exported dataset of shard ``index`` (generated and exported once, then reused)."""
+@contextlib.contextmanager
+def _shard_lock(index: int) -> Iterator[None]:
+    """Held while shard ``index`` is generated, so two invocations that both miss it (two
+    benchmarks started side by side) build it once: the second waits, then finds it made. Where
+    there is no ``fcntl`` (Windows) the rename below still keeps one copy."""
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / f".shard-{index:03d}.lock", "a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _generate(index: int, work: Path) -> int:
+    """Write shard ``index``'s homes under ``work`` and export them to ``work/share``; the rows."""
     from engine.cli.main import main
     from engine.paths import store_path
     from engine.store import Store
     from trainer.synth import SynthConfig
     from trainer.synth_store import write_synthetic
 
+    home = work / "home"
+    home.mkdir()
+    cfg = SynthConfig(users=USERS_PER_SHARD, days=DAYS, seed=index, start=START)
+    with Store.open(store_path(home)) as store:
+        write_synthetic(store, cfg, home=home, feature_rows=False)
+    if main(["--home", str(home), "export", "dataset", "--out", str(work / "share")]) != 0:
+        raise SystemExit(f"export of shard {index} failed")
+    shutil.rmtree(home)  # only the export is kept: the store is the size of the whole history
+    return int(json.loads((work / "share" / "manifest.json").read_text())["rows"])
+
+
+def ensure_shard(index: int, log: bool = True) -> Path:
+    """The exported dataset of shard ``index`` (generated and exported once, then reused)."""
     final = shard_dir(index)
     share = final / "share"
     if (share / "manifest.json").is_file():
         return share
-    work = Path(tempfile.mkdtemp(prefix=f".shard-{index:03d}-", dir=cache_root()))
-    try:
-        home = work / "home"
-        home.mkdir()
-        t0 = time.perf_counter()
-        cfg = SynthConfig(users=USERS_PER_SHARD, days=DAYS, seed=index, start=START)
-        with Store.open(store_path(home)) as store:
-            write_synthetic(store, cfg, home=home, feature_rows=False)
-        if main(["--home", str(home), "export", "dataset", "--out", str(work / "share")]) != 0:
-            raise SystemExit(f"export of shard {index} failed")
-        shutil.rmtree(home)  # only the export is kept: the store is the size of the whole history
-        rows = json.loads((work / "share" / "manifest.json").read_text())["rows"]
-        if log:
-            print(f"shard {index}: {rows:,} labelled rows in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        os.rename(work, final)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    with _shard_lock(index):
+        if (share / "manifest.json").is_file():  # made by another invocation while this one waited
+            return share
+        work = Path(tempfile.mkdtemp(prefix=f".shard-{index:03d}-", dir=cache_root()))
+        try:
+            t0 = time.perf_counter()
+            rows = _generate(index, work)
+            if log:
+                print(f"shard {index}: {rows:,} labelled rows in {time.perf_counter() - t0:.0f} s",
+                      file=sys.stderr)
+            os.rename(work, final)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
     return share
 
 

@@ -403,21 +403,32 @@ class BucketTables:
     ) -> Iterator[dict[str, Any]]:
         """Stored rows (ordered by bucket, device) with ``_schema_hash`` and
         ``_feature_builder_version`` added, so a caller can refuse rows of another schema."""
+        for _bucket, row in self.feature_rows_at(user_id=user_id, start=start, end=end):
+            yield row
+
+    def feature_rows_at(
+        self,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``feature_rows`` with each row's bucket start in epoch seconds (its key), so a
+        reader of many rows need not parse their timestamps back."""
         lo, hi = _bounds(start, end)
+        meta_values, unpack, skip = self._packer.meta_values, self._packer.unpack, self._skip
+        rd = self._rd
         for bucket, user, device, meta_no, shape, data in self._scan(
                 "feature_rows", "meta, shape, data", user_id=user_id, start=lo, end=hi):
             try:
-                meta = self._packer.meta_values(self._rd, int(meta_no))
-            except (ValueError, TypeError) as exc:
-                self._skip("feature_rows", bucket, device, exc)
+                meta = meta_values(rd, int(meta_no))
+                row = unpack(rd, shape, data, derived_feature_row(user, device, bucket, meta))
+            except (ValueError, KeyError, TypeError, AttributeError, ArtifactError) as exc:
+                skip("feature_rows", bucket, device, exc)
                 continue
-            _sid, shash, fbv = meta
-            row = self._unpack(shape, data, derived_feature_row(user, device, bucket, meta),
-                               "feature_rows", bucket, device, dict)
-            if row is not None:
-                row["_schema_hash"] = shash
-                row["_feature_builder_version"] = fbv
-                yield row
+            row["_schema_hash"] = meta[1]
+            row["_feature_builder_version"] = meta[2]
+            yield bucket, row
 
     # ---- predictions
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 import json
 import math
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from json.scanner import make_scanner
 from typing import Any
 
 from engine.errors import ArtifactError
@@ -191,7 +193,7 @@ def decode(blob: bytes, zdicts: dict[int, bytes]) -> list[Any]:
         raise ValueError("empty value")
     codec = blob[0]
     if codec == PLAIN:
-        out = json.loads(bytes(blob[1:]).decode("utf-8"))
+        out = _loads(bytes(blob[1:]).decode("utf-8"))
     else:
         zdict = zdicts.get(codec)
         if zdict is None:
@@ -209,18 +211,63 @@ def decode(blob: bytes, zdicts: dict[int, bytes]) -> list[Any]:
         except zlib.error as exc:
             raise ValueError(f"does not decompress ({exc})") from None
         if codec == JSON_DEFLATE:
-            out = _DECODER.decode(body.decode("utf-8"))
+            out = _loads(body.decode("utf-8"))
         else:
             n, i = _read_varint(body)
             if i + 8 * n > len(body):
                 raise ValueError("fewer floats than it says")
-            floats = iter(struct.unpack_from(f"<{n}d", body, i))
             # every NaN token of the JSON is a moved float, in document order
-            out = json.loads(body[i + 8 * n:].decode("utf-8"), parse_constant=lambda _: _next_float(floats))
-            if next(floats, None) is not None:
-                raise ValueError("more floats than places for them")
+            out = _loads_moved(body[i + 8 * n:].decode("utf-8"), struct.unpack_from(f"<{n}d", body, i))
     if not isinstance(out, list):
         raise ValueError("not a value list")
+    return out
+
+
+_SCAN = make_scanner(_DECODER)  # type: ignore[arg-type]  # (typeshed: any decoder is its context)
+_SCAN_FAILED = (StopIteration, ValueError, RecursionError)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``: the C scanner called directly (a value filling the whole text,
+    the stored case), else ``json``'s own path for the same value or its own error."""
+    try:
+        out, end = _SCAN(text, 0)
+        if end == len(text):
+            return out
+    except _SCAN_FAILED:
+        pass
+    return _DECODER.decode(text)
+
+
+class _MovedFloats(threading.local):
+    """A decoder whose ``NaN`` tokens take the next of ``floats``; one per thread, made once
+    (``json.loads`` with ``parse_constant`` builds a decoder on every call)."""
+
+    def __init__(self) -> None:
+        self.floats: Iterator[float] = iter(())
+        self.scan = make_scanner(json.JSONDecoder(parse_constant=self._next))  # type: ignore[arg-type]
+
+    def _next(self, _token: str) -> float:
+        return _next_float(self.floats)
+
+
+_MOVED = _MovedFloats()
+
+
+def _loads_moved(text: str, floats: tuple[float, ...]) -> Any:
+    """The JSON of codec 1 / 3 with its moved floats put back in document order."""
+    moved = _MOVED
+    moved.floats = it = iter(floats)
+    try:
+        out, end = moved.scan(text, 0)
+        ok = end == len(text)
+    except _SCAN_FAILED:
+        ok = False
+    if not ok:  # json's own path from the start: the same value, or its own error
+        it = iter(floats)
+        out = json.loads(text, parse_constant=lambda _: _next_float(it))
+    if next(it, None) is not None:
+        raise ValueError("more floats than places for them")
     return out
 
 

@@ -30,9 +30,10 @@ def from_s(s: int) -> datetime:
     return _EPOCH + timedelta(seconds=s)
 
 
-def iso_s(s: int) -> str:
-    """``from_s(s).isoformat()``, from a day's text and a table of the times of a day: every
-    write compares its bucket's text with it, and each bucket is a new time."""
+def bucket_iso(s: int) -> str:
+    """A bucket's ISO text as the derived keys of its stored objects hold it,
+    ``from_s(s).isoformat()``, from a day's text and a table of the times of a day: every
+    write and read compares a bucket's text with it, and each bucket is a new time."""
     day, sec = divmod(s, 86400)
     head = _DAY_TEXT.get(day)
     if head is None:
@@ -53,22 +54,22 @@ RowMeta = tuple[str | None, str, int]
 
 
 def derived_record(user_id: str, device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
-    return {"user_id": user_id, "device_id": device_id, "bucket_start": iso_s(start)}
+    return {"user_id": user_id, "device_id": device_id, "bucket_start": bucket_iso(start)}
 
 
 def derived_feature_row(user_id: str, device_id: str, start: int, extra: Any = None) -> dict[str, Any]:
-    iso = iso_s(start)
+    iso = bucket_iso(start)
     if extra is None:
         return {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
-                "bucket_end_ts": iso_s(start + BUCKET_SECONDS)}
+                "bucket_end_ts": bucket_iso(start + BUCKET_SECONDS)}
     # (session_id, schema_hash, feature_builder_version): one literal, on every write's path
     return {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
-            "bucket_end_ts": iso_s(start + BUCKET_SECONDS), "session_id": extra[0],
+            "bucket_end_ts": bucket_iso(start + BUCKET_SECONDS), "session_id": extra[0],
             "schema_hash": extra[1], "feature_builder_version": extra[2]}
 
 
 def derived_prediction(user_id: str, _device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
-    return {"user_id": user_id, "bucket_start": iso_s(start)}
+    return {"user_id": user_id, "bucket_start": bucket_iso(start)}
 
 
 Derive = Callable[[str, str, int, Any], dict[str, Any]]

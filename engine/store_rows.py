@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.frame import local_date_from
 from engine.schema import FEATURE_BUILDER_VERSION, SCHEMA_HASH_V2
+from engine.store_pack import bucket_iso, from_s
 from engine.stream import StreamRow
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,10 @@ def _stored(store: Any, user: str, spans: Iterator[tuple[datetime, datetime]]) -
     days: dict[tuple[date, Any], date] = {}
     for lo, hi in spans:
         chunk = []
-        for r in store.feature_rows(user_id=user, start=lo, end=hi):
-            dt = _parse_ts(r["bucket_start_ts"])
+        for bucket, r in store.feature_rows_at(user_id=user, start=lo, end=hi):
+            text = r["bucket_start_ts"]
+            # the key's own time (the usual case): no text to parse back
+            dt = from_s(bucket) if text == bucket_iso(bucket) else _parse_ts(text)
             key = (dt.date(), r.get("day_of_week"))
             day = days.get(key)
             if day is None:

@@ -19,7 +19,7 @@ from store_helpers import prediction, record
 
 from engine import store_codec
 from engine.store import Store
-from engine.store_pack import _same_floats, iso_s
+from engine.store_pack import _same_floats, bucket_iso
 from engine.store_plan import ShapePlan
 
 _SCALAR = (st.none() | st.booleans() | st.integers(-2**62, 2**62) | st.floats(allow_nan=True)
@@ -54,7 +54,7 @@ def _floats_in(obj: Any) -> list[float]:
 
 @given(s=st.integers(-62135596800, 253402300799))
 def test_the_bucket_text_is_datetime_isoformat(s: int) -> None:
-    assert iso_s(s) == (_EPOCH + timedelta(seconds=s)).isoformat()
+    assert bucket_iso(s) == (_EPOCH + timedelta(seconds=s)).isoformat()
 
 
 @given(values=st.lists(_JSON, max_size=8), finite=st.booleans())
