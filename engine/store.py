@@ -132,6 +132,8 @@ class Store(BucketTables, CoverageReads):
         #: rows skipped because they no longer load (see ``records``)
         self.unreadable_rows = 0
         self._packer = Packer()
+        #: the per-bucket writes' one cursor (SQLite's statement cache keeps them prepared)
+        self._cursor = conn.cursor()
 
     # ---- opening / closing
 
@@ -289,7 +291,7 @@ class Store(BucketTables, CoverageReads):
             raise TaskclfError(f"{self.path}: the store is open read-only")
         with self._lock:
             try:
-                return int(self._conn.execute(sql, args).rowcount)
+                return int(self._cursor.execute(sql, args).rowcount)
             except sqlite3.OperationalError as exc:
                 if _schema_damage(exc):
                     raise self._damaged(exc) from None

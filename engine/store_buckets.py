@@ -105,6 +105,14 @@ def _prediction_start(rec: PredictionRecord) -> int:
     return to_s(bucket, "bucket_start")
 
 
+def _validated(rec: ActivityRecord) -> ActivityRecord:
+    """``rec`` validated; the text naming it in an error is made only when it is refused."""
+    try:
+        return rec.validate()
+    except ArtifactError:
+        return rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+
+
 def _record_args(rec: ActivityRecord, start: int, src: int, packed: tuple[int, bytes]) -> tuple[Any, ...]:
     return (src, start, int(rec.bucket_seconds), rec.utc_offset_minutes, *packed)
 
@@ -203,7 +211,7 @@ class BucketTables:
 
     def put_record(self, rec: ActivityRecord) -> bool:
         """Persist one finished bucket; False when that (device, bucket) is already stored."""
-        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+        _validated(rec)
         start = to_s(rec.bucket_start, "bucket_start")
         with self._lock:  # source and shape known: one statement, its own transaction
             src = self._packer.known_src(rec.user_id, rec.device_id)
@@ -219,7 +227,7 @@ class BucketTables:
         A bucket its device already has is never overwritten."""
         checked = []
         for rec in recs:
-            rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+            _validated(rec)
             checked.append((rec, to_s(rec.bucket_start, "bucket_start")))
         return self._put_checked_records(checked)
 
@@ -458,7 +466,7 @@ class BucketTables:
         """A closed bucket's record, feature row and prediction in ONE transaction, so a crash
         never leaves a stored bucket without its prediction. False (nothing written) when that
         (device, bucket) is already stored."""
-        rec.validate(where=f"record {rec.bucket_start.isoformat()}")
+        _validated(rec)
         start = to_s(rec.bucket_start, "bucket_start")
         meta = (row.session_id, row.schema_hash, int(row.feature_builder_version))
         row_json = row.to_json()

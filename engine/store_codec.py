@@ -28,7 +28,7 @@ import math
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from json.scanner import make_scanner
 from typing import Any
 
@@ -114,12 +114,42 @@ _FINITE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, de
 _DECODER = json.JSONDecoder()
 
 
+_PLAIN_BYTE = bytes([PLAIN])
+
+
+class PlainEncoder:
+    """Codec 0 blobs (the live path's), with the json module's C encoder built once:
+    ``JSONEncoder.encode`` builds one per call, a good part of the cost of a short row. The
+    same text as ``encode(values, PLAIN, ...)``. Not thread-safe (the circular-reference
+    markers are reused): one per writer, used under its store's lock."""
+
+    def __init__(self) -> None:
+        self._markers: dict[int, Any] = {}
+        make = getattr(json.encoder, "c_make_encoder", None)
+        self._any: Callable[[Any, int], Any] | None = None
+        self._finite: Callable[[Any, int], Any] | None = None
+        if make is not None:  # CPython; else the pure-Python encoder below
+            self._any, self._finite = (make(self._markers, _scalar, json.encoder.encode_basestring, None,
+                                            ":", ",", False, False, allow_nan) for allow_nan in (True, False))
+
+    def encode(self, values: list[Any] | tuple[Any, ...], *, finite: bool = False) -> bytes:
+        """``finite``: ``ValueError`` for a NaN or infinite value, as :func:`encode`."""
+        enc = self._finite if finite else self._any
+        if enc is None:
+            return encode(values, PLAIN, None, finite=finite)
+        try:
+            return _PLAIN_BYTE + "".join(enc(values, 0)).encode()
+        except BaseException:
+            self._markers.clear()  # an error leaves the containers being encoded marked
+            raise
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text (numpy scalars as their Python values)."""
     return _ENCODER.encode(value)
 
 
-def encode(values: list[Any], codec: int, zdict: bytes | None, *, finite: bool = False) -> bytes:
+def encode(values: list[Any] | tuple[Any, ...], codec: int, zdict: bytes | None, *, finite: bool = False) -> bytes:
     """The blob of a positional value list (see the module docstring). ``finite``: refuse NaN
     and infinities (``ValueError``), for objects whose format has no place for them."""
     if codec in (MOVED_FLOATS, FLOATS_APART):

@@ -16,10 +16,11 @@ import sqlite3
 import struct
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from engine import store_codec
 from engine.activity import BUCKET_SECONDS
+from engine.store_plan import ShapePlan, same_keys
 from engine.store_sql import where_clause
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -29,14 +30,22 @@ def from_s(s: int) -> datetime:
     return _EPOCH + timedelta(seconds=s)
 
 
-@functools.lru_cache(maxsize=64)
-def _iso(s: int) -> str:
-    """ISO text of epoch seconds; a bucket's record, row and prediction ask for the same one."""
-    return from_s(s).isoformat()
+def bucket_iso(s: int) -> str:
+    """A bucket's ISO text as the derived keys of its stored objects hold it,
+    ``from_s(s).isoformat()``, from a day's text and a table of the times of a day: every
+    write and read compares a bucket's text with it, and each bucket is a new time."""
+    day, sec = divmod(s, 86400)
+    head = _DAY_TEXT.get(day)
+    if head is None:
+        if len(_DAY_TEXT) >= 1024:  # bounded; a store writes today's buckets
+            _DAY_TEXT.clear()
+        head = _DAY_TEXT[day] = from_s(day * 86400).date().isoformat() + "T"
+    return head + _MINUTE_TEXT[sec // 60] + _SECOND_TEXT[sec % 60]
 
 
-#: a bucket's ISO text as the derived keys of its stored objects hold it
-bucket_iso = _iso
+_DAY_TEXT: dict[int, str] = {}
+_MINUTE_TEXT = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
+_SECOND_TEXT = tuple(f"{x:02d}+00:00" for x in range(60))
 
 
 ReadFn = Callable[[str, tuple[Any, ...]], list[Any]]
@@ -45,22 +54,22 @@ RowMeta = tuple[str | None, str, int]
 
 
 def derived_record(user_id: str, device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
-    return {"user_id": user_id, "device_id": device_id, "bucket_start": _iso(start)}
+    return {"user_id": user_id, "device_id": device_id, "bucket_start": bucket_iso(start)}
 
 
 def derived_feature_row(user_id: str, device_id: str, start: int, extra: Any = None) -> dict[str, Any]:
-    iso = _iso(start)
+    iso = bucket_iso(start)
     if extra is None:
         return {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
-                "bucket_end_ts": _iso(start + BUCKET_SECONDS)}
+                "bucket_end_ts": bucket_iso(start + BUCKET_SECONDS)}
     # (session_id, schema_hash, feature_builder_version): one literal, on every write's path
     return {"user_id": user_id, "device_id": device_id, "bucket_start": iso, "bucket_start_ts": iso,
-            "bucket_end_ts": _iso(start + BUCKET_SECONDS), "session_id": extra[0],
+            "bucket_end_ts": bucket_iso(start + BUCKET_SECONDS), "session_id": extra[0],
             "schema_hash": extra[1], "feature_builder_version": extra[2]}
 
 
 def derived_prediction(user_id: str, _device_id: str, start: int, _extra: Any = None) -> dict[str, Any]:
-    return {"user_id": user_id, "bucket_start": _iso(start)}
+    return {"user_id": user_id, "bucket_start": bucket_iso(start)}
 
 
 Derive = Callable[[str, str, int, Any], dict[str, Any]]
@@ -119,13 +128,6 @@ class Layout:
         return _dumps(out)
 
 
-def _is_constant_value(value: Any) -> bool:
-    """Only scalars and flat lists of scalars are shared by rows (a caller may change the list
-    it reads, so each row gets its own copy, and a flat copy is enough)."""
-    t = type(value)
-    return t in _SCALARS or (t is list and {*map(type, value)} <= _SCALARS)
-
-
 _SCALARS = frozenset({str, int, bool, float, type(None)})
 
 
@@ -155,24 +157,27 @@ def compact_prediction(obj: dict[str, Any]) -> dict[str, Any]:
     probs, order, raw = obj.get("probs"), obj.get("label_order"), obj.get("raw_probs")
     if type(probs) is not list or not probs or {*map(type, probs)} != _FLOAT:
         return obj
-    if _same_list(raw, probs):
-        obj["raw_probs"] = SAME_AS_PROBS
-    elif type(raw) is list and len(raw) == len(probs) and {*map(type, raw)} == _FLOAT:
-        over_fsum = _over_sum(raw, math.fsum)
-        if over_fsum is not None and _same_list(probs, over_fsum):
-            obj["probs"] = RAW_OVER_FSUM
+    n = len(probs)
+    if _floats(raw, n):
+        if _same_floats(raw, probs):
+            obj["raw_probs"] = SAME_AS_PROBS
+        else:
+            over_fsum = _over_sum(raw, math.fsum)
+            if over_fsum is not None and _same_floats(probs, over_fsum):
+                obj["probs"] = RAW_OVER_FSUM
     conf, top = obj.get("confidence"), max(probs)
     if type(conf) is float and conf == top and (conf != 0 or str(conf) == str(top)):  # -0.0 kept
         obj["confidence"] = MAX_OF_PROBS
     mapped = obj.get("mapped_probs")
     if type(mapped) is dict and type(order) is list and list(mapped) == order:
         values = list(mapped.values())
-        if _same_list(values, probs):
-            obj["mapped_probs"] = SAME_AS_PROBS
-        else:
-            over_sum = _over_sum(probs, sum)
-            if over_sum is not None and _same_list(values, over_sum):
-                obj["mapped_probs"] = PROBS_OVER_SUM
+        if _floats(values, n):
+            if _same_floats(values, probs):
+                obj["mapped_probs"] = SAME_AS_PROBS
+            else:
+                over_sum = _over_sum(probs, sum)
+                if over_sum is not None and _same_floats(values, over_sum):
+                    obj["mapped_probs"] = PROBS_OVER_SUM
     return obj
 
 
@@ -206,14 +211,23 @@ def expand_prediction(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def _same_list(a: Any, b: list[Any]) -> bool:
-    if type(a) is not list or len(a) != len(b):
-        return False
-    if {*map(type, a)} == _FLOAT and {*map(type, b)} == _FLOAT:  # bit for bit, -0.0 and NaN kept
-        fmt = _float_format(len(a))
-        return fmt.pack(*a) == fmt.pack(*b)
-    return all(type(x) is type(y) and x == y and (x != 0 or str(x) == str(y))  # -0.0 is kept
-               for x, y in zip(a, b, strict=True))
+def _floats(value: Any, n: int) -> TypeGuard[list[float]]:
+    """Whether ``value`` is a list of ``n`` floats (only such a list can repeat ``probs``)."""
+    return type(value) is list and len(value) == n and {*map(type, value)} == _FLOAT
+
+
+def _same_floats(a: list[float], b: list[float]) -> bool:
+    """Two lists of floats of one length equal bit for bit. ``==`` (one C call) decides but
+    for a zero (-0.0 == 0.0, told apart by their bits) and a NaN (unequal to itself): only
+    then are the bits compared."""
+    if a == b:
+        return 0.0 not in a or _bits(a) == _bits(b)
+    total = sum(a)
+    return total != total and _bits(a) == _bits(b)  # a NaN (or infinities that cancel) in a
+
+
+def _bits(a: list[float]) -> bytes:
+    return _float_format(len(a)).pack(*a)
 
 
 _FLOAT = {float}
@@ -224,21 +238,15 @@ def _float_format(n: int) -> struct.Struct:
     return struct.Struct(f"<{n}d")
 
 
-def _same_keys(value: Any) -> tuple[str, ...] | None:
-    """The keys shared by every object of a non-empty list of plain dicts, else None."""
-    if type(value) is not list or not value or {*map(type, value)} != _DICT:
-        return None
-    keys = tuple(value[0])
-    return keys if all(tuple(d) == keys for d in value) else None
-
-
-_DICT = {dict}
-
-
 def _hashable(const: dict[str, Any]) -> tuple[Any, ...]:
-    """A cache key of constant values that tells 1, 1.0 and True apart (they hash alike)."""
-    return tuple([(k, type(v), tuple(zip(map(type, v), v, strict=True)) if type(v) is list else v)
-                  for k, v in const.items()])
+    """A cache key of constant values that tells 1, 1.0 and True apart (they hash alike), and
+    0.0 from -0.0 (equal, but each reads back as itself only from its own shape)."""
+    return tuple([(k, type(v), tuple(zip(map(type, v), map(_exact, v), strict=True)) if type(v) is list
+                   else _exact(v)) for k, v in const.items()])
+
+
+def _exact(value: Any) -> Any:
+    return value.hex() if type(value) is float else value
 
 
 class Packer:
@@ -250,6 +258,9 @@ class Packer:
         #: (keys, keys given by the columns, constants) -> (shape, keys kept in the blob)
         self._shape: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[Any, ...]],
                           tuple[int, tuple[str, ...]]] = {}
+        #: (constants, nested keys, a row's keys) -> the plan of the shape the last such row had
+        self._plans: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ShapePlan] = {}
+        self._plain = store_codec.PlainEncoder()
         self._layout: dict[int, Layout] = {}
         self._zdicts: dict[int, bytes] = {}
         self._codec_now: int | None = None
@@ -268,6 +279,7 @@ class Packer:
         for cache, key in self._pending:
             cache.pop(key, None)
         self._pending.clear()
+        self._plans.clear()  # a plan may name a shape of the rolled-back transaction
 
     # ---- lookups
 
@@ -334,9 +346,38 @@ class Packer:
         mostly of a model's probabilities. ``uncompressed``: codec 0, for the live
         path, deflated later (``engine.store_compact``). Reading gives back exactly ``obj``'s
         keys and values."""
+        plan = self._plan(obj, derived, constants, nested, conn, finite)
+        assert plan is not None  # a connection adds what is missing
+        codec = self._codec(conn, floats_apart)
+        return self._encode(obj, plan, store_codec.PLAIN if uncompressed else codec, finite)
+
+    def pack_known(self, obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...] = (),
+                   *, finite: bool = False, nested: tuple[str, ...] = (),
+                   floats_apart: bool = False, uncompressed: bool = False) -> tuple[int, bytes] | None:
+        """Like :meth:`pack` without touching the file: None when the shape (or the codec) is
+        not known yet, so the caller must write in a transaction that can add it."""
+        if self._codec_now is None:
+            return None
+        plan = self._plan(obj, derived, constants, nested, None, finite)
+        if plan is None:
+            return None
+        codec = store_codec.PLAIN if uncompressed else self._floats_codec() if floats_apart else self._codec_now
+        return self._encode(obj, plan, codec, finite)
+
+    def _plan(self, obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...],
+              nested: tuple[str, ...], conn: sqlite3.Connection | None, finite: bool) -> ShapePlan | None:
+        """The plan of ``obj``'s shape: the last one of its keys when the row fits it, else
+        the shape found the general way (added through ``conn`` when the file lacks it; None
+        without a connection)."""
+        plan_key = (constants, nested, tuple(obj))
+        plan = self._plans.get(plan_key)
+        if plan is not None and plan.fits(obj, derived):
+            return plan
         cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
         got = self._shape.get(cache_key)
         if got is None:
+            if conn is None:
+                return None
             if finite:  # a cached shape's constants were checked when it was added
                 store_codec.encode(list(const.values()), store_codec.PLAIN, None, finite=True)
             plain = tuple(k for k in obj if k not in cols and k not in const)
@@ -345,20 +386,10 @@ class Packer:
             shape = int(conn.execute("SELECT shape FROM shapes WHERE keys = ?", (text,)).fetchone()[0])
             got = self._shape[cache_key] = (shape, plain)
             self._pending.append((self._shape, cache_key))
-        codec = self._codec(conn, floats_apart)
-        return self._encode(obj, got, store_codec.PLAIN if uncompressed else codec, subs, finite)
-
-    def pack_known(self, obj: dict[str, Any], derived: dict[str, Any], constants: tuple[str, ...] = (),
-                   *, finite: bool = False, nested: tuple[str, ...] = (),
-                   floats_apart: bool = False, uncompressed: bool = False) -> tuple[int, bytes] | None:
-        """Like :meth:`pack` without touching the file: None when the shape (or the codec) is
-        not known yet, so the caller must write in a transaction that can add it."""
-        cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
-        got = self._shape.get(cache_key)
-        if got is None or self._codec_now is None:
-            return None
-        codec = store_codec.PLAIN if uncompressed else self._floats_codec() if floats_apart else self._codec_now
-        return self._encode(obj, got, codec, subs, finite)
+        plan = ShapePlan(got[0], got[1], obj, cols, const, subs, constants, nested)
+        if ShapePlan.usable(const):
+            self._plans[plan_key] = plan
+        return plan
 
     def known_src(self, user_id: str, device_id: str) -> int | None:
         return self._src.get((user_id, device_id))
@@ -401,26 +432,20 @@ class Packer:
         get = obj.get
         cols = tuple([k for k, v in derived.items() if type(o := get(k, _MISSING)) is type(v) and o == v])
         const = {}
-        for k in constants:  # _is_constant_value, inlined: seven calls a prediction
+        for k in constants:  # is_constant_value, inlined: seven calls a prediction
             v = get(k, _MISSING)
             if v is not _MISSING and k not in cols and (
                     (t := type(v)) in _SCALARS or (t is list and {*map(type, v)} <= _SCALARS)):
                 const[k] = v
         subs = tuple([(k, sub) for k in nested if k not in cols and k not in const
-                      and (sub := _same_keys(get(k))) is not None]) if nested else ()
+                      and (sub := same_keys(get(k))) is not None]) if nested else ()
         return cols, const, subs, (tuple(obj), cols, _hashable(const), subs)
 
-    def _encode(self, obj: dict[str, Any], got: tuple[int, tuple[str, ...]], codec: int,
-                subs: tuple[tuple[str, tuple[str, ...]], ...], finite: bool) -> tuple[int, bytes]:
-        shape, plain = got
-        if len(plain) != len(obj):
-            values = [obj[k] for k in plain]
-        else:
-            values = list(obj.values())
-        for k, _ in subs:
-            i = plain.index(k)
-            values[i] = [list(d.values()) for d in values[i]]
-        return shape, store_codec.encode(values, codec, self._zdicts.get(codec), finite=finite)
+    def _encode(self, obj: dict[str, Any], plan: ShapePlan, codec: int, finite: bool) -> tuple[int, bytes]:
+        values = plan.values(obj)
+        if codec == store_codec.PLAIN:
+            return plan.shape, self._plain.encode(values, finite=finite)
+        return plan.shape, store_codec.encode(values, codec, self._zdicts.get(codec), finite=finite)
 
     def unpack(self, read: ReadFn, shape: int, data: bytes, derived: dict[str, Any]) -> dict[str, Any]:
         """The object stored as (shape, data) (same keys and values; the keys given by the

@@ -1,0 +1,110 @@
+"""A shape's write plan: the cheap check that a row has the shape the previous row of its keys
+had, and the values it keeps in its blob.
+
+Finding a row's shape in general (``Packer._shape_key``) builds a key of every constant value
+and hashes it; the agent writes rows of the same few shapes every minute, so a plan remembers
+what that shape was decided from and checks only that: the keys the columns give back are the
+same, each constant has the same value (exactly: type, and the sign of a zero), the keys that
+were not constants still are not, and nested lists of objects have the same keys. A row that
+fails the check takes the general way, which finds (or adds) its shape and a new plan.
+"""
+
+from __future__ import annotations
+
+import math
+from operator import itemgetter
+from typing import Any
+
+_MISSING: Any = object()
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
+def is_constant_value(value: Any) -> bool:
+    """Only scalars and flat lists of scalars are shared by rows (a caller may change the list
+    it reads, so each row gets its own copy, and a flat copy is enough)."""
+    t = type(value)
+    return t in _SCALARS or (t is list and {*map(type, value)} <= _SCALARS)
+
+
+def same_keys(value: Any) -> tuple[str, ...] | None:
+    """The keys shared by every object of a non-empty list of plain dicts, else None."""
+    if type(value) is not list or not value or {*map(type, value)} != _DICT:
+        return None
+    keys = tuple(value[0])
+    return keys if all(tuple(d) == keys for d in value) else None
+
+
+_DICT = {dict}
+
+# how a constant is compared: a scalar by type and value, a float also by the sign of a zero,
+# a list by value and the type of each element
+_SCALAR, _FLOAT, _LIST = 0, 1, 2
+
+
+class ShapePlan:
+    """How rows of one shape are checked and taken apart (see the module docstring)."""
+
+    __slots__ = ("shape", "plain", "cols", "_checks", "_loose", "_nested", "_take", "sub_at")
+
+    def __init__(self, shape: int, plain: tuple[str, ...], obj: dict[str, Any], cols: tuple[str, ...],
+                 const: dict[str, Any], subs: tuple[tuple[str, tuple[str, ...]], ...],
+                 constants: tuple[str, ...], nested: tuple[str, ...]) -> None:
+        self.shape = shape
+        #: the keys kept in the blob, in order
+        self.plain = plain
+        #: the keys whose value the columns give back, in the order of the derived values
+        self.cols = cols
+        #: (key, value, how to compare): a list copied, so a caller changing its row later
+        #: does not change the plan
+        self._checks: tuple[tuple[str, Any, int], ...] = tuple((k, list(v) if type(v) is list else v, _kind(v)) for k, v in const.items())
+        #: constant keys whose value was not one a shape can hold (a dict...): still must not be
+        self._loose = tuple(k for k in constants if k in obj and k not in cols and k not in const)
+        given = dict(subs)
+        self._nested = tuple((k, given.get(k)) for k in nested if k not in cols and k not in const)
+        #: the values kept, in one C call (a tuple when there are two or more)
+        self._take = itemgetter(*plain) if len(plain) > 1 else None
+        #: positions in ``plain`` of the nested lists stored as lists of values
+        self.sub_at = tuple(plain.index(k) for k, _ in subs)
+
+    @staticmethod
+    def usable(const: dict[str, Any]) -> bool:
+        """Whether the checks can be exact: a list holding floats would need each element's
+        zero sign compared, so such rows take the general way every time."""
+        return not any(type(v) is list and float in {*map(type, v)} for v in const.values())
+
+    def fits(self, obj: dict[str, Any], derived: dict[str, Any]) -> bool:
+        """Whether ``obj`` (with the same keys in the same order) has this plan's shape."""
+        get = obj.get
+        if tuple([k for k, v in derived.items()
+                  if type(o := get(k, _MISSING)) is type(v) and o == v]) != self.cols:
+            return False
+        for k, c, kind in self._checks:
+            v = get(k, _MISSING)
+            if type(v) is not type(c) or v != c:
+                return False
+            if kind == _FLOAT:
+                if v == 0.0 and math.copysign(1.0, v) != math.copysign(1.0, c):
+                    return False
+            elif kind == _LIST and list(map(type, v)) != list(map(type, c)):
+                return False
+        if self._loose and any(is_constant_value(get(k)) for k in self._loose):
+            return False
+        return not self._nested or all(same_keys(get(k)) == sub for k, sub in self._nested)
+
+    def values(self, obj: dict[str, Any]) -> list[Any] | tuple[Any, ...]:
+        """The values the blob keeps, nested objects as lists of values (a tuple or a list:
+        the same JSON array)."""
+        if self._take is None:
+            return [obj[k] for k in self.plain]
+        values = self._take(obj)
+        if not self.sub_at:
+            return values
+        out = list(values)
+        for i in self.sub_at:
+            out[i] = [list(d.values()) for d in out[i]]
+        return out
+
+
+def _kind(value: Any) -> int:
+    t = type(value)
+    return _FLOAT if t is float else _LIST if t is list else _SCALAR
