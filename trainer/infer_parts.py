@@ -35,12 +35,19 @@ from trainer.infer_batch import WARM_UP_MARGIN, Part, batch_predictions, engine_
 
 #: shorter parts cost more warm-up reading and process start-up than they save
 MIN_PART_DAYS = 14
-#: ``--jobs`` default: the machine's cores, at most this many (each process holds ~50 MiB)
-MAX_DEFAULT_JOBS = 2
+#: ``--jobs`` default: the cores this process may run on, at most this many (each process
+#: holds ~50 MiB, so the default stays within ~0.5 GB on a big machine)
+MAX_DEFAULT_JOBS = 8
 
 
 def default_jobs() -> int:
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_JOBS))
+    """The cores this process may use (its CPU affinity, else the machine's), at most
+    ``MAX_DEFAULT_JOBS``: a long range is CPU-bound, and the lines are the same with any number."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on every platform
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_JOBS))
 
 
 @dataclass(frozen=True)
