@@ -10,13 +10,24 @@ The text is byte for byte what ``json.JSONEncoder(separators=(",", ":"), allow_n
 ensure_ascii=...)`` writes for ``rec.to_json()`` (tests/test_record_line.py compares them on
 generated records). Anything outside the fast path's assumptions (a non-finite or non-float
 number, a non-string label) goes through that encoder instead, with its errors unchanged.
+
+Writing the 17-24 floats is most of a line's cost: ``float.__repr__`` finds the shortest text
+that reads back exactly with big-number arithmetic (~8,000 instructions a float, more than the
+model's prediction of the bucket). A caller may pass ``float_array``, a writer of a list of
+floats as one JSON array of their shortest round-trip texts (``orjson.dumps``, whose Ryu
+digits are the very digits ``repr`` chooses); its text is used only where the two agree on the
+layout too: every number written positionally, at or above 1e-4 (no exponent, no ``0.0000``),
+and the writer is checked against ``repr`` on known values first. Anything else is written by
+``float.__repr__`` as before.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring, encode_basestring_ascii
 from math import isfinite
+from operator import add
 from typing import Any
 
 from engine.record import PredictionRecord
@@ -25,11 +36,30 @@ _MAX_CACHED = 64  # distinct (model, labels, threshold...) combinations kept enc
 _BOOL = {True: "true", False: "false"}
 _frepr = float.__repr__
 
+#: ``float_array(values)``: the JSON array text of the floats, as bytes (``orjson.dumps``)
+FloatArray = Callable[[list[float]], bytes]
+#: values whose texts a ``float_array`` must give exactly as ``repr`` before it is trusted
+_PROBE = [0.1, 1.0, -0.0, 0.0, 100.0, 0.00011, 0.0001, 1 / 3, 2 / 3 * 1e15, 9999999999999998.0,
+          0.019761077747846446, 0.2236085210432786, 123.456, -7.5]
+
+
+def _trusted(float_array: FloatArray | None) -> FloatArray | None:
+    """``float_array`` when it writes the probe values exactly as ``repr`` does, else None."""
+    if float_array is None:
+        return None
+    try:
+        text = float_array(list(_PROBE))
+    except Exception:  # noqa: BLE001 - a writer that fails is not used
+        return None
+    want = "[" + ",".join(map(_frepr, _PROBE)) + "]"
+    return float_array if isinstance(text, bytes) and text == want.encode("ascii") else None
+
 
 class RecordLines:
     """``line(rec)``: the record's JSON text (no newline); ``ensure_ascii`` as in ``json``."""
 
-    def __init__(self, *, ensure_ascii: bool = True) -> None:
+    def __init__(self, *, ensure_ascii: bool = True, float_array: FloatArray | None = None) -> None:
+        self._float_array = _trusted(float_array)
         self._encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False,
                                          ensure_ascii=ensure_ascii)
         self._str = encode_basestring_ascii if ensure_ascii else encode_basestring
@@ -92,17 +122,41 @@ class RecordLines:
         s = self._str
         head, mid, tail = self._fixed_parts(rec)
         keys = self._mapped_keys(tuple(mp))
-        mapped = ",".join([k + _frepr(v) for k, v in zip(keys, mp.values(), strict=True)])
+        floats = self._floats
+        raw = floats(rec.raw_probs)
+        probs = raw if _same_floats(rec.probs, rec.raw_probs) else floats(rec.probs)
+        mapped_conf = floats((*mp.values(), rec.confidence)).split(",")
+        conf = mapped_conf.pop()
+        mapped = ",".join(map(add, keys, mapped_conf))
         sid = "null" if rec.session_id is None else s(rec.session_id)
-        raw = ",".join(map(_frepr, rec.raw_probs))
         return (
             f'{{"bucket_start":{s(rec.bucket_start)},"user_id":{s(rec.user_id)},"session_id":{sid}'
-            f'{head}{raw}],"probs":[{raw if _same_floats(rec.probs, rec.raw_probs) else ",".join(map(_frepr, rec.probs))}]'
-            f',"core_label":{s(rec.core_label)},"confidence":{_frepr(rec.confidence)}'
+            f'{head}{raw}],"probs":[{probs}]'
+            f',"core_label":{s(rec.core_label)},"confidence":{conf}'
             f'{mid}{_BOOL[rec.rejected]},"accepted_label":{s(rec.accepted_label)}'
             f',"smoothed_label":{s(rec.smoothed_label)},"mapped_label":{s(rec.mapped_label)}'
             f',"mapped_probs":{{{mapped}}}{tail}'
         )
+
+    def _floats(self, values: Sequence[float]) -> str:
+        """The floats' texts joined by commas, each exactly ``float.__repr__``'s (which raises
+        ``TypeError`` for a value that is not a float, as before)."""
+        fa = self._float_array
+        if fa is not None:
+            try:
+                text = fa(list(values))
+            except (TypeError, ValueError):  # not a plain float (orjson's error is a TypeError)
+                text = b""
+            # (str tests: ``in`` on bytes first tries the needle as an int, raising inside)
+            t = text.decode("ascii") if type(text) is bytes else ""
+            if t[:1] == "[" and "n" not in t:  # numbers only (no true, null, NaN)
+                if "e" not in t and "0.0000" not in t:  # all in the layout repr uses too
+                    return t[1:-1]
+                parts = t[1:-1].split(",")
+                if len(parts) == len(values):  # repr for the few outside it (below 1e-4...)
+                    return ",".join([_frepr(v) if "e" in t or "0.0000" in t else t
+                                     for t, v in zip(parts, values, strict=True)])
+        return ",".join(map(_frepr, values))
 
 
 def _same_floats(a: tuple[float, ...], b: tuple[float, ...]) -> bool:

@@ -19,7 +19,7 @@ from engine.features import FeatureBuilder  # noqa: E402
 from engine.pipeline import Engine  # noqa: E402
 from engine.store import Store  # noqa: E402
 from trainer.infer_batch import WARM_UP_MARGIN, Part, batch_predictions, run_window  # noqa: E402
-from trainer.infer_parts import plan_parts  # noqa: E402
+from trainer.infer_parts import MAX_DEFAULT_JOBS, default_jobs, plan_parts  # noqa: E402
 
 FIRST = T0.date()
 LAST = FIRST + timedelta(days=2)
@@ -90,3 +90,19 @@ def test_a_failed_worker_fails_the_run_with_its_reason(store: Store) -> None:
     with pytest.raises(TaskclfError, match=r"a part of the run failed: taskclf: .*no-such-bundle"):
         write_lines(Path(store.path).parent, [store], _engine, {"model_dir": "/no-such-bundle"}, FIRST, LAST,
                     out, user_id=None, jobs=2, min_part_days=1)
+
+
+@pytest.mark.parametrize(("cores", "want"), [({0}, 1), ({0, 1, 2}, 3), (set(range(32)), MAX_DEFAULT_JOBS)])
+def test_the_default_jobs_are_the_cores_the_process_may_use_at_most_a_bound(
+        monkeypatch: pytest.MonkeyPatch, cores: set[int], want: int) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: cores, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert default_jobs() == want
+
+
+def test_without_an_affinity_the_default_jobs_are_the_machines_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr("os.sched_getaffinity", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    assert default_jobs() == 3
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert default_jobs() == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,7 +52,9 @@ def test_a_known_record_gives_the_known_line() -> None:
     assert RecordLines().line(_record()) == want
 
 
-_floats = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([0.0, -0.0, 1.0, 1e-05, 1e16]))
+_floats = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                    st.sampled_from([0.0, -0.0, 1.0, 1e-05, 7.2e-05, 0.0001, 1e16, 9999999999999998.0, 2.5e-07]),
+                    st.floats(1e-6, 1.0))
 _texts = st.text(max_size=8)
 
 
@@ -74,9 +77,11 @@ def _records(draw: st.DrawFn) -> PredictionRecord:
                    mapped_probs={k: draw(_floats) for k in keys}, calibrator=draw(_texts))
 
 
-@given(st.lists(_records(), min_size=1, max_size=5), st.booleans())
-def test_lines_are_the_json_encoders_text(records: list[PredictionRecord], ensure_ascii: bool) -> None:
-    lines = RecordLines(ensure_ascii=ensure_ascii)  # one writer: its caches see several records
+@given(st.lists(_records(), min_size=1, max_size=5), st.booleans(), st.sampled_from([None, orjson.dumps]))
+def test_lines_are_the_json_encoders_text(records: list[PredictionRecord], ensure_ascii: bool,
+                                          float_array: object) -> None:
+    # one writer: its caches see several records; with orjson's floats or repr's
+    lines = RecordLines(ensure_ascii=ensure_ascii, float_array=float_array)  # type: ignore[arg-type]
     enc = _encoder(ensure_ascii)
     for rec in records:
         try:
@@ -92,3 +97,22 @@ def test_a_nan_probability_is_refused_as_the_encoder_does() -> None:
     rec = _record(raw_probs=(math.nan,) * 8)
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         RecordLines().line(rec)
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.floats(1e-6, 1.0), min_size=1, max_size=24))
+def test_orjsons_floats_are_used_only_where_they_are_reprs_text(values: list[float]) -> None:
+    want = ",".join(map(repr, values))
+    assert RecordLines(float_array=orjson.dumps)._floats(values) == want
+
+
+def test_a_float_writer_that_differs_from_repr_is_not_used() -> None:
+    def exponent_always(values: list[float]) -> bytes:
+        return ("[" + ",".join(f"{v:e}" for v in values) + "]").encode()
+
+    def fails(values: list[float]) -> bytes:
+        raise RuntimeError("no")
+
+    for writer in (exponent_always, fails):
+        assert RecordLines(float_array=writer)._float_array is None
+    assert RecordLines(float_array=orjson.dumps)._float_array is orjson.dumps
+    assert RecordLines(float_array=orjson.dumps).line(_record()) == RecordLines().line(_record())

@@ -353,7 +353,7 @@ def _batch_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user-id", help="only this user")
     p.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
     p.add_argument("--jobs", type=int_within(1, 64), metavar="N",
-                   help="processes for a long range (default: the cores, at most 4; the lines are "
+                   help="processes for a long range (default: the cores, at most 8; the lines are "
                         "the same with any number)")
     _add_store(p)
 
