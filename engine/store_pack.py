@@ -258,8 +258,8 @@ class Packer:
         #: (keys, keys given by the columns, constants) -> (shape, keys kept in the blob)
         self._shape: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[Any, ...]],
                           tuple[int, tuple[str, ...]]] = {}
-        #: (constants, nested keys, a row's keys) -> the plan of the shape the last such row had
-        self._plans: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ShapePlan] = {}
+        #: a row's keys -> the plan of the shape the last row with these keys had
+        self._plans: dict[tuple[str, ...], ShapePlan] = {}
         self._plain = store_codec.PlainEncoder()
         self._layout: dict[int, Layout] = {}
         self._zdicts: dict[int, bytes] = {}
@@ -369,9 +369,9 @@ class Packer:
         """The plan of ``obj``'s shape: the last one of its keys when the row fits it, else
         the shape found the general way (added through ``conn`` when the file lacks it; None
         without a connection)."""
-        plan_key = (constants, nested, tuple(obj))
-        plan = self._plans.get(plan_key)
-        if plan is not None and plan.fits(obj, derived):
+        keys = tuple(obj)
+        plan = self._plans.get(keys)
+        if plan is not None and plan.constants == constants and plan.nested == nested and plan.fits(obj, derived):
             return plan
         cols, const, subs, cache_key = self._shape_key(obj, derived, constants, nested)
         got = self._shape.get(cache_key)
@@ -386,9 +386,9 @@ class Packer:
             shape = int(conn.execute("SELECT shape FROM shapes WHERE keys = ?", (text,)).fetchone()[0])
             got = self._shape[cache_key] = (shape, plain)
             self._pending.append((self._shape, cache_key))
-        plan = ShapePlan(got[0], got[1], obj, cols, const, subs, constants, nested)
+        plan = ShapePlan(got[0], got[1], obj, derived, cols, const, subs, constants, nested)
         if ShapePlan.usable(const):
-            self._plans[plan_key] = plan
+            self._plans[keys] = plan
         return plan
 
     def known_src(self, user_id: str, device_id: str) -> int | None:

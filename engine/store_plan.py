@@ -12,6 +12,7 @@ fails the check takes the general way, which finds (or adds) its shape and a new
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
@@ -44,25 +45,35 @@ _SCALAR, _FLOAT, _LIST = 0, 1, 2
 class ShapePlan:
     """How rows of one shape are checked and taken apart (see the module docstring)."""
 
-    __slots__ = ("shape", "plain", "cols", "_checks", "_loose", "_nested", "_take", "sub_at")
+    __slots__ = ("shape", "plain", "cols", "constants", "nested", "_derived", "_cols_of", "_not_cols",
+                 "_checks", "_loose", "_nested", "_take", "sub_at")
 
-    def __init__(self, shape: int, plain: tuple[str, ...], obj: dict[str, Any], cols: tuple[str, ...],
-                 const: dict[str, Any], subs: tuple[tuple[str, tuple[str, ...]], ...],
+    def __init__(self, shape: int, plain: tuple[str, ...], obj: dict[str, Any], derived: dict[str, Any],
+                 cols: tuple[str, ...], const: dict[str, Any], subs: tuple[tuple[str, tuple[str, ...]], ...],
                  constants: tuple[str, ...], nested: tuple[str, ...]) -> None:
         self.shape = shape
         #: the keys kept in the blob, in order
         self.plain = plain
         #: the keys whose value the columns give back, in the order of the derived values
         self.cols = cols
-        #: (key, value, how to compare): a list copied, so a caller changing its row later
-        #: does not change the plan
-        self._checks: tuple[tuple[str, Any, int], ...] = tuple((k, list(v) if type(v) is list else v, _kind(v)) for k, v in const.items())
+        #: the derived values' keys (their order makes the order of ``cols``)
+        self._derived = tuple(derived)
+        self._cols_of = _tuple_getter(cols)
+        #: the derived keys the row has with a value not the columns' (still must not be theirs)
+        self._not_cols = tuple(k for k in derived if k in obj and k not in cols)
+        #: what the plan was made for (a row of other constant or nested keys takes another)
+        self.constants, self.nested = constants, nested
+        #: (key, value, how to compare, a list's element types): a list copied, so a caller
+        #: changing its row later does not change the plan
+        self._checks: tuple[tuple[str, Any, int, tuple[type, ...]], ...] = tuple(
+            (k, list(v), _LIST, tuple(map(type, v))) if type(v) is list else (k, v, _kind(v), ())
+            for k, v in const.items())
         #: constant keys whose value was not one a shape can hold (a dict...): still must not be
         self._loose = tuple(k for k in constants if k in obj and k not in cols and k not in const)
         given = dict(subs)
         self._nested = tuple((k, given.get(k)) for k in nested if k not in cols and k not in const)
-        #: the values kept, in one C call (a tuple when there are two or more)
-        self._take = itemgetter(*plain) if len(plain) > 1 else None
+        #: the values kept, as a tuple
+        self._take = _tuple_getter(plain)
         #: positions in ``plain`` of the nested lists stored as lists of values
         self.sub_at = tuple(plain.index(k) for k, _ in subs)
 
@@ -74,18 +85,24 @@ class ShapePlan:
 
     def fits(self, obj: dict[str, Any], derived: dict[str, Any]) -> bool:
         """Whether ``obj`` (with the same keys in the same order) has this plan's shape."""
-        get = obj.get
-        if tuple([k for k, v in derived.items()
-                  if type(o := get(k, _MISSING)) is type(v) and o == v]) != self.cols:
+        if tuple(derived) != self._derived:
             return False
-        for k, c, kind in self._checks:
+        if self._cols_of is not None:  # the columns' keys: the same values, of the same types
+            mine, theirs = self._cols_of(obj), self._cols_of(derived)
+            if mine != theirs or tuple(map(type, mine)) != tuple(map(type, theirs)):
+                return False
+        for k in self._not_cols:
+            if type(o := obj[k]) is type(v := derived[k]) and o == v:
+                return False
+        get = obj.get
+        for k, c, kind, types in self._checks:
             v = get(k, _MISSING)
             if type(v) is not type(c) or v != c:
                 return False
             if kind == _FLOAT:
                 if v == 0.0 and math.copysign(1.0, v) != math.copysign(1.0, c):
                     return False
-            elif kind == _LIST and list(map(type, v)) != list(map(type, c)):
+            elif kind == _LIST and tuple(map(type, v)) != types:
                 return False
         if self._loose and any(is_constant_value(get(k)) for k in self._loose):
             return False
@@ -95,7 +112,7 @@ class ShapePlan:
         """The values the blob keeps, nested objects as lists of values (a tuple or a list:
         the same JSON array)."""
         if self._take is None:
-            return [obj[k] for k in self.plain]
+            return []
         values = self._take(obj)
         if not self.sub_at:
             return values
@@ -105,6 +122,15 @@ class ShapePlan:
         return out
 
 
+def _tuple_getter(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
+    """The values of ``keys`` as a tuple, in one C call for two or more; None for no keys."""
+    if not keys:
+        return None
+    if len(keys) > 1:
+        return itemgetter(*keys)
+    key = keys[0]
+    return lambda d: (d[key],)
+
+
 def _kind(value: Any) -> int:
-    t = type(value)
-    return _FLOAT if t is float else _LIST if t is list else _SCALAR
+    return _FLOAT if type(value) is float else _SCALAR

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_helpers import prediction, record
 
 from engine import store_codec
 from engine.store import Store
-from engine.store_pack import _same_floats, bucket_iso
+from engine.store_pack import Packer, _same_floats, bucket_iso
 from engine.store_plan import ShapePlan
+from engine.store_schema import migrate
 
 _SCALAR = (st.none() | st.booleans() | st.integers(-2**62, 2**62) | st.floats(allow_nan=True)
            | st.text(max_size=6))
@@ -108,6 +110,46 @@ def test_repeated_probabilities_are_compared_bit_for_bit_at_the_edges() -> None:
                        ([math.inf, -math.inf], [math.inf, -math.inf], True), ([0.5, 0.25], [0.5, 0.25], True),
                        ([0.5, 0.25], [0.5, math.nextafter(0.25, 1)], False)]:
         assert _same_floats(a, b) is same, (a, b)
+
+
+# few values, each equal to another in some way (1, 1.0, True; 0.0, -0.0; lists of the same
+# values of other types; lists of objects with the same or other keys), and few keys
+_VALUE = st.sampled_from([0.0, -0.0, 1, 1.0, True, "a", None, ["a"], [1], [True], {"k": 1}, [{"x": 1}],
+                          [{"x": 1}, {"y": 2}], [{"x": True}], []])
+_KEY = st.sampled_from(["a", "b", "model_id", "segments"])
+
+
+@settings(max_examples=400)
+@given(data=st.data(), keys=st.lists(_KEY, unique=True, max_size=4), derived_keys=st.lists(_KEY, unique=True, max_size=2))
+def test_the_cached_plans_pack_exactly_as_the_general_way(data: st.DataObject, keys: list[str],
+                                                          derived_keys: list[str]) -> None:
+    """Rows of the same keys whose values vary (a constant changes, a value becomes the
+    columns' one, a nested list changes keys), and now and then other keys: packed through one
+    long-lived writer, whose plans are reused, exactly as through a new one for each row."""
+    same = st.tuples(st.fixed_dictionaries(dict.fromkeys(keys, _VALUE)),
+                     st.fixed_dictionaries(dict.fromkeys(derived_keys, _VALUE)))
+    other = st.tuples(st.dictionaries(_KEY, _VALUE, max_size=5), st.dictionaries(_KEY, _VALUE, max_size=3))
+    rows = data.draw(st.lists(same | same | same | other, min_size=2, max_size=8))
+    _pack_both_ways(rows)
+
+
+@pytest.mark.parametrize("rows", [
+    [({"a": 1, "b": 2.5}, {"a": 1}), ({"a": 1.0, "b": 2.5}, {"a": 1}), ({"a": True, "b": 2.5}, {"a": 1})],
+    [({"model_id": [1], "b": 2.5}, {}), ({"model_id": [True], "b": 2.5}, {}), ({"model_id": [1], "b": 0.5}, {})],
+    [({"model_id": 1, "b": 2.5}, {}), ({"model_id": True, "b": 2.5}, {}), ({"model_id": 1.0, "b": 0.5}, {})],
+])
+def test_values_equal_but_of_another_type_are_told_apart(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    _pack_both_ways(rows)
+
+
+def _pack_both_ways(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(conn)
+    for constants, nested in ((("model_id", "a"), ("segments",)), ((), ())):
+        kept = Packer()
+        for obj, derived in rows:
+            want = Packer().pack(conn, obj, derived, constants, nested=nested, uncompressed=True)
+            assert kept.pack(conn, obj, derived, constants, nested=nested, uncompressed=True) == want
 
 
 def _put_prediction(s: Store, minute: int, **changes: Any) -> None:
@@ -225,7 +267,7 @@ def test_a_plan_keeps_its_own_copy_of_a_shared_list() -> None:
     """A caller changing a row's list after the write must not change what later rows are
     compared with."""
     order = ["a", "b"]
-    plan = ShapePlan(1, ("x",), {"x": 1.0, "order": order}, (), {"order": order}, (), ("order",), ())
+    plan = ShapePlan(1, ("x",), {"x": 1.0, "order": order}, {}, (), {"order": order}, (), ("order",), ())
     order.append("c")
     assert plan.fits({"x": 2.0, "order": ["a", "b"]}, {})
     assert not plan.fits({"x": 2.0, "order": ["a", "b", "c"]}, {})
