@@ -33,8 +33,10 @@ from typing import IO, Any
 
 from trainer.infer_batch import WARM_UP_MARGIN, Part, batch_predictions, engine_maker, run_window
 
-#: shorter parts cost more warm-up reading and process start-up than they save
-MIN_PART_DAYS = 14
+#: shorter parts cost more warm-up reading and process start-up than they save: a worker's
+#: start (interpreter, imports, the model) is ~0.5-1 s, a part of 45 days ~15,000 buckets
+#: (1.5-2 s of work); with two-week parts a month ran slower on two processes than on one
+MIN_PART_DAYS = 45
 #: ``--jobs`` default: the cores this process may run on, at most this many (each process
 #: holds ~50 MiB, so the default stays within ~0.5 GB on a big machine)
 MAX_DEFAULT_JOBS = 8
