@@ -16,7 +16,6 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
-_MISSING: Any = object()
 _SCALARS = frozenset({str, int, bool, float, type(None)})
 
 
@@ -37,16 +36,14 @@ def same_keys(value: Any) -> tuple[str, ...] | None:
 
 _DICT = {dict}
 
-# how a constant is compared: a scalar by type and value, a float also by the sign of a zero,
-# a list by value and the type of each element
-_SCALAR, _FLOAT, _LIST = 0, 1, 2
 
 
 class ShapePlan:
     """How rows of one shape are checked and taken apart (see the module docstring)."""
 
     __slots__ = ("shape", "plain", "cols", "constants", "nested", "_derived", "_cols_of", "_not_cols",
-                 "_checks", "_loose", "_nested", "_take", "sub_at")
+                 "_const_of", "_const", "_const_types", "_lists", "_zeros", "_loose", "_nested", "_take",
+                 "sub_at")
 
     def __init__(self, shape: int, plain: tuple[str, ...], obj: dict[str, Any], derived: dict[str, Any],
                  cols: tuple[str, ...], const: dict[str, Any], subs: tuple[tuple[str, tuple[str, ...]], ...],
@@ -63,11 +60,15 @@ class ShapePlan:
         self._not_cols = tuple(k for k in derived if k in obj and k not in cols)
         #: what the plan was made for (a row of other constant or nested keys takes another)
         self.constants, self.nested = constants, nested
-        #: (key, value, how to compare, a list's element types): a list copied, so a caller
-        #: changing its row later does not change the plan
-        self._checks: tuple[tuple[str, Any, int, tuple[type, ...]], ...] = tuple(
-            (k, list(v), _LIST, tuple(map(type, v))) if type(v) is list else (k, v, _kind(v), ())
-            for k, v in const.items())
+        #: the constants' values (a list copied: a caller changing its row later does not
+        #: change the plan) and types, compared as tuples; a list's element types; the
+        #: positions of zeros, whose sign ``==`` does not see
+        self._const_of = _tuple_getter(tuple(const))
+        self._const = tuple(list(v) if type(v) is list else v for v in const.values())
+        self._const_types = tuple(map(type, self._const))
+        self._lists = tuple((i, tuple(map(type, v))) for i, v in enumerate(self._const) if type(v) is list)
+        self._zeros = tuple((i, math.copysign(1.0, v)) for i, v in enumerate(self._const)
+                            if type(v) is float and v == 0.0)
         #: constant keys whose value was not one a shape can hold (a dict...): still must not be
         self._loose = tuple(k for k in constants if k in obj and k not in cols and k not in const)
         given = dict(subs)
@@ -94,16 +95,17 @@ class ShapePlan:
         for k in self._not_cols:
             if type(o := obj[k]) is type(v := derived[k]) and o == v:
                 return False
-        get = obj.get
-        for k, c, kind, types in self._checks:
-            v = get(k, _MISSING)
-            if type(v) is not type(c) or v != c:
+        if self._const_of is not None:
+            vals = self._const_of(obj)
+            if vals != self._const or tuple(map(type, vals)) != self._const_types:
                 return False
-            if kind == _FLOAT:
-                if v == 0.0 and math.copysign(1.0, v) != math.copysign(1.0, c):
+            for i, types in self._lists:
+                if tuple(map(type, vals[i])) != types:
                     return False
-            elif kind == _LIST and tuple(map(type, v)) != types:
-                return False
+            for i, sign in self._zeros:
+                if math.copysign(1.0, vals[i]) != sign:
+                    return False
+        get = obj.get
         if self._loose and any(is_constant_value(get(k)) for k in self._loose):
             return False
         return not self._nested or all(same_keys(get(k)) == sub for k, sub in self._nested)
@@ -130,7 +132,3 @@ def _tuple_getter(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any
         return itemgetter(*keys)
     key = keys[0]
     return lambda d: (d[key],)
-
-
-def _kind(value: Any) -> int:
-    return _FLOAT if type(value) is float else _SCALAR

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from store_helpers import prediction, record
 
 from engine import store_codec
+from engine.errors import ArtifactError
 from engine.store import Store
 from engine.store_pack import Packer, _same_floats, bucket_iso
 from engine.store_plan import ShapePlan
@@ -272,3 +273,14 @@ def test_a_plan_keeps_its_own_copy_of_a_shared_list() -> None:
     assert plan.fits({"x": 2.0, "order": ["a", "b"]}, {})
     assert not plan.fits({"x": 2.0, "order": ["a", "b", "c"]}, {})
     assert not plan.fits({"x": 2.0, "order": ["a", 1]}, {})
+
+
+def test_a_refused_record_is_named_in_its_error(tmp_path: Path) -> None:
+    """Validation runs without the record's name first; a refused one still gets it."""
+    bad = record(0)
+    object.__setattr__(bad, "observed_seconds", 500.0)
+    with Store.open(tmp_path / "s.sqlite3") as s:
+        for put in (s.put_record, lambda r: s.put_records([r])):
+            with pytest.raises(ArtifactError, match=r"^record 2026-03-02T09:00:00\+00:00: observed_seconds: must be"):
+                put(bad)
+        assert s.count_records() == 0
