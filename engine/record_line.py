@@ -160,6 +160,8 @@ class RecordLines:
 
 
 def _same_floats(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    """Whether ``a`` is written exactly as ``b`` (already written as floats): equal floats
-    have one text, except 0.0 and -0.0 (the identity calibrator often returns the raw values)."""
-    return a == b and 0.0 not in a and all(type(v) is float for v in a)
+    """Whether ``a`` is written exactly as ``b`` (already written): equal floats have one text,
+    except 0.0 and -0.0 (the identity calibrator often returns the raw values); an int equal to a
+    float does not (``1`` against ``1.0``), so both sides must hold floats only."""
+    return (a == b and 0.0 not in a and all(type(v) is float for v in a)
+            and all(type(v) is float for v in b))

@@ -93,6 +93,16 @@ def test_lines_are_the_json_encoders_text(records: list[PredictionRecord], ensur
         assert lines.line(rec) == want
 
 
+@pytest.mark.parametrize("float_array", [None, orjson.dumps])
+def test_calibrated_floats_equal_to_integer_raw_values_keep_their_own_text(float_array: object) -> None:
+    # 1.0 == 1, but the encoder writes them as "1.0" and "1": probs must not reuse raw's text
+    rec = _record(label_order=("Build",), raw_probs=(1,), probs=(1.0,), confidence=1.0,
+                  mapped_probs={})
+    line = RecordLines(float_array=float_array).line(rec)  # type: ignore[arg-type]
+    assert '"raw_probs":[1],"probs":[1.0],' in line
+    assert line == _encoder(True).encode(rec.to_json())
+
+
 def test_a_nan_probability_is_refused_as_the_encoder_does() -> None:
     rec = _record(raw_probs=(math.nan,) * 8)
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
