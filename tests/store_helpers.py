@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import strategies as st
+
 from engine.activity import ActivityRecord, Segment
 from engine.labels import LABEL_ORDER
 from engine.record import PredictionRecord
@@ -87,3 +89,18 @@ def readable(data: bytes) -> bytes:
                 pass
             start = data.find(bytes([codec]), start + 1)
     return b"".join(out)
+
+
+def json_scalars(*, int_bits: int = 62) -> st.SearchStrategy[object]:
+    """A JSON scalar, NaN and big ints included."""
+    return (st.none() | st.booleans() | st.integers(-2**int_bits, 2**int_bits)
+            | st.floats(allow_nan=True) | st.text(max_size=6))
+
+
+def json_values(*, int_bits: int = 62, max_leaves: int = 10) -> st.SearchStrategy[object]:
+    """Any JSON-shaped value (NaN and huge ints included): what the store's codecs must carry."""
+    return st.recursive(
+        json_scalars(int_bits=int_bits),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+        max_leaves=max_leaves,
+    )

@@ -13,16 +13,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from store_helpers import json_values
 
 from engine import store_codec
 
-_SCALAR = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True)
-           | st.text(max_size=6))
-_JSON = st.recursive(
-    _SCALAR,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
-    max_leaves=12,
-)
+_JSON = json_values(int_bits=70, max_leaves=12)
 #: pieces that make a text almost JSON: cut, padded, doubled, a stray token
 _DAMAGE = st.sampled_from(["", " ", "\n", "]", "[", ",", "NaN", "x", '"', "1", "[]", " [1]"])
 

@@ -13,20 +13,14 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from store_helpers import prediction, record
+from store_helpers import json_scalars, json_values, prediction, record
 
 from engine import store_codec
 from engine.store import Store
 from engine.store_pack import Layout, Packer, compact_prediction
 from engine.store_schema import migrate
 
-_SCALAR = (st.none() | st.booleans() | st.integers(-2**62, 2**62) | st.floats(allow_nan=True)
-           | st.text(max_size=6))
-_JSON = st.recursive(
-    _SCALAR,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
-    max_leaves=10,
-)
+_JSON = json_values()
 _KEYS = st.sampled_from(["a", "b", "user_id", "bucket_start", "model_id", "probs", "n", "ö"])
 
 
@@ -51,7 +45,7 @@ def conn() -> sqlite3.Connection:
 
 
 @given(obj=st.dictionaries(_KEYS, _JSON, max_size=8),
-       derived=st.dictionaries(_KEYS, _SCALAR, max_size=3),
+       derived=st.dictionaries(_KEYS, json_scalars(), max_size=3),
        constants=st.lists(_KEYS, max_size=3, unique=True))
 def test_any_object_packs_and_reads_back_exactly(conn: sqlite3.Connection, obj: dict[str, Any],
                                                  derived: dict[str, Any], constants: list[str]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from store_helpers import prediction, record
+from store_helpers import json_values, prediction, record
 
 from engine import store_codec
 from engine.errors import ArtifactError
@@ -25,13 +25,7 @@ from engine.store_pack import Packer, _same_floats, bucket_iso
 from engine.store_plan import ShapePlan
 from engine.store_schema import migrate
 
-_SCALAR = (st.none() | st.booleans() | st.integers(-2**62, 2**62) | st.floats(allow_nan=True)
-           | st.text(max_size=6))
-_JSON = st.recursive(
-    _SCALAR,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
-    max_leaves=10,
-)
+_JSON = json_values()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
